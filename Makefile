@@ -1,0 +1,58 @@
+# Tioga: the two commands are `make demo` and `make test` (see README.md).
+# Every target installs what it needs when it is missing, so a fresh Debian
+# machine with Go needs nothing done by hand.
+
+SHELL := /bin/bash
+GO    ?= go
+SUDO  := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+BIN   := bin
+
+# Debian packages: libzmq for the ZMQ receiver (cgo), and the independent
+# peers the tests read our output with (bitshuffle's C library, CBFlib,
+# libtiff, tifffile).
+APT_PACKAGES := libzmq3-dev pkg-config gcc bitshuffle cbflib-bin python3-pycbf \
+                libtiff-tools python3-tifffile python3-numpy gzip
+
+.PHONY: all setup build test bench demo fuzz clean
+
+all: build
+
+# setup installs missing Debian packages (apt-get only when something is
+# missing: a machine that has them is not touched).
+setup:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "setup: installing$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null || exit 1; \
+	fi
+
+build: setup
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+# test runs every test of the module: unit tests, real-socket and real-file
+# tests against the independent readers, and short fuzz-seed runs.
+test: setup
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 20m ./...
+
+# bench prints the throughput figures quoted in README.md.
+bench: setup
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 30m ./...
+
+# fuzz runs every fuzz target for FUZZTIME each (default 20s).
+FUZZTIME ?= 20s
+fuzz: setup
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+demo: build
+	@echo "demo: not yet wired (see README)"
+
+clean:
+	rm -rf $(BIN)

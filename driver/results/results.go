@@ -1,0 +1,296 @@
+// Package results keeps what the analysis found for each frame of a series,
+// in the compact form the control system reads it: flat float32 records
+// ([frame, spots, score, resolution] and [frame, IS]), appended in frame
+// order, with a mark of what has already been exported as an event batch.
+//
+// A series can hold 1,000,000 frames; a heap object per frame would cost
+// the garbage collector dearly, so records live in two growing float32
+// arrays (24 bytes per frame). Readers get views of the arrays that stay
+// valid while more records are appended: append never rewrites an element a
+// reader can see.
+package results
+
+import (
+	"math"
+	"sync"
+	"time"
+)
+
+// PassWidth and ISWidth are the record widths of dozor-pass and
+// dozor-pass-IS.
+const (
+	PassWidth = 4
+	ISWidth   = 2
+)
+
+// Record is one frame's result.
+type Record struct {
+	Frame      int
+	Spots      int
+	Score      float32
+	Resolution float32 // Å, 0 = none
+	IS         float32 // integrated signal
+	Hit        bool
+	MeanI      float32 // mean spot intensity of the frame (0 without spots)
+}
+
+// Store holds the records of one series.
+type Store struct {
+	limit int
+
+	mu        sync.RWMutex
+	pass      []float32
+	is        []float32
+	exported  int // records already handed out by TakeNew
+	overflow  int // records not kept because the store was full
+	hits      int
+	sumSpotI  float64 // Σ spot intensities of the series
+	sumSpots  int
+	lastFrame int
+}
+
+// NewStore returns a store for a series expected to hold expected records
+// (pre-allocated, up to limit) that keeps at most limit records: results of
+// frames beyond it are still counted, and written to the result files by
+// the writer, but not kept in memory.
+func NewStore(expected, limit int) *Store {
+	if expected > limit {
+		expected = limit
+	}
+	if expected < 0 {
+		expected = 0
+	}
+	return &Store{
+		limit:     limit,
+		pass:      make([]float32, 0, expected*PassWidth),
+		is:        make([]float32, 0, expected*ISWidth),
+		lastFrame: -1,
+	}
+}
+
+// Add appends one record. Records are expected in frame order.
+func (s *Store) Add(r Record) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r.Hit {
+		s.hits++
+	}
+	s.sumSpots += r.Spots
+	s.sumSpotI += float64(r.MeanI) * float64(r.Spots)
+	s.lastFrame = r.Frame
+	if len(s.pass)/PassWidth >= s.limit {
+		s.overflow++
+		return
+	}
+	s.pass = append(s.pass, float32(r.Frame), float32(r.Spots), r.Score, r.Resolution)
+	s.is = append(s.is, float32(r.Frame), r.IS)
+}
+
+// Len is the number of records kept.
+func (s *Store) Len() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.pass) / PassWidth
+}
+
+// Pass returns every dozor-pass record so far (a shared, read-only view).
+func (s *Store) Pass() []float32 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.pass[:len(s.pass):len(s.pass)]
+}
+
+// IS returns every dozor-pass-IS record so far (a shared, read-only view).
+func (s *Store) IS() []float32 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.is[:len(s.is):len(s.is)]
+}
+
+// TakeNew returns the records added since the last call (views) and moves
+// the export mark: each record is exported exactly once.
+func (s *Store) TakeNew() (pass, is []float32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := len(s.pass) / PassWidth
+	from := s.exported
+	s.exported = n
+	return s.pass[from*PassWidth : n*PassWidth : n*PassWidth], s.is[from*ISWidth : n*ISWidth : n*ISWidth]
+}
+
+// Summary is what the streaming device publishes about the series.
+type Summary struct {
+	Records   int // kept
+	Overflow  int // not kept (store full)
+	Hits      int
+	MeanSpotI float64 // mean spot intensity over the series (dozor-average-i)
+	LastFrame int
+}
+
+// Summary returns the series totals.
+func (s *Store) Summary() Summary {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	sum := Summary{Records: len(s.pass) / PassWidth, Overflow: s.overflow, Hits: s.hits, LastFrame: s.lastFrame}
+	if s.sumSpots > 0 {
+		sum.MeanSpotI = s.sumSpotI / float64(s.sumSpots)
+	}
+	return sum
+}
+
+// SSX accumulates serial-crystallography statistics until Reset: frames,
+// hits, hit rate, mean resolution of hits, spots per hit.
+type SSX struct {
+	mu       sync.Mutex
+	frames   int
+	hits     int
+	hitSpots int
+	resSum   float64
+	resN     int
+}
+
+// SSXStats is a snapshot of SSX.
+type SSXStats struct {
+	Frames         int
+	Hits           int
+	HitRate        float64 // percent
+	MeanResolution float64 // Å over hits with a resolution; 0 = none
+	SpotsPerHit    float64
+}
+
+// Add counts one analysed frame.
+func (x *SSX) Add(r Record) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.frames++
+	if !r.Hit {
+		return
+	}
+	x.hits++
+	x.hitSpots += r.Spots
+	if r.Resolution > 0 {
+		x.resSum += float64(r.Resolution)
+		x.resN++
+	}
+}
+
+// Reset zeroes the statistics.
+func (x *SSX) Reset() {
+	x.mu.Lock()
+	x.frames, x.hits, x.hitSpots, x.resSum, x.resN = 0, 0, 0, 0, 0
+	x.mu.Unlock()
+}
+
+// Stats returns a snapshot.
+func (x *SSX) Stats() SSXStats {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	st := SSXStats{Frames: x.frames, Hits: x.hits}
+	if x.frames > 0 {
+		st.HitRate = 100 * float64(x.hits) / float64(x.frames)
+	}
+	if x.resN > 0 {
+		st.MeanResolution = x.resSum / float64(x.resN)
+	}
+	if x.hits > 0 {
+		st.SpotsPerHit = float64(x.hitSpots) / float64(x.hits)
+	}
+	return st
+}
+
+// SpotWidth is the width of a spot record: x, y, intensity, sigma, d.
+const SpotWidth = 5
+
+// SpotRing keeps the spot lists of the most recent frames, so that a client
+// can ask for a frame's spots while the scan runs without the server holding
+// every spot of a million-frame series (the spot file has them all). Memory
+// is bounded by both a frame count and a total spot count.
+type SpotRing struct {
+	mu       sync.RWMutex
+	frames   int
+	maxSpots int
+	order    []int // frame numbers, oldest first
+	spots    map[int][]float32
+	total    int
+}
+
+// NewSpotRing keeps at most frames frames and maxSpots spots in all.
+func NewSpotRing(frames, maxSpots int) *SpotRing {
+	return &SpotRing{frames: frames, maxSpots: maxSpots, spots: map[int][]float32{}}
+}
+
+// Put stores a copy of a frame's spot records (SpotWidth floats each).
+func (r *SpotRing) Put(frame int, spots []float32) {
+	c := append([]float32(nil), spots...)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if old, ok := r.spots[frame]; ok {
+		r.total -= len(old) / SpotWidth
+	} else {
+		r.order = append(r.order, frame)
+	}
+	r.spots[frame] = c
+	r.total += len(c) / SpotWidth
+	for len(r.order) > 0 && (len(r.order) > r.frames || r.total > r.maxSpots) {
+		f := r.order[0]
+		r.order = r.order[1:]
+		r.total -= len(r.spots[f]) / SpotWidth
+		delete(r.spots, f)
+	}
+}
+
+// Get returns the spot records of a frame, if still held.
+func (r *SpotRing) Get(frame int) ([]float32, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	s, ok := r.spots[frame]
+	return s, ok
+}
+
+// Speed measures frames per second over a sliding window (the contract's
+// average-speed is "over the last second").
+type Speed struct {
+	mu      sync.Mutex
+	window  time.Duration
+	samples []speedSample
+}
+
+type speedSample struct {
+	t time.Time
+	n int
+}
+
+// NewSpeed returns a meter over window.
+func NewSpeed(window time.Duration) *Speed { return &Speed{window: window} }
+
+// Observe records the running frame count at time t and returns the rate
+// over the window (0 until two samples span some time).
+func (s *Speed) Observe(t time.Time, count int) float64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.samples = append(s.samples, speedSample{t, count})
+	// Keep one sample at or before the window's start, drop older ones.
+	cut := t.Add(-s.window)
+	i := 0
+	for i+1 < len(s.samples) && !s.samples[i+1].t.After(cut) {
+		i++
+	}
+	s.samples = s.samples[i:]
+	first := s.samples[0]
+	dt := t.Sub(first.t).Seconds()
+	if dt <= 0 {
+		return 0
+	}
+	r := float64(count-first.n) / dt
+	if r < 0 || math.IsNaN(r) {
+		return 0
+	}
+	return r
+}
+
+// Reset forgets the samples (new series).
+func (s *Speed) Reset() {
+	s.mu.Lock()
+	s.samples = s.samples[:0]
+	s.mu.Unlock()
+}

@@ -20,7 +20,7 @@ func TestStoreExportsEachRecordOnce(t *testing.T) {
 		t.Fatalf("records %v %v", pass, is)
 	}
 	view := s.Pass()
-	s.Add(Record{Frame: 5, Spots: 1})
+	s.Add(Record{Frame: 5, Spots: 1, MeanI: 100})
 	pass, _ = s.TakeNew()
 	if len(pass) != PassWidth || pass[0] != 5 {
 		t.Fatalf("second batch %v", pass)
@@ -89,7 +89,7 @@ func TestSpotRingBounds(t *testing.T) {
 	r := NewSpotRing(3, 10)
 	r.Put(0, make([]float32, 4*SpotWidth))
 	r.Put(1, make([]float32, 4*SpotWidth))
-	r.Put(2, make([]float32, 1*SpotWidth))
+	r.Put(2, make([]float32, 3*SpotWidth))
 	if _, ok := r.Get(0); ok {
 		t.Fatal("spot budget of 10 exceeded: frame 0 should be gone")
 	}

@@ -1,0 +1,289 @@
+package cbf
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+)
+
+// Byte-offset compression (CBFlib's "x-CBF_BYTE_OFFSET"): each value is
+// stored as its difference from the previous value (the first from 0), in
+// one signed byte when it fits in -127..127; otherwise the byte 0x80 escapes
+// to a signed 16-bit difference, whose reserved value 0x8000 escapes to a
+// signed 32-bit difference, whose reserved value 0x80000000 escapes to a
+// signed 64-bit difference. All multi-byte values are little-endian.
+//
+// Neighbouring pixels of a diffraction image rarely differ by more than 127,
+// so the stream is about one byte per pixel, and the encoder is built around
+// that case: it looks at eight pixels at a time and, when all eight
+// differences fit in a byte, stores them with a single 8-byte write.
+
+// maxElements bounds the size of an image (2^28 pixels, 14x an EIGER2 16M)
+// so that a corrupt header cannot make a reader allocate without limit.
+const maxElements = 1 << 28
+
+// ErrByteOffset is wrapped by every byte-offset decoding error.
+var ErrByteOffset = errors.New("cbf: bad byte-offset data")
+
+// MaxByteOffsetSize returns the largest encoded size of n values of
+// elemSize bytes (1, 2 or 4; 0 for arbitrary int32 values): one escape chain
+// per value in the worst case.
+func MaxByteOffsetSize(n, elemSize int) int {
+	switch elemSize {
+	case 1: // deltas within +-255: at most the 16-bit escape
+		return 3 * n
+	case 2: // deltas within +-65536: at most the 32-bit escape
+		return 7 * n
+	default: // int32 deltas may need the 64-bit escape
+		return 15 * n
+	}
+}
+
+// AppendByteOffset appends the byte-offset encoding of src to dst and
+// returns the extended slice. It allocates only when dst lacks capacity.
+func AppendByteOffset(dst []byte, src []int32) []byte {
+	o := len(dst)
+	buf := grow(dst, MaxByteOffsetSize(len(src), 4)+8)
+	var base int32
+	for _, v := range src {
+		o = putDelta(buf, o, int64(v)-int64(base))
+		base = v
+	}
+	return buf[:o]
+}
+
+// appendPixels appends the byte-offset encoding of a frame, mapping its
+// elements to int32 as Pixels.Value does, without an intermediate int32
+// copy. p must be valid.
+func appendPixels(dst []byte, p Pixels) []byte {
+	switch p.ElemSize {
+	case 1:
+		return appendU8(dst, p.Data)
+	case 2:
+		return appendU16(dst, p.Data)
+	default:
+		return appendU32(dst, p.Data)
+	}
+}
+
+// grow returns dst extended to len(dst)+extra bytes of length, reusing its
+// array when the capacity suffices. The new bytes are not cleared.
+func grow(dst []byte, extra int) []byte {
+	need := len(dst) + extra
+	if cap(dst) >= need {
+		return dst[:need]
+	}
+	out := make([]byte, need, need+need/8)
+	copy(out, dst)
+	return out
+}
+
+// Eight one-byte deltas are checked together: t = d+128 lies in 1..255
+// exactly when d is in -127..127. The OR of the eight t values is at most
+// 255 when all lie in 0..255, and the classic "has a zero byte" test on the
+// packed t bytes excludes t = 0 (d = -128, the escape byte). The stored
+// byte of d is then t XOR 0x80.
+const (
+	lsb8 = 0x0101010101010101
+	msb8 = 0x8080808080808080
+)
+
+func appendU16(dst []byte, src []byte) []byte {
+	n := len(src) / 2
+	o := len(dst)
+	buf := grow(dst, MaxByteOffsetSize(n, 2)+16)
+	var base int32
+	i := 0
+	for ; i+8 <= n; i += 8 {
+		s := src[2*i : 2*i+16]
+		w0 := binary.LittleEndian.Uint64(s[0:8])
+		w1 := binary.LittleEndian.Uint64(s[8:16])
+		v0 := fromU16(uint16(w0))
+		v1 := fromU16(uint16(w0 >> 16))
+		v2 := fromU16(uint16(w0 >> 32))
+		v3 := fromU16(uint16(w0 >> 48))
+		v4 := fromU16(uint16(w1))
+		v5 := fromU16(uint16(w1 >> 16))
+		v6 := fromU16(uint16(w1 >> 32))
+		v7 := fromU16(uint16(w1 >> 48))
+		t0 := uint32(v0 - base + 128)
+		t1 := uint32(v1 - v0 + 128)
+		t2 := uint32(v2 - v1 + 128)
+		t3 := uint32(v3 - v2 + 128)
+		t4 := uint32(v4 - v3 + 128)
+		t5 := uint32(v5 - v4 + 128)
+		t6 := uint32(v6 - v5 + 128)
+		t7 := uint32(v7 - v6 + 128)
+		if t0|t1|t2|t3|t4|t5|t6|t7 <= 255 {
+			packed := uint64(t0) | uint64(t1)<<8 | uint64(t2)<<16 | uint64(t3)<<24 |
+				uint64(t4)<<32 | uint64(t5)<<40 | uint64(t6)<<48 | uint64(t7)<<56
+			if (packed-lsb8)&^packed&msb8 == 0 {
+				binary.LittleEndian.PutUint64(buf[o:], packed^msb8)
+				o += 8
+				base = v7
+				continue
+			}
+		}
+		o = putDelta(buf, o, int64(v0-base))
+		o = putDelta(buf, o, int64(v1-v0))
+		o = putDelta(buf, o, int64(v2-v1))
+		o = putDelta(buf, o, int64(v3-v2))
+		o = putDelta(buf, o, int64(v4-v3))
+		o = putDelta(buf, o, int64(v5-v4))
+		o = putDelta(buf, o, int64(v6-v5))
+		o = putDelta(buf, o, int64(v7-v6))
+		base = v7
+	}
+	for ; i < n; i++ {
+		v := fromU16(binary.LittleEndian.Uint16(src[2*i:]))
+		o = putDelta(buf, o, int64(v-base))
+		base = v
+	}
+	return buf[:o]
+}
+
+func appendU8(dst []byte, src []byte) []byte {
+	n := len(src)
+	o := len(dst)
+	buf := grow(dst, MaxByteOffsetSize(n, 1)+16)
+	var base int32
+	i := 0
+	for ; i+8 <= n; i += 8 {
+		w := binary.LittleEndian.Uint64(src[i : i+8])
+		v0 := fromU8(uint8(w))
+		v1 := fromU8(uint8(w >> 8))
+		v2 := fromU8(uint8(w >> 16))
+		v3 := fromU8(uint8(w >> 24))
+		v4 := fromU8(uint8(w >> 32))
+		v5 := fromU8(uint8(w >> 40))
+		v6 := fromU8(uint8(w >> 48))
+		v7 := fromU8(uint8(w >> 56))
+		t0 := uint32(v0 - base + 128)
+		t1 := uint32(v1 - v0 + 128)
+		t2 := uint32(v2 - v1 + 128)
+		t3 := uint32(v3 - v2 + 128)
+		t4 := uint32(v4 - v3 + 128)
+		t5 := uint32(v5 - v4 + 128)
+		t6 := uint32(v6 - v5 + 128)
+		t7 := uint32(v7 - v6 + 128)
+		if t0|t1|t2|t3|t4|t5|t6|t7 <= 255 {
+			packed := uint64(t0) | uint64(t1)<<8 | uint64(t2)<<16 | uint64(t3)<<24 |
+				uint64(t4)<<32 | uint64(t5)<<40 | uint64(t6)<<48 | uint64(t7)<<56
+			if (packed-lsb8)&^packed&msb8 == 0 {
+				binary.LittleEndian.PutUint64(buf[o:], packed^msb8)
+				o += 8
+				base = v7
+				continue
+			}
+		}
+		o = putDelta(buf, o, int64(v0-base))
+		o = putDelta(buf, o, int64(v1-v0))
+		o = putDelta(buf, o, int64(v2-v1))
+		o = putDelta(buf, o, int64(v3-v2))
+		o = putDelta(buf, o, int64(v4-v3))
+		o = putDelta(buf, o, int64(v5-v4))
+		o = putDelta(buf, o, int64(v6-v5))
+		o = putDelta(buf, o, int64(v7-v6))
+		base = v7
+	}
+	for ; i < n; i++ {
+		v := fromU8(src[i])
+		o = putDelta(buf, o, int64(v-base))
+		base = v
+	}
+	return buf[:o]
+}
+
+// appendU32 handles 32-bit frames, whose deltas can need the 64-bit escape
+// (from -1 to a clipped MaxInt32 is 2^31); it has no eight-wide path since
+// EIGER sends 32-bit frames only for long exposures, at low frame rates.
+func appendU32(dst []byte, src []byte) []byte {
+	n := len(src) / 4
+	o := len(dst)
+	buf := grow(dst, MaxByteOffsetSize(n, 4)+16)
+	var base int32
+	for i := 0; i < n; i++ {
+		v := fromU32(binary.LittleEndian.Uint32(src[4*i:]))
+		d := int64(v) - int64(base)
+		if d >= -127 && d <= 127 {
+			buf[o] = byte(d)
+			o++
+		} else {
+			o = putDelta(buf, o, d)
+		}
+		base = v
+	}
+	return buf[:o]
+}
+
+// putDelta writes one difference at buf[o:] with the shortest escape chain
+// and returns the new offset. buf must have room for 15 bytes.
+func putDelta(buf []byte, o int, d int64) int {
+	if d >= -127 && d <= 127 {
+		buf[o] = byte(d)
+		return o + 1
+	}
+	buf[o] = 0x80
+	o++
+	if d >= -32767 && d <= 32767 {
+		binary.LittleEndian.PutUint16(buf[o:], uint16(d))
+		return o + 2
+	}
+	buf[o], buf[o+1] = 0x00, 0x80
+	o += 2
+	if d >= -math.MaxInt32 && d <= math.MaxInt32 {
+		binary.LittleEndian.PutUint32(buf[o:], uint32(d))
+		return o + 4
+	}
+	binary.LittleEndian.PutUint32(buf[o:], 0x80000000)
+	o += 4
+	binary.LittleEndian.PutUint64(buf[o:], uint64(d))
+	return o + 8
+}
+
+// DecodeByteOffset decodes exactly len(dst) values from src into dst and
+// returns the number of bytes of src it consumed. It fails, wrapping
+// ErrByteOffset, when src ends early (inside an escape or before len(dst)
+// values) or when a value leaves the int32 range. Trailing bytes after the
+// last value are left to the caller (CBF pads the binary section).
+func DecodeByteOffset(dst []int32, src []byte) (int, error) {
+	var base int64
+	o := 0
+	for i := range dst {
+		if o >= len(src) {
+			return o, fmt.Errorf("%w: data ends after %d of %d values", ErrByteOffset, i, len(dst))
+		}
+		d := int64(int8(src[o]))
+		o++
+		if d == -128 {
+			if len(src)-o < 2 {
+				return o, fmt.Errorf("%w: truncated 16-bit escape at value %d", ErrByteOffset, i)
+			}
+			d = int64(int16(binary.LittleEndian.Uint16(src[o:])))
+			o += 2
+			if d == math.MinInt16 {
+				if len(src)-o < 4 {
+					return o, fmt.Errorf("%w: truncated 32-bit escape at value %d", ErrByteOffset, i)
+				}
+				d = int64(int32(binary.LittleEndian.Uint32(src[o:])))
+				o += 4
+				if d == math.MinInt32 {
+					if len(src)-o < 8 {
+						return o, fmt.Errorf("%w: truncated 64-bit escape at value %d", ErrByteOffset, i)
+					}
+					d = int64(binary.LittleEndian.Uint64(src[o:]))
+					o += 8
+				}
+			}
+		}
+		// base is an int32 value and d an int64: a 64-bit escape near the
+		// int64 limits must not wrap, so check before adding.
+		if d > math.MaxInt32-base || d < math.MinInt32-base {
+			return o, fmt.Errorf("%w: value %d leaves the signed 32-bit range", ErrByteOffset, i)
+		}
+		base += d
+		dst[i] = int32(base)
+	}
+	return o, nil
+}

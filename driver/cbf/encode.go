@@ -1,0 +1,162 @@
+package cbf
+
+import (
+	"bytes"
+	"crypto/md5"
+	"encoding/base64"
+	"fmt"
+	"hash"
+	"strconv"
+
+	"github.com/klauspost/compress/gzip"
+)
+
+// DefaultGzipLevel is the gzip level of .cbf.gz files unless configured.
+//
+// MEASURE-TABLE-PLACEHOLDER
+const DefaultGzipLevel = gzip.BestSpeed
+
+// Software is the writer name on the "###CBF: VERSION 1.5" line.
+const Software = "Tioga miniCBF writer"
+
+// maxHeaderBytes bounds the text before the binary data. It holds the
+// PILATUS header (strings are limited by Validate to maxTextLen each) and
+// the MIME header with room to spare.
+const (
+	maxTextLen     = 256
+	maxHeaderBytes = 8192
+	padding        = 4095
+)
+
+// Options configures an Encoder.
+type Options struct {
+	// Gzip compresses the whole file (.cbf.gz), as beamlines store them.
+	Gzip bool
+	// GzipLevel is the klauspost/compress gzip level (-2 Huffman only, 1
+	// BestSpeed ... 9 BestCompression); 0 means DefaultGzipLevel.
+	GzipLevel int
+}
+
+// An Encoder writes frames as miniCBF files. Each worker goroutine owns one:
+// it keeps every buffer (the byte-offset data, the MD5 state, the gzip
+// state, the output) from one frame to the next, so that encoding allocates
+// nothing once it has seen a frame of the largest size. An Encoder is not
+// safe for concurrent use.
+type Encoder struct {
+	opts Options
+	// file is the uncompressed file: the header is written right-aligned
+	// into its first maxHeaderBytes so that the byte-offset data, encoded
+	// first, never has to be copied behind it.
+	file   []byte
+	head   []byte
+	md5    hash.Hash
+	digest [md5.Size]byte
+	b64    [24]byte
+	gz     *gzip.Writer
+	gzOut  bytes.Buffer
+}
+
+// NewEncoder returns an Encoder with the given options.
+func NewEncoder(o Options) (*Encoder, error) {
+	e := &Encoder{opts: o, md5: md5.New(), head: make([]byte, 0, maxHeaderBytes)}
+	if o.Gzip {
+		level := o.GzipLevel
+		if level == 0 {
+			level = DefaultGzipLevel
+		}
+		gz, err := gzip.NewWriterLevel(&e.gzOut, level)
+		if err != nil {
+			return nil, fmt.Errorf("cbf: gzip level %d: %w", level, err)
+		}
+		e.gz = gz
+	}
+	return e, nil
+}
+
+// Gzip reports whether the encoder writes .cbf.gz files.
+func (e *Encoder) Gzip() bool { return e.opts.Gzip }
+
+// Encode returns the complete file for one frame: name is the CIF data
+// block name (the file name without extension, e.g. "lyso_1_00001"), h the
+// header with this frame's StartAngle and Timestamp. The returned slice is
+// owned by the Encoder and valid until the next call.
+func (e *Encoder) Encode(h *Header, name string, p Pixels) ([]byte, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	if err := h.Validate(); err != nil {
+		return nil, err
+	}
+	if err := checkText(name); err != nil || name == "" || len(name) > maxTextLen || containsBlank(name) {
+		return nil, fmt.Errorf("%w: data block name %q must be 1-%d printable ASCII characters without blanks", ErrHeader, name, maxTextLen)
+	}
+	for _, s := range [...]string{h.Detector, h.Serial, h.Sensor, h.OscillationAxis} {
+		if len(s) > maxTextLen {
+			return nil, fmt.Errorf("%w: header text longer than %d bytes", ErrHeader, maxTextLen)
+		}
+	}
+
+	// Binary data first, behind room for the header.
+	e.file = appendPixels(grow(e.file[:0], maxHeaderBytes), p)
+	data := e.file[maxHeaderBytes:]
+	e.md5.Reset()
+	e.md5.Write(data)
+	e.md5.Sum(e.digest[:0])
+	base64.StdEncoding.Encode(e.b64[:], e.digest[:])
+
+	hd := e.head[:0]
+	hd = append(hd, "###CBF: VERSION 1.5, "...)
+	hd = append(hd, Software...)
+	hd = append(hd, "\r\n\r\ndata_"...)
+	hd = append(hd, name...)
+	hd = append(hd, "\r\n\r\n_array_data.header_convention \"PILATUS_1.2\"\r\n_array_data.header_contents\r\n;\r\n"...)
+	hd = h.AppendText(hd, p.Width, p.Height)
+	hd = append(hd, ";\r\n\r\n_array_data.data\r\n;\r\n--CIF-BINARY-FORMAT-SECTION--\r\n"...)
+	hd = append(hd, "Content-Type: application/octet-stream;\r\n     conversions=\"x-CBF_BYTE_OFFSET\"\r\n"...)
+	hd = append(hd, "Content-Transfer-Encoding: BINARY\r\nX-Binary-Size: "...)
+	hd = strconv.AppendInt(hd, int64(len(data)), 10)
+	hd = append(hd, "\r\nX-Binary-ID: 1\r\nX-Binary-Element-Type: \"signed 32-bit integer\"\r\n"...)
+	hd = append(hd, "X-Binary-Element-Byte-Order: LITTLE_ENDIAN\r\nContent-MD5: "...)
+	hd = append(hd, e.b64[:]...)
+	hd = append(hd, "\r\nX-Binary-Number-of-Elements: "...)
+	hd = strconv.AppendInt(hd, int64(p.Len()), 10)
+	hd = append(hd, "\r\nX-Binary-Size-Fastest-Dimension: "...)
+	hd = strconv.AppendInt(hd, int64(p.Width), 10)
+	hd = append(hd, "\r\nX-Binary-Size-Second-Dimension: "...)
+	hd = strconv.AppendInt(hd, int64(p.Height), 10)
+	hd = append(hd, "\r\nX-Binary-Size-Padding: 4095\r\n\r\n\x0c\x1a\x04\xd5"...)
+	e.head = hd
+	if len(hd) > maxHeaderBytes {
+		// Cannot happen with the text limits above; never write a bad file.
+		return nil, fmt.Errorf("cbf: header of %d bytes exceeds %d", len(hd), maxHeaderBytes)
+	}
+	start := maxHeaderBytes - len(hd)
+	copy(e.file[start:], hd)
+
+	n := len(e.file)
+	e.file = grow(e.file, padding)
+	clear(e.file[n:])
+	e.file = append(e.file, "\r\n--CIF-BINARY-FORMAT-SECTION----\r\n;\r\n\r\n"...)
+	out := e.file[start:]
+	if e.gz == nil {
+		return out, nil
+	}
+	e.gzOut.Reset()
+	e.gz.Reset(&e.gzOut)
+	if _, err := e.gz.Write(out); err != nil {
+		return nil, fmt.Errorf("cbf: gzip: %w", err)
+	}
+	if err := e.gz.Close(); err != nil {
+		return nil, fmt.Errorf("cbf: gzip: %w", err)
+	}
+	return e.gzOut.Bytes(), nil
+}
+
+func containsBlank(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] == ' ' {
+			return true
+		}
+	}
+	return false
+}

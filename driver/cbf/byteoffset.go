@@ -287,3 +287,15 @@ func DecodeByteOffset(dst []int32, src []byte) (int, error) {
 	}
 	return o, nil
 }
+
+// AppendPixelsByteOffset appends the byte-offset encoding of a frame's
+// pixels, mapped to int32 as Pixels.Value does (all-ones as -1), without an
+// intermediate int32 copy; 8- and 16-bit frames take the eight-wide
+// one-byte fast path. It allocates only when dst lacks capacity
+// (MaxByteOffsetSize bounds what it needs).
+func AppendPixelsByteOffset(dst []byte, p Pixels) ([]byte, error) {
+	if err := p.Validate(); err != nil {
+		return dst, err
+	}
+	return appendPixels(dst, p), nil
+}

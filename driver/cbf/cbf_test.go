@@ -471,3 +471,35 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// GzipAuto picks BestSpeed for sparse frames (long zero runs, where LZ77
+// wins) and Huffman-only for frames with a background of counts (noise,
+// where Huffman-only is both smaller and faster): the file must be exactly
+// what the chosen level writes.
+func TestGzipAutoPicksTheLevel(t *testing.T) {
+	h := cbftest.Header()
+	sparse := cbftest.Frame{Width: 1030, Height: 514, ElemSize: 2, Background: 0.02, Spots: 20, Seed: 4}.Pixels()
+	dense := cbftest.Frame{Width: 1030, Height: 514, ElemSize: 2, Background: 2, Spots: 20, Seed: 4}.Pixels()
+	for _, c := range []struct {
+		name  string
+		p     cbf.Pixels
+		level int
+	}{{"sparse", sparse, 1}, {"dense", dense, -2}} {
+		auto := encode(t, cbf.Options{Gzip: true}, h, "x", c.p)
+		want := encode(t, cbf.Options{Gzip: true, GzipLevel: c.level}, h, "x", c.p)
+		if !bytes.Equal(auto, want) {
+			t.Errorf("%s frame: auto wrote %d bytes, level %d writes %d", c.name, len(auto), c.level, len(want))
+		}
+		other := encode(t, cbf.Options{Gzip: true, GzipLevel: otherLevel(c.level)}, h, "x", c.p)
+		if len(other) <= len(auto) {
+			t.Errorf("%s frame: auto (%d bytes) is not smaller than the other level (%d)", c.name, len(auto), len(other))
+		}
+	}
+}
+
+func otherLevel(l int) int {
+	if l == 1 {
+		return -2
+	}
+	return 1
+}

@@ -1,0 +1,420 @@
+package analysis
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"unsafe"
+)
+
+// pixel is an EIGER pixel type; the all-ones value marks a masked pixel.
+type pixel interface{ ~uint8 | ~uint16 | ~uint32 }
+
+// Spot is one accepted Bragg spot.
+type Spot struct {
+	X, Y      float64 // intensity-weighted centroid, pixels (pixel i centred on i)
+	Intensity float64 // Σ (v - background) over the spot's pixels, counts
+	Sigma     float64 // σ(I) = sqrt(I + Σ background variance), counts
+	Peak      uint32  // largest pixel value of the spot, counts
+	NPix      int     // strong pixels in the spot
+	D         float64 // resolution of the centroid, Å
+}
+
+// ISigma is the spot's signal to noise, I/σ(I).
+func (s Spot) ISigma() float64 {
+	if s.Sigma <= 0 {
+		return 0
+	}
+	return s.Intensity / s.Sigma
+}
+
+// Result is the analysis of one frame. Analyse overwrites every field and
+// reuses SpotList's storage, so one Result per worker allocates nothing
+// once its spot list has grown to the largest spot count seen.
+type Result struct {
+	Spots      int     // accepted spots (len(SpotList))
+	Score      float64 // see the package documentation; 0 without diffraction
+	Resolution float64 // Å; 0 with fewer than MinSpots spots
+	IS         float64 // integrated signal: Σ of accepted spots' intensities, counts
+	Hit        bool    // Score >= HitThreshold (and Spots >= MinSpots)
+	SpotList   []Spot  // accepted spots in row-major order of their first pixel
+
+	// Diagnostics.
+	Background   float64 // mean background of the analysed pixels, counts per pixel
+	StrongPixels int     // pixels that passed the strong-pixel test
+	Candidates   int     // connected groups of strong pixels before the spot filters
+	Masked       int     // all-ones pixels not already excluded by the tables
+	Rebinned     int     // shells whose bright background needed the binned second pass
+}
+
+func (r *Result) reset() {
+	list := r.SpotList[:0]
+	*r = Result{SpotList: list}
+}
+
+// Analyser analyses frames of one series. It owns one worker's scratch
+// (histograms, strong-pixel list, labels, spot accumulators): it is not safe
+// for concurrent use, and it allocates nothing per frame once its scratch
+// has grown to the largest frame content seen. Use one Analyser per
+// worker goroutine; they share one read-only *Tables.
+type Analyser struct {
+	t *Tables
+
+	h     histograms
+	stats [maxShells]shellStats
+	thr   [256]uint32 // strong-pixel threshold per shell: v > thr[shell]; thr[excludedShell] = MaxUint32
+	bgVar [256]float64
+
+	strong []int32 // strong pixel indices, row-major order
+	parent []int32 // union-find over strong
+	comp   []int32 // component of each root
+	acc    []spotAcc
+	qs     []float64 // 1/d² of accepted spots, for the resolution quantile
+
+	disp dispersionScratch
+
+	// Staging for frames that cannot be viewed in place (unaligned bytes or
+	// a big-endian host).
+	stage16 []uint16
+	stage32 []uint32
+}
+
+// NewAnalyser returns an analyser using t, which may be shared.
+func NewAnalyser(t *Tables) *Analyser { return &Analyser{t: t} }
+
+// Tables returns the tables in use.
+func (a *Analyser) Tables() *Tables { return a.t }
+
+// SetTables switches to other tables, e.g. after a parameter change
+// (Tables.WithParams) or at the next series. Scratch is kept.
+func (a *Analyser) SetTables(t *Tables) { a.t = t }
+
+// ShellBackground returns the background of shell s in the last frame
+// analysed: clipped mean and standard deviation, counts.
+func (a *Analyser) ShellBackground(s int) (mean, sigma float64) {
+	if s < 0 || s >= a.t.nShells {
+		return 0, 0
+	}
+	return a.stats[s].mean, a.stats[s].sigma
+}
+
+// Errors returned by Analyse.
+var (
+	ErrFrameSize = errors.New("analysis: frame size does not match the tables")
+	ErrElemSize  = errors.New("analysis: pixel size must be 1, 2 or 4 bytes")
+)
+
+var hostLittleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
+
+// Analyse analyses one decoded frame: pixels are Width*Height little-endian
+// unsigned integers of elemSize bytes (1, 2 or 4), row-major, the all-ones
+// value marking masked pixels. On error res is reset and the frame is not
+// analysed.
+func (a *Analyser) Analyse(pixels []byte, elemSize int, res *Result) error {
+	n := a.t.geom.Width * a.t.geom.Height
+	switch elemSize {
+	case 1, 2, 4:
+	default:
+		res.reset()
+		return fmt.Errorf("%w: got %d", ErrElemSize, elemSize)
+	}
+	if len(pixels) != n*elemSize {
+		res.reset()
+		return fmt.Errorf("%w: %d bytes for %d x %d x %d", ErrFrameSize, len(pixels), a.t.geom.Width, a.t.geom.Height, elemSize)
+	}
+	switch elemSize {
+	case 1:
+		return analyse(a, pixels, res)
+	case 2:
+		if hostLittleEndian && uintptr(unsafe.Pointer(unsafe.SliceData(pixels)))%2 == 0 {
+			return analyse(a, unsafe.Slice((*uint16)(unsafe.Pointer(unsafe.SliceData(pixels))), n), res)
+		}
+		a.stage16 = grow(a.stage16, n)
+		for i := range a.stage16 {
+			a.stage16[i] = binary.LittleEndian.Uint16(pixels[2*i:])
+		}
+		return analyse(a, a.stage16, res)
+	default:
+		if hostLittleEndian && uintptr(unsafe.Pointer(unsafe.SliceData(pixels)))%4 == 0 {
+			return analyse(a, unsafe.Slice((*uint32)(unsafe.Pointer(unsafe.SliceData(pixels))), n), res)
+		}
+		a.stage32 = grow(a.stage32, n)
+		for i := range a.stage32 {
+			a.stage32[i] = binary.LittleEndian.Uint32(pixels[4*i:])
+		}
+		return analyse(a, a.stage32, res)
+	}
+}
+
+// AnalysePixels analyses a frame already in typed form (the simulator and
+// tests produce these). px must hold Width*Height pixels.
+func AnalysePixels[T uint8 | uint16 | uint32](a *Analyser, px []T, res *Result) error {
+	if len(px) != a.t.geom.Width*a.t.geom.Height {
+		res.reset()
+		return fmt.Errorf("%w: %d pixels for %d x %d", ErrFrameSize, len(px), a.t.geom.Width, a.t.geom.Height)
+	}
+	return analyse(a, px, res)
+}
+
+func grow[E any](s []E, n int) []E {
+	if cap(s) < n {
+		return make([]E, n)
+	}
+	return s[:n]
+}
+
+func analyse[T pixel](a *Analyser, px []T, res *Result) error {
+	t := a.t
+	p := &t.params
+	res.reset()
+
+	// Pass 1: per-shell histograms, then the background of every shell.
+	a.h.reset(t.nShells)
+	res.Masked = fill(&a.h, px, t.shell)
+	for s := 0; s < t.nShells; s++ {
+		st, again := a.h.estimate(s)
+		a.stats[s] = st
+		if again {
+			a.h.rebinCount++
+		}
+	}
+	if a.h.rebinCount > 0 {
+		refill(&a.h, px, t.shell)
+		for s := 0; s < t.nShells; s++ {
+			if a.h.rebin[s] {
+				a.stats[s] = a.h.estimateRebinned(s)
+			}
+		}
+	}
+	res.Rebinned = a.h.rebinCount
+
+	// Thresholds: v > mean + level*sigma and v > mean + 1, as one integer
+	// comparison per pixel (counts are integers: v > x ⇔ v > floor(x)).
+	var bgSum, bgN float64
+	for s := 0; s < t.nShells; s++ {
+		st := &a.stats[s]
+		a.bgVar[s] = st.sigma * st.sigma
+		bgSum += st.mean * float64(st.n)
+		bgN += float64(st.n)
+		if st.n == 0 {
+			a.thr[s] = math.MaxUint32
+			continue
+		}
+		x := st.mean + math.Max(p.SpotLevel*st.sigma, 1)
+		a.thr[s] = uint32(math.Min(math.Floor(x), math.MaxUint32-1))
+	}
+	for s := t.nShells; s < len(a.thr); s++ {
+		a.thr[s] = math.MaxUint32
+	}
+	if bgN > 0 {
+		res.Background = bgSum / bgN
+	}
+
+	// Pass 2: strong pixels.
+	a.strong = a.strong[:0]
+	switch p.Method {
+	case Dispersion:
+		a.strong = dispersion(&a.disp, a.strong, px, t.shell, t.geom.Width, p)
+	default:
+		a.strong = strongPixels(a.strong, px, t.shell, &a.thr)
+	}
+	res.StrongPixels = len(a.strong)
+
+	// Spots.
+	a.label()
+	measureT(a, px, res)
+	a.verdict(res)
+	return nil
+}
+
+// strongPixels appends the indices of pixels above their shell's threshold.
+func strongPixels[T pixel](dst []int32, px []T, shell []uint8, thr *[256]uint32) []int32 {
+	allOnes := uint32(^T(0))
+	shell = shell[:len(px)]
+	for i, p := range px {
+		v := uint32(p)
+		if v > thr[shell[i]] && v != allOnes {
+			dst = append(dst, int32(i))
+		}
+	}
+	return dst
+}
+
+// label groups the strong pixels into 8-connected components with a
+// union-find over the (row-major sorted) strong list: each pixel is linked
+// to its left neighbour and to the up-to-three neighbours in the previous
+// row, found with a pointer that only moves forward. No label image is
+// made, so the cost is proportional to the strong pixels, not the frame.
+func (a *Analyser) label() {
+	w := int32(a.t.geom.Width)
+	n := len(a.strong)
+	a.parent = grow(a.parent, n)
+	parent := a.parent
+	for k := range parent {
+		parent[k] = int32(k)
+	}
+	find := func(k int32) int32 {
+		for parent[k] != k {
+			parent[k] = parent[parent[k]]
+			k = parent[k]
+		}
+		return k
+	}
+	union := func(i, j int32) {
+		ri, rj := find(i), find(j)
+		switch {
+		case ri < rj:
+			parent[rj] = ri
+		case rj < ri:
+			parent[ri] = rj
+		}
+	}
+	strong := a.strong
+	curY := int32(-2)
+	rowStart, prevStart, prevEnd, p := 0, 0, 0, 0
+	for k := 0; k < n; k++ {
+		idx := strong[k]
+		y := idx / w
+		x := idx - y*w
+		if y != curY {
+			if y == curY+1 {
+				prevStart, prevEnd = rowStart, k
+			} else {
+				prevStart, prevEnd = k, k
+			}
+			rowStart, curY, p = k, y, prevStart
+		}
+		if k > rowStart && strong[k-1] == idx-1 {
+			union(int32(k), int32(k-1))
+		}
+		for p < prevEnd && strong[p]-(y-1)*w < x-1 {
+			p++
+		}
+		for q := p; q < prevEnd && strong[q]-(y-1)*w <= x+1; q++ {
+			union(int32(k), int32(q))
+		}
+	}
+}
+
+// spotAcc accumulates one connected component.
+type spotAcc struct {
+	npix     int
+	signal   float64 // Σ (v - b)
+	wsum     float64 // Σ max(v - b, 0): centroid weights
+	wx, wy   float64
+	ux, uy   float64 // unweighted sums, for a spot with no positive weight
+	variance float64 // Σ background variance
+	peak     uint32
+}
+
+// measureT accumulates every component and keeps the spots that pass the
+// size and I/σ filters.
+func measureT[T pixel](a *Analyser, px []T, res *Result) {
+	t := a.t
+	p := &t.params
+	w := int32(t.geom.Width)
+	n := len(a.strong)
+	a.comp = grow(a.comp, n)
+	a.acc = a.acc[:0]
+	for k := 0; k < n; k++ {
+		// Roots are the smallest index of their component, so a root is
+		// met before any other member of its component.
+		r := a.parent[k]
+		for a.parent[r] != r {
+			r = a.parent[r]
+		}
+		if int(r) == k {
+			a.comp[k] = int32(len(a.acc))
+			a.acc = append(a.acc, spotAcc{})
+		}
+		c := &a.acc[a.comp[r]]
+		idx := a.strong[k]
+		v := uint32(px[idx])
+		s := t.shell[idx]
+		b := a.stats[s].mean
+		y := idx / w
+		x := float64(idx - y*w)
+		fy := float64(y)
+		sig := float64(v) - b
+		c.npix++
+		c.signal += sig
+		if sig > 0 {
+			c.wsum += sig
+			c.wx += sig * x
+			c.wy += sig * fy
+		}
+		c.ux += x
+		c.uy += fy
+		c.variance += a.bgVar[s]
+		c.peak = max(c.peak, v)
+	}
+	res.Candidates = len(a.acc)
+	for i := range a.acc {
+		c := &a.acc[i]
+		if c.npix < p.SpotSize || c.npix > p.MaxSpotSize {
+			continue
+		}
+		sigma := math.Sqrt(math.Max(c.signal, 0) + c.variance)
+		if sigma <= 0 || c.signal/sigma < p.MinSNR {
+			continue
+		}
+		var cx, cy float64
+		if c.wsum > 0 {
+			cx, cy = c.wx/c.wsum, c.wy/c.wsum
+		} else {
+			cx, cy = c.ux/float64(c.npix), c.uy/float64(c.npix)
+		}
+		res.SpotList = append(res.SpotList, Spot{
+			X: cx, Y: cy, Intensity: c.signal, Sigma: sigma, Peak: c.peak, NPix: c.npix,
+			D: t.geom.Resolution(cx, cy),
+		})
+	}
+}
+
+// verdict turns the spot list into the frame's numbers: count, IS,
+// resolution, score and hit (formulas in the package documentation).
+func (a *Analyser) verdict(res *Result) {
+	p := &a.t.params
+	res.Spots = len(res.SpotList)
+	a.qs = a.qs[:0]
+	score := 0.0
+	for i := range res.SpotList {
+		s := &res.SpotList[i]
+		res.IS += s.Intensity
+		q := 0.0
+		if s.D > 0 && !math.IsInf(s.D, 1) {
+			q = 1 / (s.D * s.D)
+		}
+		a.qs = append(a.qs, q)
+		score += math.Log1p(s.ISigma()) * q
+	}
+	if res.Spots < p.MinSpots {
+		return
+	}
+	res.Score = ScoreScale * score
+	slices.Sort(a.qs)
+	if q := quantile(a.qs, p.ResolutionQuantile); q > 0 {
+		res.Resolution = 1 / math.Sqrt(q)
+	}
+	res.Hit = res.Score > 0 && res.Score >= p.HitThreshold
+}
+
+// ScoreScale scales the score so that typical hits fall in 1..1000 (see the
+// package documentation).
+const ScoreScale = 10.0
+
+// quantile returns the q-quantile of sorted xs by linear interpolation
+// between order statistics (type 7 of Hyndman and Fan, numpy's default).
+func quantile(xs []float64, q float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	h := q * float64(len(xs)-1)
+	i := int(h)
+	if i >= len(xs)-1 {
+		return xs[len(xs)-1]
+	}
+	return xs[i] + (h-float64(i))*(xs[i+1]-xs[i])
+}

@@ -1,0 +1,329 @@
+package analysis
+
+import (
+	"math"
+	"math/bits"
+)
+
+// Background estimation, per resolution shell, from histograms.
+//
+// Why histograms: EIGER backgrounds are small integer counts (a few photons
+// per pixel per frame), so a histogram of 256 exact bins per shell holds the
+// whole distribution of a shell in a few kilobytes. Filling it is one
+// streaming pass over the frame; everything after that (median, MAD,
+// sigma clipping to convergence) costs O(bins) per shell instead of
+// O(pixels) per iteration. The estimate is exact (no sampling) and does not
+// depend on the previous frame, so frames stay independent and can be
+// analysed in any order by any worker.
+//
+// Why sigma clipping after median/MAD: the median and MAD are robust
+// against the Bragg spots but, on integer counts with a mean below one
+// photon, the MAD is 0 and the median is 0 or 1; the clipped mean and
+// variance resolve fractions of a count. The clip window starts at the
+// median ± 5 MAD-sigma and then iterates [μ - 3σ - 1, μ + 3σ + 1] to a
+// fixed point; the extra count on each side keeps the window from
+// collapsing onto one or two values when μ is a fraction of a photon.
+// σ is floored at sqrt(μ): a photon-counting pixel cannot be quieter than
+// Poisson, and clipping the upper tail of a discrete distribution would
+// otherwise underestimate it.
+//
+// The overflow path: counts at or above 255 do not fit the exact bins. They
+// are counted per shell on a log2 scale. A shell whose clip window reaches
+// the top of its histogram (a bright background: long exposures, summed
+// frames, 32-bit data) is histogrammed again in a second pass, with bins of
+// 2^(b-7) counts covering [2^(b-2), 2^(b+1)) where 2^(b-1) <= median < 2^b;
+// moments of binned data get Sheppard's correction w²/12. The second pass
+// only happens on frames that need it and only counts the flagged shells.
+
+const (
+	histBits   = 8
+	histBins   = 1 << histBits // exact bins per shell: counts 0..255 (0..254 for 8-bit frames)
+	histCopies = 2             // interleaved histograms: consecutive pixels hit the same bin and would serialise on store-to-load forwarding
+	clipSigma  = 3.0
+	startSigma = 5.0
+	maxIter    = 50
+)
+
+// shellStats is the background of one shell in one frame.
+type shellStats struct {
+	n     int     // pixels of the shell in this frame (all-ones excluded)
+	mean  float64 // clipped mean, counts
+	sigma float64 // clipped standard deviation (floored at sqrt(mean)), counts
+	used  int     // pixels inside the final clip window
+}
+
+// overflow counts the pixels of a shell at or above the exact bins.
+type overflow struct {
+	n   uint32
+	log [33]uint32 // by bits.Len32(value)
+}
+
+// histograms is the per-worker scratch of the background pass.
+type histograms struct {
+	bins [histCopies][1 << 16]uint32 // [copy][shell<<8 | value]
+	over [256]overflow
+
+	// Rebinned shells (second pass).
+	rebin      [256]bool
+	base       [256]uint32
+	shift      [256]uint8
+	below      [256]uint32 // rebinned pass: counts under base
+	above      [256]uint32 // rebinned pass: counts at or above base + 256 << shift
+	cum, sum   [histBins + 1]float64
+	sumSq      [histBins + 1]float64
+	merged     [histBins]uint32
+	rebinCount int
+}
+
+func (h *histograms) reset(nShells int) {
+	for c := range h.bins {
+		clear(h.bins[c][:nShells<<histBits])
+	}
+	clear(h.over[:nShells])
+	clear(h.rebin[:])
+	h.rebinCount = 0
+}
+
+// fill is the first pass: exact histograms of every shell, the overflow
+// counts, and the number of all-ones pixels outside the static masks.
+func fill[T pixel](h *histograms, px []T, shell []uint8) (masked int) {
+	allOnes := uint32(^T(0))
+	lim := uint32(histBins)
+	if allOnes < lim {
+		lim = allOnes // 8-bit frames: 255 is the masked value, not a count
+	}
+	shell = shell[:len(px)]
+	h0, h1 := &h.bins[0], &h.bins[1]
+	i := 0
+	for ; i+1 < len(px); i += 2 {
+		s0, s1 := shell[i], shell[i+1]
+		v0, v1 := uint32(px[i]), uint32(px[i+1])
+		if s0 != excludedShell {
+			if v0 < lim {
+				h0[uint16(s0)<<histBits|uint16(v0)]++
+			} else {
+				masked += h.spill(s0, v0, allOnes)
+			}
+		}
+		if s1 != excludedShell {
+			if v1 < lim {
+				h1[uint16(s1)<<histBits|uint16(v1)]++
+			} else {
+				masked += h.spill(s1, v1, allOnes)
+			}
+		}
+	}
+	for ; i < len(px); i++ {
+		s, v := shell[i], uint32(px[i])
+		if s == excludedShell {
+			continue
+		}
+		if v < lim {
+			h0[uint16(s)<<histBits|uint16(v)]++
+		} else {
+			masked += h.spill(s, v, allOnes)
+		}
+	}
+	return masked
+}
+
+// spill records a value beyond the exact bins; it returns 1 for the masked
+// all-ones value, which is not a count.
+func (h *histograms) spill(s uint8, v, allOnes uint32) int {
+	if v == allOnes {
+		return 1
+	}
+	o := &h.over[s]
+	o.n++
+	o.log[bits.Len32(v)]++
+	return 0
+}
+
+// refill is the second pass for shells flagged by estimate: binned
+// histograms around their median. Only flagged shells are counted.
+func refill[T pixel](h *histograms, px []T, shell []uint8) {
+	allOnes := uint32(^T(0))
+	shell = shell[:len(px)]
+	b := &h.bins[0]
+	for i, p := range px {
+		s := shell[i]
+		if s == excludedShell || !h.rebin[s] {
+			continue
+		}
+		v := uint32(p)
+		if v == allOnes {
+			continue
+		}
+		if v < h.base[s] {
+			h.below[s]++
+			continue
+		}
+		k := (v - h.base[s]) >> h.shift[s]
+		if k >= histBins {
+			h.above[s]++
+			continue
+		}
+		b[uint16(s)<<histBits|uint16(k)]++
+	}
+}
+
+// estimate computes the background of shell s from the exact histograms.
+// It reports whether the shell needs the binned second pass, and if so
+// sets up its bins.
+func (h *histograms) estimate(s int) (st shellStats, needRebin bool) {
+	lo := s << histBits
+	for b := range h.merged {
+		var c uint32
+		for k := range h.bins {
+			c += h.bins[k][lo+b]
+		}
+		h.merged[b] = c
+	}
+	over := h.over[s].n
+	st, median, topHit := h.clip(0, 0, 1, over)
+	if over == 0 || !topHit {
+		return st, false
+	}
+	// The window reaches beyond the exact bins: find the median's octave
+	// (counting the exact bins as values below 256) and bin around it.
+	if median < 0 {
+		half := (uint64(st.n) + 1) / 2
+		cum := uint64(st.n) - uint64(over)
+		median = histBins
+		for b, c := range h.over[s].log {
+			cum += uint64(c)
+			if cum >= half {
+				median = 1 << max(b-1, 0)
+				break
+			}
+		}
+	}
+	oct := bits.Len32(uint32(max(median, 1)))
+	shift := max(oct-7, 0)
+	base := 0
+	if oct >= 2 {
+		base = 1 << (oct - 2)
+	}
+	h.rebin[s] = true
+	h.base[s] = uint32(base)
+	h.shift[s] = uint8(shift)
+	h.below[s], h.above[s] = 0, 0
+	clear(h.bins[0][lo : lo+histBins])
+	return st, true
+}
+
+// estimateRebinned computes the background of a flagged shell from its
+// binned histogram.
+func (h *histograms) estimateRebinned(s int) shellStats {
+	lo := s << histBits
+	copy(h.merged[:], h.bins[0][lo:lo+histBins])
+	st, _, _ := h.clip(h.below[s], h.base[s], 1<<h.shift[s], h.above[s])
+	return st
+}
+
+// clip runs median, MAD and sigma clipping on h.merged, whose bin b holds
+// values base + b*w .. base + (b+1)*w - 1, with below and above pixels
+// outside the bins. It returns the stats, the median value (-1 when it is
+// above the bins) and whether the final window reached past the last bin
+// while pixels lay above it.
+func (h *histograms) clip(below, base, w, above uint32) (st shellStats, median int, topHit bool) {
+	bw := float64(w)
+	centre := func(b int) float64 { return float64(base) + float64(b)*bw + (bw-1)/2 }
+	// Prefix sums over the occupied bins.
+	top := -1
+	for b := histBins - 1; b >= 0; b-- {
+		if h.merged[b] != 0 {
+			top = b
+			break
+		}
+	}
+	inBins := 0.0
+	h.cum[0], h.sum[0], h.sumSq[0] = 0, 0, 0
+	for b := 0; b <= top; b++ {
+		c := float64(h.merged[b])
+		v := centre(b)
+		h.cum[b+1] = h.cum[b] + c
+		h.sum[b+1] = h.sum[b] + c*v
+		h.sumSq[b+1] = h.sumSq[b] + c*v*v
+		inBins += c
+	}
+	total := float64(below) + inBins + float64(above)
+	st.n = int(total)
+	if total == 0 {
+		return st, 0, false
+	}
+	// Median bin.
+	half := total / 2
+	mb := -1
+	if float64(below) < half {
+		for b := 0; b <= top; b++ {
+			if float64(below)+h.cum[b+1] >= half {
+				mb = b
+				break
+			}
+		}
+	}
+	if mb < 0 {
+		if float64(below) >= half {
+			mb = 0 // pathological: most of the shell under the binned window
+		} else {
+			// Median above the bins: only estimate's octave search can help.
+			st.mean = centre(histBins - 1)
+			st.sigma = math.Sqrt(st.mean)
+			return st, -1, true
+		}
+	}
+	median = int(centre(mb))
+	// MAD in bins: the smallest half-width d with half the pixels within
+	// [mb-d, mb+d].
+	mad := 0
+	if top >= 0 {
+		for d := 0; ; d++ {
+			l, r := max(mb-d, 0), min(mb+d, top)
+			within := h.cum[r+1] - h.cum[l]
+			if within >= half || (l == 0 && r == top) {
+				mad = d
+				break
+			}
+		}
+	}
+	mu := centre(mb)
+	sigma := math.Max(1.4826*float64(mad)*bw, math.Sqrt(math.Max(mu, 1)))
+	k := startSigma
+	bl, bh := -1, -1
+	var n, mean, variance float64
+	sheppard := (bw*bw - 1) / 12
+	for iter := 0; iter < maxIter; iter++ {
+		loV := mu - k*sigma - 1
+		hiV := mu + k*sigma + 1
+		nl := max(int(math.Ceil((loV-float64(base)-(bw-1)/2)/bw)), 0)
+		nh := min(int(math.Floor((hiV-float64(base)-(bw-1)/2)/bw)), top)
+		if nh < nl {
+			break
+		}
+		if nl == bl && nh == bh {
+			break
+		}
+		bl, bh = nl, nh
+		n = h.cum[bh+1] - h.cum[bl]
+		if n == 0 {
+			break
+		}
+		mean = (h.sum[bh+1] - h.sum[bl]) / n
+		variance = (h.sumSq[bh+1]-h.sumSq[bl])/n - mean*mean - sheppard
+		mu = mean
+		sigma = math.Sqrt(math.Max(variance, math.Max(mean, 0)))
+		k = clipSigma
+		// The window would extend past the bins while pixels lie there.
+		topHit = above > 0 && mu+k*sigma+1 >= centre(histBins-1)
+	}
+	if n == 0 {
+		// Degenerate shell (every pixel outside any window): median alone.
+		mean = centre(mb)
+		sigma = math.Sqrt(math.Max(mean, 1))
+	}
+	st.mean = mu
+	st.sigma = sigma
+	st.used = int(n)
+	return st, median, topHit
+}

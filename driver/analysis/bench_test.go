@@ -1,0 +1,66 @@
+package analysis
+
+import (
+	"testing"
+
+	"tioga/sim/diffraction"
+	"tioga/sim/truth"
+)
+
+// simFrameBytes returns the first simulated frame (of the default 4M series)
+// that is a hit (hit true) or a blank (hit false).
+func simFrameBytes(tb testing.TB, hit bool) (*diffraction.Generator, []byte) {
+	tb.Helper()
+	g, err := diffraction.New(diffraction.DefaultConfig(eiger4M(tb)))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	buf := make([]byte, g.FrameBytes())
+	var tr truth.Frame
+	for i := 0; i < 100; i++ {
+		if err := g.Frame(i, buf, &tr); err != nil {
+			tb.Fatal(err)
+		}
+		if tr.Hit == hit {
+			return g, buf
+		}
+	}
+	tb.Fatalf("no frame with hit=%v in 100", hit)
+	return nil, nil
+}
+
+func benchAnalyse(b *testing.B, t *Tables, frame []byte, elemSize int) {
+	a := NewAnalyser(t)
+	var res Result
+	if err := a.Analyse(frame, elemSize, &res); err != nil {
+		b.Fatal(err)
+	}
+	px := t.geom.Width * t.geom.Height
+	b.SetBytes(int64(len(frame)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := a.Analyse(frame, elemSize, &res); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(px)*float64(b.N)/b.Elapsed().Seconds()/1e6, "Mpx/s")
+	b.ReportMetric(float64(res.Spots), "spots")
+}
+
+func BenchmarkAnalyse(b *testing.B) {
+	for _, m := range []Method{Threshold, Dispersion} {
+		for _, hit := range []bool{true, false} {
+			name := m.String() + "/sim-4M-16bit-blank"
+			if hit {
+				name = m.String() + "/sim-4M-16bit-hit"
+			}
+			b.Run(name, func(b *testing.B) {
+				g, frame := simFrameBytes(b, hit)
+				p := DefaultParams()
+				p.Method = m
+				benchAnalyse(b, simTables(b, g, p), frame, g.ElemSize())
+			})
+		}
+	}
+}

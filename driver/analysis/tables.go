@@ -1,0 +1,194 @@
+package analysis
+
+import (
+	"fmt"
+	"math"
+
+	"tioga/driver/detector"
+)
+
+// excludedShell marks a pixel that is never analysed: a module gap, a
+// masked pixel, the beamstop rectangle, or outside the resolution range.
+// Folding every static mask into the shell table means the per-frame passes
+// test one byte per pixel for all of them.
+const excludedShell = 255
+
+// Masks are the static masks of a series, besides the all-ones pixels that
+// every frame carries (those are excluded frame by frame).
+type Masks struct {
+	// Pixel is the detector's pixel mask from the series header (Stream V1
+	// dpixelmask, V2 pixel_mask): Width*Height entries, row-major; a pixel
+	// with any bit set is excluded. nil means none.
+	Pixel []uint32
+	// Exclude is an optional user mask: pixels for which it returns true
+	// are excluded. It is called once per pixel while tables are built.
+	Exclude func(x, y int) bool
+	// NoGaps turns off the module-gap mask that NewTables otherwise takes
+	// from the EIGER profile matching the frame size (detector.BySize).
+	// Gap pixels arrive as all-ones anyway; the static mask only saves the
+	// per-frame work of finding them again.
+	NoGaps bool
+}
+
+// Tables are the per-series lookup tables: the resolution shell of every
+// pixel (with every static mask folded in) and the parameters. They are
+// built once when a series starts and are read-only afterwards, so one
+// Tables is shared by all workers' Analysers.
+type Tables struct {
+	geom   Geometry
+	params Params
+	masks  Masks
+
+	shell       []uint8 // per pixel: shell index, or excludedShell
+	nShells     int
+	qLo, qStep  float64 // shell s covers 1/d² in [qLo + s*qStep, qLo + (s+1)*qStep)
+	shellPixels []int   // analysed pixels per shell
+	analysed    int     // pixels not excluded
+	profile     string  // EIGER profile whose gaps were masked, "" if none
+}
+
+// NewTables validates the geometry and parameters and builds the tables.
+// It keeps m.Pixel (without copying) for Tables.WithParams: the caller
+// must not modify it afterwards.
+func NewTables(g Geometry, p Params, m Masks) (*Tables, error) {
+	if err := g.Validate(); err != nil {
+		return nil, err
+	}
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	n := g.Width * g.Height
+	if m.Pixel != nil && len(m.Pixel) != n {
+		return nil, fmt.Errorf("analysis: pixel mask has %d entries, frame %d x %d has %d pixels", len(m.Pixel), g.Width, g.Height, n)
+	}
+	t := &Tables{geom: g, params: p, masks: m, nShells: p.Shells}
+	t.shell = make([]uint8, n)
+	t.shellPixels = make([]int, p.Shells)
+
+	var prof detector.Profile
+	gaps := false
+	if !m.NoGaps {
+		prof, gaps = detector.BySize(g.Width, g.Height)
+		if gaps {
+			t.profile = prof.Name
+		}
+	}
+
+	// Pass 1: static exclusion (masks, beamstop, resolution range) and the
+	// 1/d² range of what is left. 0 and 255 are placeholders for "kept"
+	// and "excluded"; pass 2 replaces "kept" by the shell index.
+	qMaxLimit := math.Inf(1)
+	if p.DMin > 0 {
+		qMaxLimit = 1 / (p.DMin * p.DMin)
+	}
+	qMinLimit := 0.0
+	if p.DMax > 0 {
+		qMinLimit = 1 / (p.DMax * p.DMax)
+	}
+	qLo, qHi := math.Inf(1), math.Inf(-1)
+	for y := 0; y < g.Height; y++ {
+		row := t.shell[y*g.Width : (y+1)*g.Width]
+		gapRow := gaps && prof.IsGapRow(y)
+		for x := range row {
+			i := y*g.Width + x
+			excl := gapRow || (gaps && prof.IsGapColumn(x)) ||
+				(m.Pixel != nil && m.Pixel[i] != 0) ||
+				p.Beamstop.Contains(x, y) ||
+				(m.Exclude != nil && m.Exclude(x, y))
+			if !excl {
+				q := g.InvD2(float64(x), float64(y))
+				if q < qMinLimit || q > qMaxLimit {
+					excl = true
+				} else {
+					qLo = math.Min(qLo, q)
+					qHi = math.Max(qHi, q)
+				}
+			}
+			if excl {
+				row[x] = excludedShell
+			}
+		}
+	}
+	if qLo > qHi {
+		return nil, fmt.Errorf("analysis: every pixel of the %d x %d frame is excluded (masks, beamstop, resolution range %v-%v Å)", g.Width, g.Height, p.DMax, p.DMin)
+	}
+
+	// Pass 2: shells equally spaced in 1/d² between the extremes of the
+	// analysed pixels, so that (for a flat detector near normal incidence)
+	// every complete ring holds about the same number of pixels.
+	t.qLo = qLo
+	t.qStep = (qHi - qLo) / float64(p.Shells)
+	if t.qStep <= 0 {
+		t.qStep = 1 // a single ring of pixels: everything in shell 0
+	}
+	last := p.Shells - 1
+	for y := 0; y < g.Height; y++ {
+		row := t.shell[y*g.Width : (y+1)*g.Width]
+		for x := range row {
+			if row[x] == excludedShell {
+				continue
+			}
+			s := int((g.InvD2(float64(x), float64(y)) - qLo) / t.qStep)
+			s = max(0, min(s, last))
+			row[x] = uint8(s)
+			t.shellPixels[s]++
+			t.analysed++
+		}
+	}
+	return t, nil
+}
+
+// WithParams returns tables for new parameters. When only per-frame
+// parameters changed (ParamInfo.Series false) the shell table is shared,
+// so the switch is instantaneous; otherwise the tables are rebuilt with the
+// same geometry and masks.
+func (t *Tables) WithParams(p Params) (*Tables, error) {
+	if !p.seriesEqual(t.params) {
+		return NewTables(t.geom, p, t.masks)
+	}
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	u := *t
+	u.params = p
+	return &u, nil
+}
+
+// Geometry returns the geometry the tables were built for.
+func (t *Tables) Geometry() Geometry { return t.geom }
+
+// Params returns the parameters in force.
+func (t *Tables) Params() Params { return t.params }
+
+// Shells returns the number of resolution shells.
+func (t *Tables) Shells() int { return t.nShells }
+
+// AnalysedPixels returns the number of pixels not excluded by a static mask.
+func (t *Tables) AnalysedPixels() int { return t.analysed }
+
+// GapProfile names the EIGER profile whose module gaps were masked, or ""
+// when the frame size matched none (or Masks.NoGaps was set).
+func (t *Tables) GapProfile() string { return t.profile }
+
+// Shell returns the shell of pixel (x, y), or -1 when it is excluded.
+func (t *Tables) Shell(x, y int) int {
+	if x < 0 || y < 0 || x >= t.geom.Width || y >= t.geom.Height {
+		return -1
+	}
+	s := t.shell[y*t.geom.Width+x]
+	if s == excludedShell {
+		return -1
+	}
+	return int(s)
+}
+
+// ShellRange returns the resolution range of shell s: dLow > dHigh (Å).
+func (t *Tables) ShellRange(s int) (dLow, dHigh float64) {
+	q0 := t.qLo + float64(s)*t.qStep
+	q1 := q0 + t.qStep
+	dLow = math.Inf(1)
+	if q0 > 0 {
+		dLow = 1 / math.Sqrt(q0)
+	}
+	return dLow, 1 / math.Sqrt(q1)
+}

@@ -1,0 +1,133 @@
+package codec
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"tioga/driver/codec/internal/cbitshuffle"
+)
+
+// refBitShuffle is the bit layout written out literally from the format
+// description (docs/eiger-stream.md): bit b of byte j of element i goes to
+// row r = 8*j+b, byte r*(m/8) + i/8, bit i%8. It is deliberately naive, an
+// independent statement of the format for the fast kernels to agree with.
+func refBitShuffle(src []byte, s int) []byte {
+	m := len(src) / s
+	rowLen := m / 8
+	out := make([]byte, len(src))
+	for i := range m {
+		for j := range s {
+			for b := range 8 {
+				if src[i*s+j]>>b&1 == 1 {
+					r := 8*j + b
+					out[r*rowLen+i/8] |= 1 << (i % 8)
+				}
+			}
+		}
+	}
+	return out
+}
+
+func randomBytes(r *rand.Rand, n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
+}
+
+// blockLengths are element counts of one block: every multiple of 8 up to
+// 200 (all partial-chunk remainders, below and above one 64-element chunk)
+// and EIGER's block lengths.
+func blockLengths() []int {
+	var ms []int
+	for m := 0; m <= 200; m += 8 {
+		ms = append(ms, m)
+	}
+	return append(ms, 568, 1024, 2048, 4096, 8192)
+}
+
+// TestBitShuffleMatchesFormat checks both directions against the literal
+// format description and against the bitshuffle C library, for every
+// element size and block lengths covering every remainder.
+func TestBitShuffleMatchesFormat(t *testing.T) {
+	if err := cbitshuffle.Load(); err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, s := range []int{1, 2, 4, 8} {
+		for _, m := range blockLengths() {
+			src := randomBytes(r, m*s)
+			want := refBitShuffle(src, s)
+			got := make([]byte, len(src))
+			BitShuffle(got, src, s)
+			if !bytes.Equal(got, want) {
+				t.Fatalf("elem %d, %d elements: BitShuffle differs from the format", s, m)
+			}
+			c := make([]byte, len(src))
+			if err := cbitshuffle.BitShuffle(c, src, s); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(c, want) {
+				t.Fatalf("elem %d, %d elements: the C library differs from the format", s, m)
+			}
+			back := make([]byte, len(src))
+			BitUnshuffle(back, want, s)
+			if !bytes.Equal(back, src) {
+				t.Fatalf("elem %d, %d elements: BitUnshuffle does not invert", s, m)
+			}
+		}
+	}
+}
+
+// TestBitShuffleSingleBits moves every single bit of a 64-element chunk
+// through the kernels: a wrong stage or output order shows up as the exact
+// element, byte and bit that went astray.
+func TestBitShuffleSingleBits(t *testing.T) {
+	for _, s := range []int{1, 2, 4, 8} {
+		m := 64
+		src := make([]byte, m*s)
+		got := make([]byte, m*s)
+		back := make([]byte, m*s)
+		for i := range m {
+			for j := range s {
+				for b := range 8 {
+					clear(src)
+					src[i*s+j] = 1 << b
+					BitShuffle(got, src, s)
+					if want := refBitShuffle(src, s); !bytes.Equal(got, want) {
+						t.Fatalf("elem %d: element %d byte %d bit %d shuffled to %x, want %x", s, i, j, b, got, want)
+					}
+					BitUnshuffle(back, got, s)
+					if !bytes.Equal(back, src) {
+						t.Fatalf("elem %d: element %d byte %d bit %d unshuffled to %x", s, i, j, b, back)
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestBitShufflePanicsOnMisuse(t *testing.T) {
+	cases := []struct {
+		dst, src int
+		s        int
+	}{
+		{16, 16, 3},  // element size
+		{16, 8, 2},   // lengths differ
+		{18, 18, 2},  // not a multiple of 8 elements
+		{24, 24, 16}, // element size too large
+	}
+	for _, c := range cases {
+		t.Run(fmt.Sprint(c), func(t *testing.T) {
+			defer func() {
+				if recover() == nil {
+					t.Fatal("no panic")
+				}
+			}()
+			BitUnshuffle(make([]byte, c.dst), make([]byte, c.src), c.s)
+		})
+	}
+}

@@ -71,7 +71,7 @@ type Analyser struct {
 	parent []int32 // union-find over strong
 	comp   []int32 // component of each root
 	acc    []spotAcc
-	qs     []float64 // 1/d² of accepted spots, for the resolution quantile
+	qs     []float64 // 1/d² of accepted spots, for the resolution limit
 
 	disp dispersionScratch
 
@@ -395,7 +395,7 @@ func (a *Analyser) verdict(res *Result) {
 	}
 	res.Score = ScoreScale * score
 	slices.Sort(a.qs)
-	if q := quantile(a.qs, p.ResolutionQuantile); q > 0 {
+	if q := math.Min(limitQ(a.qs, p.ResolutionQuantile), a.t.qHi); q > 0 {
 		res.Resolution = 1 / math.Sqrt(q)
 	}
 	res.Hit = res.Score > 0 && res.Score >= p.HitThreshold
@@ -405,16 +405,17 @@ func (a *Analyser) verdict(res *Result) {
 // package documentation).
 const ScoreScale = 10.0
 
-// quantile returns the q-quantile of sorted xs by linear interpolation
-// between order statistics (type 7 of Hyndman and Fan, numpy's default).
-func quantile(xs []float64, q float64) float64 {
-	if len(xs) == 0 {
+// limitQ estimates the upper end Q of the distribution of the sorted 1/d²
+// values qs (n >= 2) from one order statistic: for n values spread evenly
+// over [0, Q] the j-th smallest has expectation Q·j/(n+1), so
+// Q = q_(j)·(n+1)/j. j = round(p·n), at most n-1 so that one spurious spot
+// at high angle cannot set the limit.
+func limitQ(qs []float64, p float64) float64 {
+	n := len(qs)
+	if n < 2 {
 		return 0
 	}
-	h := q * float64(len(xs)-1)
-	i := int(h)
-	if i >= len(xs)-1 {
-		return xs[len(xs)-1]
-	}
-	return xs[i] + (h-float64(i))*(xs[i+1]-xs[i])
+	j := int(math.Round(p * float64(n)))
+	j = max(1, min(j, n-1))
+	return qs[j-1] * float64(n+1) / float64(j)
 }

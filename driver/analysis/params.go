@@ -80,7 +80,7 @@ type Params struct {
 	// Frame verdict.
 	MinSpots           int     // fewer accepted spots: no diffraction (score 0, resolution 0, no hit)
 	HitThreshold       float64 // a frame with score >= HitThreshold (and > 0) is a hit
-	ResolutionQuantile float64 // quantile of the spots' 1/d² taken as the resolution limit
+	ResolutionQuantile float64 // order statistic of the spots' 1/d² the resolution limit is extrapolated from (package doc)
 
 	// Geometry of what is analysed (fixed per series: part of Tables).
 	DMax     float64 // Å, lowest resolution analysed; 0 = no limit
@@ -168,7 +168,7 @@ var paramTable = func() []paramEntry {
 		fl("min-snr", "smallest integrated I/σ of an accepted spot", "", 0, 1000, 5, false, func(p *Params) *float64 { return &p.MinSNR }),
 		i("min-spots", "fewest accepted spots for a frame to count as diffraction; below it score and resolution are 0", "spots", 1, 10000, 5, false, func(p *Params) *int { return &p.MinSpots }),
 		fl("hit-threshold", "a frame whose score reaches this value is a hit", "", 0, 1e9, 2, false, func(p *Params) *float64 { return &p.HitThreshold }),
-		fl("resolution-quantile", "quantile of the accepted spots' 1/d² reported as the resolution limit", "", 0.5, 1, 0.95, false, func(p *Params) *float64 { return &p.ResolutionQuantile }),
+		fl("resolution-quantile", "order statistic (as a fraction of the spot count) of the accepted spots' 1/d² from which the resolution limit is extrapolated", "", 0.5, 1, 0.95, false, func(p *Params) *float64 { return &p.ResolutionQuantile }),
 		fl("d-max", "lowest resolution analysed; pixels nearer the beam are excluded (0 = no limit)", "Å", 0, 1e4, 0, true, func(p *Params) *float64 { return &p.DMax }),
 		fl("d-min", "highest resolution analysed; pixels further out are excluded (0 = no limit)", "Å", 0, 1e4, 0, true, func(p *Params) *float64 { return &p.DMin }),
 		i("ix-min", "beamstop rectangle, first excluded column (off while ix-max < ix-min)", "px", -1, maxPixelCoord, 0, true, func(p *Params) *int { return &p.Beamstop.XMin }),

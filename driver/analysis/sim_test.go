@@ -85,7 +85,7 @@ func simTables(tb testing.TB, g *diffraction.Generator, p Params) *Tables {
 
 // figures are the judging numbers of spot-finding.md.
 type figures struct {
-	frames, hits, blanks int
+	frames, hits, blanks    int
 	strongTrue, strongFound int // true spots with I/σ >= 10, and how many were found
 	found, foundTrue        int // accepted spots, and how many lie on a true spot
 	blankSpots              int // accepted spots on blank frames
@@ -187,19 +187,78 @@ func eiger4M(tb testing.TB) detector.Profile {
 	return p
 }
 
-func TestExploreSerial(t *testing.T) {
-	cfg := diffraction.DefaultConfig(eiger4M(t))
-	g, err := diffraction.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tab := simTables(t, g, DefaultParams())
-	frames := simulate(t, g, tab, 60)
-	f := judge(frames)
-	t.Log(f.String())
-	for i := range frames {
-		fr := &frames[i]
-		t.Logf("frame %d hit %v dcut %.2f dmin %.2f true %d strong %d | found %d cand %d strongpx %d score %.1f res %.2f IS %.0f bg %.3f",
-			i, fr.truth.Hit, fr.truth.DCut, fr.truth.DMin, len(fr.truth.Spots), fr.truth.CountStrong(10), fr.res.Spots, fr.res.Candidates, fr.res.StrongPixels, fr.res.Score, fr.res.Resolution, fr.res.IS, fr.res.Background)
+// The judging thresholds of spot-finding.md ("How it is judged").
+const (
+	wantRecall       = 0.90 // of true spots with I/σ >= 10
+	wantPrecision    = 0.95
+	wantBlankSpots   = 0.5  // mean accepted spots per blank frame, at most
+	wantBlankZero    = 0.99 // fraction of blank frames with score 0, at least
+	wantHitAccuracy  = 0.98
+	wantResolution   = 0.10 // relative error of the resolution on hits
+	wantResWithinFrc = 0.95 // fraction of hits whose resolution is within wantResolution
+)
+
+// TestGroundTruth is the acceptance test of issue 4: simulated EIGER 4M
+// frames with ground truth, a serial series of mixed hits and blanks and a
+// raster over one crystal (whose edge cells diffract weakly), judged by the
+// numbers of spot-finding.md. It prints the figures (t.Log, and one summary
+// line per series on stdout with -v) and asserts the thresholds.
+func TestGroundTruth(t *testing.T) {
+	prof := eiger4M(t)
+	serial := diffraction.DefaultConfig(prof)
+	serial.Seed = 4
+
+	raster := diffraction.DefaultConfig(prof)
+	raster.Seed = 5
+	r := diffraction.DefaultRaster()
+	// A 12 x 30 corner of the standard 37 x 213 grid with the crystal
+	// scaled to it: 360 frames, a third of them on the crystal.
+	r.Lines, r.FramesPerLine = 12, 30
+	r.CenterColumn, r.CenterLine, r.RadiusColumns, r.RadiusLines = 15.3, 5.6, 9, 4
+	raster.Raster = &r
+
+	dispersion := serial
+	dispersion.Seed = 6
+	pd := DefaultParams()
+	pd.Method = Dispersion
+
+	for _, c := range []struct {
+		name   string
+		cfg    diffraction.Config
+		params Params
+		frames int
+	}{
+		{"serial", serial, DefaultParams(), 240},
+		{"raster", raster, DefaultParams(), r.Frames()},
+		{"serial-dispersion", dispersion, pd, 80},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			g, err := diffraction.New(c.cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			frames := simulate(t, g, simTables(t, g, c.params), c.frames)
+			f := judge(frames)
+			t.Log(f.String())
+			if testing.Verbose() {
+				fmt.Printf("ground truth %s (%s, %s): %s\n", c.name, prof.Name, c.params.Method, f.String())
+			}
+			if f.hits < c.frames/5 || f.blanks < c.frames/5 {
+				t.Fatalf("series not mixed enough to judge: %d hits, %d blanks", f.hits, f.blanks)
+			}
+			check := func(name string, got, want float64, atLeast bool) {
+				t.Helper()
+				if math.IsNaN(got) || (atLeast && got < want) || (!atLeast && got > want) {
+					t.Errorf("%s = %.4f, want %s %.4f", name, got, map[bool]string{true: ">=", false: "<="}[atLeast], want)
+				}
+			}
+			check("recall", f.recall(), wantRecall, true)
+			check("precision", f.precision(), wantPrecision, true)
+			check("false spots per blank frame", f.blankMean(), wantBlankSpots, false)
+			check("blank frames with score 0", f.blankZeroFrac(), wantBlankZero, true)
+			check("hit accuracy", f.accuracy(), wantHitAccuracy, true)
+			check("hits with resolution within 10%", f.resFrac(), wantResWithinFrc, true)
+			check("median resolution error", f.resMedian(), wantResolution, false)
+		})
 	}
 }

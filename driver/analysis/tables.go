@@ -42,6 +42,7 @@ type Tables struct {
 	shell       []uint8 // per pixel: shell index, or excludedShell
 	nShells     int
 	qLo, qStep  float64 // shell s covers 1/d² in [qLo + s*qStep, qLo + (s+1)*qStep)
+	qHi         float64 // 1/d² of the highest-resolution analysed pixel
 	shellPixels []int   // analysed pixels per shell
 	analysed    int     // pixels not excluded
 	profile     string  // EIGER profile whose gaps were masked, "" if none
@@ -116,7 +117,7 @@ func NewTables(g Geometry, p Params, m Masks) (*Tables, error) {
 	// Pass 2: shells equally spaced in 1/d² between the extremes of the
 	// analysed pixels, so that (for a flat detector near normal incidence)
 	// every complete ring holds about the same number of pixels.
-	t.qLo = qLo
+	t.qLo, t.qHi = qLo, qHi
 	t.qStep = (qHi - qLo) / float64(p.Shells)
 	if t.qStep <= 0 {
 		t.qStep = 1 // a single ring of pixels: everything in shell 0

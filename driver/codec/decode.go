@@ -145,11 +145,15 @@ func (d *Decoder) decodeBitshuffle(dst, src []byte, s int, headerAllowed bool) (
 			blockElems = max((n+7)&^7, 8)
 		}
 		pos = headerSize
-	case headerAllowed && n >= 8 && len(src) >= headerSize && binary.BigEndian.Uint32(src) == 0:
+	case headerAllowed && n >= 8 && len(src) >= blockLenSize && !plausibleFirstBlock(binary.BigEndian.Uint32(src), s):
 		// Headerless data starts with the length of its first block, which
-		// is never zero; so this is a header announcing another size. Say
-		// so rather than reporting a corrupt block.
-		return 0, fmt.Errorf("%w: %v header announces %d bytes, destination holds %d", ErrSizeMismatch, enc, binary.BigEndian.Uint64(src), len(dst))
+		// is neither zero nor more than LZ4 can make of one default block;
+		// so this is a header, cut short or announcing another size. Say
+		// so rather than reporting a corrupt block. (readHeader fails here:
+		// a header that matches took the case above.)
+		if _, err := readHeader(src, len(dst), enc); err != nil {
+			return 0, err
+		}
 	}
 
 	blockBytes := min(blockElems, n&^7) * s
@@ -183,6 +187,13 @@ func (d *Decoder) decodeBitshuffle(dst, src []byte, s int, headerAllowed bool) (
 		return pos, fmt.Errorf("%w: %v: %d bytes after the data, which ends at offset %d", ErrTrailingData, enc, len(src)-pos, pos)
 	}
 	return pos, nil
+}
+
+// plausibleFirstBlock reports whether a headerless container could start
+// with a block of length l: a compressed block is never empty, and LZ4 never
+// needs more than its bound for one block of DefaultBlockSize bytes.
+func plausibleFirstBlock(l uint32, s int) bool {
+	return l > 0 && l <= uint32(lz4.CompressBlockBound(DefaultBlockSize/s*s))
 }
 
 // decodeBitshuffleBlock decodes block number i starting at src[pos] into dst

@@ -65,8 +65,7 @@ func loadOrCreateIdentity(certFile, keyFile, appURI string, hosts []string, log 
 	if err := os.MkdirAll(filepath.Dir(keyFile), 0o700); err != nil {
 		return nil, nil, fmt.Errorf("opcua: %w", err)
 	}
-	kb := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
-	if err := os.WriteFile(keyFile, kb, 0o600); err != nil {
+	if err := os.WriteFile(keyFile, pemKey(key), 0o600); err != nil {
 		return nil, nil, fmt.Errorf("opcua: %w", err)
 	}
 	if err := os.WriteFile(certFile, cert, 0o644); err != nil {
@@ -287,4 +286,9 @@ func (r *rejectedStore) keep(der []byte, log zerolog.Logger) {
 	if err := os.WriteFile(path, der, 0o644); err != nil {
 		log.Warn().Err(err).Msg("cannot keep rejected certificate")
 	}
+}
+
+// pemKey encodes an RSA private key as PKCS#1 PEM.
+func pemKey(key *rsa.PrivateKey) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
 }

@@ -48,24 +48,38 @@ const (
 const maxLineBuffer = 16 << 20
 
 // lineFile is an append-only text file written through an in-memory
-// buffer. Unlike bufio.Writer it survives write errors: what could not be
-// written stays buffered (a partly written line is completed first) and is
-// tried again at the next flush, so a disk that fills up and is then
-// cleared loses nothing unless the buffer bound is reached.
+// buffer. Each flush opens the file for appending, writes and closes it:
+// no descriptor is held between flushes, so the file system may be
+// remounted or the directory recreated meanwhile. Unlike bufio.Writer it
+// survives write errors: what could not be written stays buffered (a
+// partly written line is completed first) and is tried again at the next
+// flush, so a disk that fills up and is then cleared loses nothing unless
+// the buffer bound is reached.
 type lineFile struct {
 	path        string
-	f           File
 	buf         []byte
 	headPartial bool // buf starts in the middle of a line already partly on disk
 	lines       uint64
 	dropped     uint64
 }
 
-func (l *lineFile) flush() error {
-	if l.f == nil || len(l.buf) == 0 {
-		return nil
+// flush appends the buffer to the file, and fsyncs it when sync is set.
+func (l *lineFile) flush(fsys FS, sync bool) (op string, err error) {
+	if len(l.buf) == 0 && !sync {
+		return "", nil
 	}
-	n, err := l.f.Write(l.buf)
+	f, err := fsys.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return "open", err
+	}
+	n, err := f.Write(l.buf)
+	op = "append"
+	if err == nil && sync {
+		err, op = f.Sync(), "sync"
+	}
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err, op = cerr, "close"
+	}
 	if n > 0 {
 		l.headPartial = l.buf[n-1] != '\n'
 		l.buf = l.buf[:copy(l.buf, l.buf[n:])]
@@ -78,7 +92,7 @@ func (l *lineFile) flush() error {
 		l.dropped += uint64(bytes.Count(l.buf[keep:], []byte{'\n'}))
 		l.buf = l.buf[:keep]
 	}
-	return err
+	return op, err
 }
 
 // results holds the three per-series output files.
@@ -108,14 +122,15 @@ func (r *results) open(s *Series) error {
 				f, err = s.fs.OpenFile(l.path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 			}
 		}
+		if err == nil {
+			err = f.Close()
+		}
 		if err != nil {
-			r.closeFiles()
 			if errors.Is(err, fs.ErrExist) {
 				err = fmt.Errorf("%w: run %d of %q already has result files", ErrExists, s.cfg.Run, s.cfg.Prefix)
 			}
 			return newError(-1, l.path, "create", err)
 		}
-		l.f = f
 	}
 	r.spt.buf = append(r.spt.buf, spotsHeading...)
 	r.lastFlush = time.Now()
@@ -134,15 +149,6 @@ func backupByRename(fsys FS, path string) (string, error) {
 		return bak, fsys.Rename(path, bak)
 	}
 	return "", fmt.Errorf("%s: 999 backups exist", path)
-}
-
-func (r *results) closeFiles() {
-	for _, l := range r.files() {
-		if l.f != nil {
-			_ = l.f.Close()
-			l.f = nil
-		}
-	}
 }
 
 // AddResult appends a frame's result line, its hit-list line (when it is a
@@ -221,9 +227,9 @@ func (r *results) flushLocked(s *Series) error {
 	r.lastFlush = time.Now()
 	var errs []error
 	for _, l := range r.files() {
-		if err := l.flush(); err != nil {
+		if op, err := l.flush(s.fs, false); err != nil {
 			r.flushErrors++
-			errs = append(errs, s.failOutput(newError(-1, l.path, "append", err)))
+			errs = append(errs, s.failOutput(newError(-1, l.path, op, err)))
 		}
 	}
 	return errors.Join(errs...)
@@ -236,25 +242,19 @@ func (r *results) close(s *Series) error {
 		return nil
 	}
 	r.closed = true
-	err := r.flushLocked(s)
-	errs := []error{err}
+	var errs []error
 	for _, l := range r.files() {
-		if l.f == nil {
-			continue
+		if op, err := l.flush(s.fs, s.cfg.Fsync != FsyncNever); err != nil {
+			r.flushErrors++
+			errs = append(errs, s.failOutput(newError(-1, l.path, op, err)))
 		}
 		if len(l.buf) > 0 {
+			// Nothing will try again: these lines are lost.
 			l.dropped += uint64(bytes.Count(l.buf, []byte{'\n'}))
-			errs = append(errs, s.failOutput(newError(-1, l.path, "close", fmt.Errorf("%d bytes of results could not be written", len(l.buf)))))
+			errs = append(errs, s.failOutput(newError(-1, l.path, "close",
+				fmt.Errorf("%d bytes of results could not be written", len(l.buf)))))
+			l.buf = nil
 		}
-		if s.cfg.Fsync != FsyncNever {
-			if serr := l.f.Sync(); serr != nil {
-				errs = append(errs, s.failOutput(newError(-1, l.path, "sync", serr)))
-			}
-		}
-		if cerr := l.f.Close(); cerr != nil {
-			errs = append(errs, s.failOutput(newError(-1, l.path, "close", cerr)))
-		}
-		l.f = nil
 	}
 	return errors.Join(errs...)
 }

@@ -55,6 +55,9 @@ func open(t *testing.T, cfg Config) *Series {
 	if cfg.MinFreeBytes == 0 {
 		cfg.MinFreeBytes = -1
 	}
+	if cfg.Fsync == "" {
+		cfg.Fsync = FsyncNever // keep the shared machine's disk quiet; TestFsyncPolicies covers the rest
+	}
 	s, err := Open(cfg, cbftest.Header())
 	if err != nil {
 		t.Fatal(err)

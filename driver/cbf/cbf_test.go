@@ -75,7 +75,8 @@ func TestLayoutIsExact(t *testing.T) {
 		"\r\n" +
 		"data_lyso_3_00017\r\n" +
 		"\r\n" +
-		"_array_data.header_convention \"PILATUS_1.2\"\r\n" +
+		"_array_data.header_convention \"GENERIC_MINI\"\r\n" + // 4 x 4 is no EIGER
+
 		"_array_data.header_contents\r\n" +
 		";\r\n" +
 		"# Detector: Dectris detector, non-standard geometry 4x4, S/N E-08-0106\r\n" +

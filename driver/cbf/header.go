@@ -161,7 +161,7 @@ func containsFold(s, sub string) bool {
 //     parentheses when there is one;
 //   - any other size (a cropped or binned image): "Dectris detector,
 //     non-standard geometry <w>x<h>", deliberately without the word EIGER,
-//     so that dxtbx opens it as a generic PILATUS-convention miniCBF.
+//     so that dxtbx opens it as a generic miniCBF (see HeaderConvention).
 //
 // The serial number follows as ", S/N <serial>" when set.
 func AppendDetectorLine(dst []byte, desc, serial string, width, height int) []byte {
@@ -188,6 +188,19 @@ func AppendDetectorLine(dst []byte, desc, serial string, width, height int) []by
 		dst = append(dst, serial...)
 	}
 	return dst
+}
+
+// HeaderConvention is the value of _array_data.header_convention for an
+// image of width x height pixels: "PILATUS_1.2" for real EIGER geometries,
+// "GENERIC_MINI" otherwise. The header lines are the same; the convention
+// only steers dxtbx, which builds a PILATUS module mask from the image size
+// for "PILATUS" files that do not claim EIGER, and fails on other sizes;
+// "GENERIC_MINI" is its convention for pixel arrays of any size.
+func HeaderConvention(width, height int) string {
+	if _, ok := detector.BySize(width, height); ok {
+		return "PILATUS_1.2"
+	}
+	return "GENERIC_MINI"
 }
 
 // sensorWord is the word that starts the sensor line: dxtbx recognises

@@ -347,6 +347,18 @@ func (s *Server) Get(subsystem, section, key string) (any, error) {
 	return nil, &RequestError{Status: 404, Msg: fmt.Sprintf("%s status has no key %q", subsystem, key)}
 }
 
+// Value returns the current value of a configuration key of subsystem
+// "detector" or "stream" (float64, int64, string, bool or []any).
+func (s *Server) Value(subsystem, key string) (any, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.configStore(subsystem).get(key)
+	if p == nil {
+		return nil, &RequestError{Status: 404, Msg: fmt.Sprintf("%s config has no key %q", subsystem, key)}
+	}
+	return p.value, nil
+}
+
 func (s *Server) configStore(subsystem string) *store {
 	if subsystem == "stream" {
 		return &s.stream

@@ -1,0 +1,223 @@
+// Package addrdb reads and writes TINE's local address database: the csv
+// files a TINE client uses to reach a server when there is no name server
+// (ENS), and the rows Tioga's TINE server publishes about itself.
+//
+// A client resolves /<context>/<server> to an equipment module (from
+// eqpdbase.csv) and that module's front-end computer (FEC) to an IP address
+// and port offset (from fecaddr.csv). tine.jar reads both from TINE_HOME or
+// $TINE_CACHE/tine/cache/, and stops looking for a name server when
+// cshosts.csv exists without an ENS row (docs/tine-protocol.md §10).
+package addrdb
+
+import (
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// Server is one device-server name as eqpdbase.csv lists it. An alias of a
+// server is a row of its own with the same module and FEC.
+type Server struct {
+	Context     string
+	Name        string // export name, e.g. rideau
+	Module      string // equipment module (EQPMODULE)
+	FEC         string // FECNAME
+	Description string
+}
+
+// FEC is one front-end computer as fecaddr.csv lists it.
+type FEC struct {
+	Name       string
+	IP         string
+	PortOffset int
+}
+
+// CSHostsNote explains the third file a standalone tine.jar client needs.
+const CSHostsNote = `cshosts.csv: create it in TINE_HOME (it may be empty, or hold your
+usual rows without an ENS row), so that the client uses the two files above
+instead of looking for a name server.`
+
+// clean keeps a csv field on one line and free of commas: TINE's own csv
+// reader does not know quoting.
+func clean(s string) string {
+	return strings.NewReplacer(",", ";", "\n", " ", "\r", " ", "\"", "'").Replace(strings.TrimSpace(s))
+}
+
+// WriteEqpdbase writes eqpdbase.csv: NAME,EQPMODULE,FECNAME,CONTEXT,SUBSYSTEM,DESCRIPTION.
+func WriteEqpdbase(w io.Writer, servers []Server) error {
+	var sb strings.Builder
+	sb.WriteString("NAME,EQPMODULE,FECNAME,CONTEXT,SUBSYSTEM,DESCRIPTION\n")
+	for _, s := range servers {
+		fmt.Fprintf(&sb, "%s,%s,%s,%s,%s,%s\n", clean(s.Name), clean(s.Module), clean(s.FEC), clean(s.Context), "TIOGA", clean(s.Description))
+	}
+	_, err := io.WriteString(w, sb.String())
+	return err
+}
+
+// WriteFecaddr writes fecaddr.csv: FEC_NAME,IP_ADDR,PORT_OFFSET.
+func WriteFecaddr(w io.Writer, fecs []FEC) error {
+	var sb strings.Builder
+	sb.WriteString("FEC_NAME,IP_ADDR,PORT_OFFSET\n")
+	for _, f := range fecs {
+		fmt.Fprintf(&sb, "%s,%s,%d\n", clean(f.Name), clean(f.IP), f.PortOffset)
+	}
+	_, err := io.WriteString(w, sb.String())
+	return err
+}
+
+// WriteServers writes the server list the way Tioga's stock property
+// ADDRESSDB returns it: a header line CONTEXT,NAME,EQPMODULE,FECNAME,DESCRIPTION
+// and one line per server name.
+func WriteServers(w io.Writer, servers []Server) error {
+	var sb strings.Builder
+	sb.WriteString("CONTEXT,NAME,EQPMODULE,FECNAME,DESCRIPTION\n")
+	for _, s := range servers {
+		fmt.Fprintf(&sb, "%s,%s,%s,%s,%s\n", clean(s.Context), clean(s.Name), clean(s.Module), clean(s.FEC), clean(s.Description))
+	}
+	_, err := io.WriteString(w, sb.String())
+	return err
+}
+
+// ParseServers reads what WriteServers wrote.
+func ParseServers(text string) ([]Server, error) {
+	rows, err := readCSV(strings.NewReader(text))
+	if err != nil {
+		return nil, err
+	}
+	var out []Server
+	for _, r := range rows {
+		s := Server{Context: r.get("CONTEXT"), Name: r.get("NAME"), Module: r.get("EQPMODULE"), FEC: r.get("FECNAME"), Description: r.get("DESCRIPTION")}
+		if s.Context == "" || s.Name == "" || s.Module == "" {
+			return nil, fmt.Errorf("addrdb: server row %v lacks context, name or module", r.fields)
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// Entry is what a client needs to reach a server.
+type Entry struct {
+	Server
+	IP         string
+	PortOffset int
+}
+
+// DB is a loaded local address database.
+type DB struct {
+	servers []Server
+	fecs    map[string]FEC
+}
+
+// Load reads eqpdbase.csv and fecaddr.csv from dir, or from the directory
+// tine.jar uses when dir is empty: $TINE_CACHE/tine/cache if it holds them,
+// else $TINE_HOME.
+func Load(dir string) (*DB, error) {
+	if dir == "" {
+		for _, d := range []string{filepath.Join(os.Getenv("TINE_CACHE"), "tine", "cache"), os.Getenv("TINE_HOME")} {
+			if _, err := os.Stat(filepath.Join(d, "eqpdbase.csv")); err == nil && d != "" {
+				dir = d
+				break
+			}
+		}
+		if dir == "" {
+			return nil, errors.New("addrdb: no eqpdbase.csv in $TINE_CACHE/tine/cache or $TINE_HOME")
+		}
+	}
+	db := &DB{fecs: map[string]FEC{}}
+	eqp, err := readFile(filepath.Join(dir, "eqpdbase.csv"))
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range eqp {
+		db.servers = append(db.servers, Server{Name: r.get("NAME"), Module: r.get("EQPMODULE"), FEC: r.get("FECNAME"),
+			Context: r.get("CONTEXT"), Description: r.get("DESCRIPTION")})
+	}
+	fec, err := readFile(filepath.Join(dir, "fecaddr.csv"))
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range fec {
+		off, err := strconv.Atoi(strings.TrimSpace(r.get("PORT_OFFSET")))
+		if err != nil {
+			return nil, fmt.Errorf("addrdb: fecaddr.csv: FEC %s: port offset %q", r.get("FEC_NAME"), r.get("PORT_OFFSET"))
+		}
+		f := FEC{Name: r.get("FEC_NAME"), IP: r.get("IP_ADDR"), PortOffset: off}
+		db.fecs[strings.ToUpper(f.Name)] = f
+	}
+	return db, nil
+}
+
+// Resolve finds /<context>/<server>: context and server names compare
+// case-insensitively.
+func (db *DB) Resolve(context, server string) (Entry, error) {
+	for _, s := range db.servers {
+		if strings.EqualFold(s.Name, server) && strings.EqualFold(s.Context, context) {
+			f, ok := db.fecs[strings.ToUpper(s.FEC)]
+			if !ok {
+				return Entry{}, fmt.Errorf("addrdb: /%s/%s: FEC %s not in fecaddr.csv", context, server, s.FEC)
+			}
+			return Entry{Server: s, IP: f.IP, PortOffset: f.PortOffset}, nil
+		}
+	}
+	return Entry{}, fmt.Errorf("addrdb: /%s/%s not in eqpdbase.csv", context, server)
+}
+
+type row struct {
+	cols   map[string]int
+	fields []string
+}
+
+func (r row) get(col string) string {
+	i, ok := r.cols[col]
+	if !ok || i >= len(r.fields) {
+		return ""
+	}
+	return strings.TrimSpace(r.fields[i])
+}
+
+func readFile(path string) ([]row, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("addrdb: %w", err)
+	}
+	defer f.Close()
+	rows, err := readCSV(f)
+	if err != nil {
+		return nil, fmt.Errorf("addrdb: %s: %w", path, err)
+	}
+	return rows, nil
+}
+
+// readCSV reads a header line and rows; column names compare upper-cased,
+// blank lines and lines starting with '#' are skipped, rows may have fewer
+// or more fields than the header.
+func readCSV(r io.Reader) ([]row, error) {
+	cr := csv.NewReader(r)
+	cr.FieldsPerRecord = -1
+	cr.Comment = '#'
+	cr.TrimLeadingSpace = true
+	recs, err := cr.ReadAll()
+	if err != nil {
+		return nil, err
+	}
+	if len(recs) == 0 {
+		return nil, errors.New("empty csv file")
+	}
+	cols := map[string]int{}
+	for i, h := range recs[0] {
+		cols[strings.ToUpper(strings.TrimSpace(h))] = i
+	}
+	out := make([]row, 0, len(recs)-1)
+	for _, rec := range recs[1:] {
+		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
+			continue
+		}
+		out = append(out, row{cols: cols, fields: rec})
+	}
+	return out, nil
+}

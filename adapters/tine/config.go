@@ -1,0 +1,147 @@
+package tine
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"tioga/adapters/tine/wire"
+)
+
+// Config configures the TINE server. The zero value works on a laptop:
+// UDP 9003 on every interface, writes open to everyone (as a TINE server
+// without users.csv/ipnets.csv), no TCP, no name server.
+type Config struct {
+	// PortOffset is the FEC's port offset: the server listens on UDP
+	// 9003+PortOffset (and TCP 8503+PortOffset). Clients find it in their
+	// fecaddr.csv (column PORT_OFFSET).
+	PortOffset int
+	// Listen is the local IP address to bind; "" binds every interface.
+	Listen string
+	// UDPPort and TCPPort override the ports the offset gives: 0 keeps the
+	// TINE convention, a negative value asks for an ephemeral port (tests).
+	UDPPort, TCPPort int
+	// TCP also serves the TINE framing on TCP 8503+PortOffset.
+	// Unverified: tine.jar never used TCP in the captures.
+	TCP bool
+
+	// WriteUsers and WriteNets restrict writes and commands, TINE's
+	// users.csv and ipnets.csv: when WriteUsers is set, the request's user
+	// name (upper-cased by TINE clients, compared case-insensitively) must
+	// be listed; when WriteNets is set (CIDR prefixes such as
+	// "192.168.14.0/24", or single addresses), the client's address must lie
+	// in one. With both set a write must pass both. Everyone may read.
+	// Refused writes get completion code 105 (access denied).
+	WriteUsers []string
+	WriteNets  []string
+
+	// Version is the SRVVERSION text. Default "4.5.6:tioga": TINE's
+	// "version:build" form, claiming the wire level of tine.jar 4.5.6 that
+	// the server was verified against.
+	Version string
+	// FECName is the server process's FEC name in the address database
+	// (fecaddr.csv, eqpdbase.csv) and in an ENS registration; at most 16
+	// characters. Default "TIOGA".
+	FECName string
+
+	// Heartbeat is how long a DATACHANGE link may stay silent before the
+	// current value is sent again as a heartbeat (default 1 s; never
+	// shorter than the link's polling interval).
+	Heartbeat time.Duration
+	// LinkTimeout drops a DATACHANGE or EVENT link whose client has not
+	// renewed (acknowledged) it for this long (default 60 s). POLL links
+	// expire when their contract counter runs out, as in tine.jar.
+	LinkTimeout time.Duration
+	// MinInterval is the shortest polling interval granted (default 10 ms);
+	// also the least spacing of EVENT deliveries of plain values.
+	MinInterval time.Duration
+
+	// MaxClients bounds the client endpoints served at once (default 1024);
+	// MaxLinks bounds the links of one client endpoint (default 512).
+	MaxClients, MaxLinks int
+	// MaxInputBytes bounds the input of one request, reassembled from
+	// several blocks (default 16 MiB).
+	MaxInputBytes int
+	// SendBuffer and ReceiveBuffer size the UDP socket buffers (defaults
+	// 16 MiB and 4 MiB): a 1,000,000-record dozor-pass is 11,236 datagrams
+	// sent back to back. The kernel caps them at net.core.wmem_max and
+	// rmem_max unless the process may override (root).
+	SendBuffer, ReceiveBuffer int
+
+	// Export registers every equipment module with a TINE name server (ENS)
+	// at start-up by a write of its stock property EXPORT. EXPERIMENTAL and
+	// unverified: the registration layout was never captured; see export.go.
+	Export bool
+	// ENSAddress is the name server, "host" or "host:port" (default port
+	// 9003, the ENS runs at port offset 0).
+	ENSAddress string
+}
+
+func (c Config) withDefaults() Config {
+	if c.Version == "" {
+		c.Version = "4.5.6:tioga"
+	}
+	if c.FECName == "" {
+		c.FECName = "TIOGA"
+	}
+	if c.Heartbeat <= 0 {
+		c.Heartbeat = time.Second
+	}
+	if c.LinkTimeout <= 0 {
+		c.LinkTimeout = time.Minute
+	}
+	if c.MinInterval <= 0 {
+		c.MinInterval = 10 * time.Millisecond
+	}
+	if c.MaxClients <= 0 {
+		c.MaxClients = 1024
+	}
+	if c.MaxLinks <= 0 {
+		c.MaxLinks = 512
+	}
+	if c.MaxInputBytes <= 0 {
+		c.MaxInputBytes = 16 << 20
+	}
+	if c.SendBuffer <= 0 {
+		c.SendBuffer = 16 << 20
+	}
+	if c.ReceiveBuffer <= 0 {
+		c.ReceiveBuffer = 4 << 20
+	}
+	return c
+}
+
+func (c Config) udpPort() int { return pickPort(c.UDPPort, wire.UDPBasePort+c.PortOffset) }
+func (c Config) tcpPort() int { return pickPort(c.TCPPort, wire.TCPBasePort+c.PortOffset) }
+
+func pickPort(override, conventional int) int {
+	switch {
+	case override < 0:
+		return 0
+	case override > 0:
+		return override
+	}
+	return conventional
+}
+
+func (c Config) validate() error {
+	if c.PortOffset < 0 || wire.UDPBasePort+c.PortOffset > 65535 {
+		return fmt.Errorf("tine: port offset %d out of range", c.PortOffset)
+	}
+	if c.UDPPort > 65535 || c.TCPPort > 65535 {
+		return fmt.Errorf("tine: port override out of range")
+	}
+	if c.Listen != "" {
+		if _, err := netip.ParseAddr(c.Listen); err != nil {
+			return fmt.Errorf("tine: listen address %q: want an IP address", c.Listen)
+		}
+	}
+	if len(c.FECName) > 16 || strings.ContainsAny(c.FECName, ", \t\n") {
+		return fmt.Errorf("tine: FEC name %q: at most 16 characters, no commas or spaces", c.FECName)
+	}
+	if len(c.Version) > 64 {
+		return fmt.Errorf("tine: version text longer than 64 bytes")
+	}
+	return nil
+}

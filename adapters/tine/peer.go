@@ -1,0 +1,468 @@
+package tine
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"runtime/debug"
+	"time"
+
+	"tioga/adapters/tine/wire"
+	"tioga/properties"
+)
+
+// A peer is one client endpoint (UDP source address and port, or a TCP
+// connection) and everything the server keeps for it: its links, its
+// partial multi-block inputs and its outgoing datagrams. One goroutine per
+// peer owns that state and does all the peer's work, so a client fetching a
+// 16 MB array never stalls another client, and a peer's replies leave in
+// order. (tine.jar clients use one UDP socket for synchronous calls and
+// others for links [verified: source ports 8054-8056]; each is a peer.)
+type peer struct {
+	s      *Server
+	addr   netip.AddrPort
+	tr     transport
+	in     chan *inMsg
+	events chan linkEvent
+	wake   chan struct{}
+	quit   chan struct{} // closed when the peer goroutine ends
+	// closing, for TCP peers, is closed when the connection ends.
+	closing chan struct{}
+
+	links      map[linkKey]*link
+	inputs     map[inputKey]*assembly
+	w          replyWriter
+	lastActive time.Time
+	udp        bool
+}
+
+// transport sends one reply datagram.
+type transport interface {
+	send(b []byte) error
+}
+
+type linkEvent struct {
+	l *link
+	v properties.Value
+}
+
+const (
+	peerQueue   = 256              // request datagrams waiting per peer
+	peerIdle    = 30 * time.Second // an idle UDP peer without links is forgotten
+	eventBuffer = 4096             // event batches queued per link before the registry drops (and counts) them
+)
+
+func newPeer(s *Server, addr netip.AddrPort, tr transport, udp bool) *peer {
+	p := &peer{
+		s: s, addr: addr, tr: tr, udp: udp,
+		in:     make(chan *inMsg, peerQueue),
+		events: make(chan linkEvent, 64),
+		wake:   make(chan struct{}, 1),
+		quit:   make(chan struct{}),
+		links:  map[linkKey]*link{},
+		inputs: map[inputKey]*assembly{},
+	}
+	p.w = newReplyWriter(p.sendDatagram)
+	p.lastActive = time.Now()
+	return p
+}
+
+func (p *peer) sendDatagram(b []byte) error {
+	err := p.tr.send(b)
+	if err != nil {
+		p.s.stats.sendErrors.Add(1)
+		p.s.warnf(p.addr.Addr(), "tine: send to %s failed: %v", p.addr, err)
+		return err
+	}
+	p.s.stats.replies.Add(1)
+	return nil
+}
+
+// run is the peer goroutine.
+func (p *peer) run() {
+	defer p.s.wg.Done()
+	defer close(p.quit)
+	defer p.dropAll()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		now := time.Now()
+		next := p.nextDue(now)
+		timer.Reset(max(next.Sub(now), 0))
+		select {
+		case m := <-p.in:
+			p.safely(func() { p.handleDatagram(m) })
+			putMsg(m)
+		case ev := <-p.events:
+			p.safely(func() { p.deliverBatch(ev) })
+		case <-p.wake:
+		case <-timer.C:
+		case <-p.s.done:
+			return
+		case <-p.closing:
+			return
+		}
+		now = time.Now()
+		p.safely(func() { p.runDue(now) })
+		p.w.flush()
+		if p.udp && len(p.links) == 0 && len(p.inputs) == 0 && now.Sub(p.lastActive) >= peerIdle && p.s.retire(p) {
+			return
+		}
+	}
+}
+
+// safely runs fn, turning a panic (a bug) into a logged, counted error so
+// that one bad request cannot take the server down.
+func (p *peer) safely(fn func()) {
+	defer func() {
+		if r := recover(); r != nil {
+			p.s.stats.panics.Add(1)
+			p.s.log.Error().Str("client", p.addr.String()).Interface("panic", r).Bytes("stack", debug.Stack()).Msg("tine: request handling failed")
+			p.w.buf = p.w.buf[:2]
+		}
+	}()
+	fn()
+}
+
+func (p *peer) nextDue(now time.Time) time.Time {
+	next := now.Add(time.Hour)
+	cfg := &p.s.cfg
+	for _, l := range p.links {
+		if d := l.due(cfg); d.Before(next) {
+			next = d
+		}
+	}
+	for _, a := range p.inputs {
+		if d := a.started.Add(inputTimeout); d.Before(next) {
+			next = d
+		}
+	}
+	if p.udp && len(p.links) == 0 {
+		if d := p.lastActive.Add(peerIdle); d.Before(next) {
+			next = d
+		}
+	}
+	return next
+}
+
+func (p *peer) handleDatagram(m *inMsg) {
+	now := time.Now()
+	p.lastActive = now
+	for i := range m.req.Links {
+		p.s.stats.requests.Add(1)
+		p.handleLink(&m.req.Links[i], m.req.Header.User, now)
+	}
+}
+
+func (p *peer) fail(l *wire.Link, e *tineError) {
+	p.s.stats.errors.Add(1)
+	p.w.failure(l.LinkID, l.StartTime, l.FormatOut, e)
+}
+
+func (p *peer) handleLink(l *wire.Link, user string, now time.Time) {
+	mode := l.Mode.Base()
+	if mode == wire.Cancel {
+		if old, ok := p.links[linkKey{l.LinkID, l.StartTime}]; ok {
+			p.removeLink(old)
+		}
+		return
+	}
+	input, complete, e := p.collectInput(l, now)
+	if e != nil {
+		p.fail(l, e)
+		return
+	}
+	if !complete {
+		return
+	}
+	switch mode {
+	case wire.Single:
+		p.single(l, input, user)
+	case wire.Poll, wire.DataChange, wire.Event:
+		p.attach(l, input, now)
+	default:
+		p.fail(l, fail(wire.IllegalMode, fmt.Sprintf("mode %s not served", mode)))
+	}
+}
+
+// decodeInput turns the contract's input into a value.
+func decodeInput(c *wire.Contract, input []byte) (properties.Value, bool, *tineError) {
+	if c.FormatIn == wire.Null || (len(input) == 0 && c.SizeIn <= 0) {
+		return properties.Value{}, false, nil
+	}
+	v, code, err := inputValue(c.FormatIn, input, int(c.SizeIn))
+	if err != nil {
+		return properties.Value{}, false, fail(code, err.Error())
+	}
+	return v, true, nil
+}
+
+// wantsWrite reports whether a SINGLE request writes: the WRITE access bit,
+// or (for clients that send no access bits) input without output.
+func wantsWrite(c *wire.Contract) bool {
+	if c.Access&wire.AccessWrite != 0 {
+		return true
+	}
+	return c.Access&wire.AccessRead == 0 && c.FormatIn != wire.Null && c.FormatOut == wire.Null
+}
+
+func (p *peer) single(l *wire.Link, input []byte, user string) {
+	c := &l.Contract
+	tgt, e := p.s.resolve(c)
+	if e != nil {
+		p.fail(l, e)
+		return
+	}
+	in, hasIn, e := decodeInput(c, input)
+	if e != nil {
+		p.fail(l, e)
+		return
+	}
+	var pl payload
+	ts := time.Now()
+	if wantsWrite(c) {
+		ip := p.addr.Addr().Unmap()
+		if !p.s.access.allows(user, ip) {
+			p.s.stats.refused.Add(1)
+			p.s.warnf(ip, "tine: write of %s/%s by %q from %s refused by the access lists", c.Device, c.Property, user, ip)
+			p.fail(l, fail(wire.AccessDenied, fmt.Sprintf("user %s at %s may not write", user, ip)))
+			return
+		}
+		if e := p.s.write(&tgt, in, hasIn); e != nil {
+			p.fail(l, e)
+			return
+		}
+		p.s.stats.writes.Add(1)
+		p.s.log.Info().Str("client", p.addr.String()).Str("user", user).Str("device", tgt.dev.Name()).
+			Str("property", tgt.name()).Str("value", truncate(in.String(), 200)).Msg("tine: write")
+		pl = payload{format: c.FormatOut}
+		if c.FormatOut != wire.Null && c.SizeOut > 0 {
+			if pl, ts, e = p.s.read(&tgt, c, properties.Value{}, false); e != nil {
+				p.fail(l, e)
+				return
+			}
+		}
+	} else {
+		if pl, ts, e = p.s.read(&tgt, c, in, hasIn); e != nil {
+			p.fail(l, e)
+			return
+		}
+	}
+	if blocks(&pl) > maxBlocks {
+		p.fail(l, fail(wire.InvalidTransport, fmt.Sprintf("%d bytes need more than %d blocks", pl.size, maxBlocks)))
+		return
+	}
+	h := wire.ReplyHeader{SubID: l.LinkID, Format: wire.FormatField(c.FormatOut), Counter: 1, XferReason: wire.XferSingle, StartTime: l.StartTime}
+	h.SetTime(ts)
+	p.w.data(h, &pl)
+}
+
+// attach handles POLL, DATACHANGE and EVENT requests: a new link, a
+// renewal, or an acknowledgement (the same subscription sent again).
+func (p *peer) attach(l *wire.Link, input []byte, now time.Time) {
+	key := linkKey{l.LinkID, l.StartTime}
+	mode := l.Mode.Base()
+	if old, ok := p.links[key]; ok {
+		if old.con == l.Contract && old.mode == mode && old.sub.PollingInterval == l.PollingInterval && bytes.Equal(old.rawIn, input) {
+			old.sub = l.Subscription
+			old.renew(now, rand.IntN(100))
+			p.s.stats.renewals.Add(1)
+			return
+		}
+		p.removeLink(old)
+	}
+	c := &l.Contract
+	if c.Access&wire.AccessWrite != 0 {
+		p.fail(l, fail(wire.IllegalMode, "links read; write with SINGLE requests"))
+		return
+	}
+	if len(p.links) >= p.s.cfg.MaxLinks {
+		p.fail(l, fail(wire.ResourcesExhausted, fmt.Sprintf("%d links from this client", len(p.links))))
+		return
+	}
+	tgt, e := p.s.resolve(c)
+	if e != nil {
+		p.fail(l, e)
+		return
+	}
+	in, hasIn, e := decodeInput(c, input)
+	if e != nil {
+		p.fail(l, e)
+		return
+	}
+	interval := time.Duration(l.PollingInterval) * time.Millisecond
+	if interval <= 0 {
+		interval = time.Second
+	}
+	interval = max(interval, p.s.cfg.MinInterval)
+	nl := &link{
+		key: key, sub: l.Subscription, con: *c, mode: mode, interval: interval, tgt: tgt,
+		rawIn: append([]byte(nil), input...), input: in, hasInput: hasIn, stop: make(chan struct{}),
+	}
+	nl.renew(now, rand.IntN(100))
+	nl.nextPoll = now.Add(interval)
+	if tgt.prop != nil && tgt.meta == notMeta && !(hasIn && tgt.prop.Spec().Arg != 0) {
+		p.subscribe(nl)
+	}
+	p.links[key] = nl
+	p.s.stats.links.Add(1)
+	p.deliver(nl, now, false, false)
+}
+
+// subscribe connects a link to its property's change notifications. POLL
+// and DATACHANGE links (and EVENT links on plain values) only need to know
+// that the value changed: the forwarder sets a flag and wakes the peer,
+// which sends the current value when the link's spacing allows. EVENT
+// links on properties that emit batches get every batch, in order.
+func (p *peer) subscribe(l *link) {
+	spec := l.tgt.prop.Spec()
+	opts := properties.SubscribeOptions{Mode: properties.OnChange, Tolerance: -1, Buffer: 16}
+	switch l.mode {
+	case wire.Poll:
+		opts.Tolerance = 0
+	case wire.Event:
+		opts.Mode = properties.OnEvent
+		if spec.Events {
+			l.batches = true
+			opts.Buffer = eventBuffer
+		}
+	}
+	sub := l.tgt.prop.Subscribe(opts)
+	if !l.batches {
+		// Subscribe queues the current value at once; the attach reply
+		// sends it already.
+		select {
+		case <-sub.C:
+		default:
+		}
+	}
+	l.psub = sub
+	go func() {
+		for u := range sub.C {
+			if !l.batches {
+				l.changed.Store(true)
+				select {
+				case p.wake <- struct{}{}:
+				default:
+				}
+				continue
+			}
+			select {
+			case p.events <- linkEvent{l, u.Value}:
+			case <-l.stop:
+				return
+			case <-p.quit:
+				return
+			}
+		}
+	}()
+}
+
+func (p *peer) removeLink(l *link) {
+	if cur, ok := p.links[l.key]; !ok || cur != l {
+		return
+	}
+	delete(p.links, l.key)
+	close(l.stop)
+	if l.psub != nil {
+		l.psub.Close()
+	}
+	p.s.stats.links.Add(-1)
+}
+
+func (p *peer) dropAll() {
+	for _, l := range p.links {
+		p.removeLink(l)
+	}
+}
+
+// runDue does whatever links and inputs are due.
+func (p *peer) runDue(now time.Time) {
+	cfg := &p.s.cfg
+	for _, l := range p.links {
+		if l.expired(now, cfg) {
+			p.s.stats.expired.Add(1)
+			p.s.log.Debug().Str("client", p.addr.String()).Str("property", l.con.Property).Str("mode", l.mode.String()).Msg("tine: link expired")
+			p.removeLink(l)
+			continue
+		}
+		switch {
+		case l.mode == wire.Poll:
+			if !now.Before(l.nextPoll) {
+				l.nextPoll = l.nextPoll.Add(l.interval)
+				if l.nextPoll.Before(now) {
+					l.nextPoll = now.Add(l.interval)
+				}
+				p.deliver(l, now, l.changed.Swap(false), false)
+			}
+		case !l.batches && l.changed.Load() && !now.Before(l.lastSent.Add(l.spacing(cfg))):
+			l.changed.Store(false)
+			p.deliver(l, now, true, false)
+		case !now.Before(l.lastSent.Add(l.heartbeat(cfg))):
+			p.deliver(l, now, false, true)
+		}
+	}
+	for k, a := range p.inputs {
+		if now.Sub(a.started) > inputTimeout {
+			delete(p.inputs, k)
+			p.s.stats.incomplete.Add(1)
+			p.s.warnf(p.addr.Addr(), "tine: %d-block input of link %d from %s incomplete after %s", a.blocks, k.id, p.addr, inputTimeout)
+		}
+	}
+}
+
+// deliver sends the link's current data (or, for a heartbeat of a batch
+// link, no data).
+func (p *peer) deliver(l *link, now time.Time, changed, heartbeat bool) {
+	var pl payload
+	var ts time.Time
+	var e *tineError
+	if heartbeat && l.batches {
+		pl, ts = payload{format: l.con.FormatOut}, now
+	} else {
+		pl, ts, e = p.s.read(&l.tgt, &l.con, l.input, l.hasInput)
+	}
+	p.send(l, now, pl, ts, e, changed, heartbeat)
+}
+
+// deliverBatch sends one event batch of an EVENT link.
+func (p *peer) deliverBatch(ev linkEvent) {
+	l := ev.l
+	if cur, ok := p.links[l.key]; !ok || cur != l {
+		return // cancelled meanwhile
+	}
+	now := time.Now()
+	pl, err := valuePayload(ev.v, l.con.FormatOut, int(l.con.SizeOut))
+	var e *tineError
+	if err != nil {
+		e = codeFor(err)
+	}
+	ts := ev.v.Time
+	if ts.IsZero() {
+		ts = now
+	}
+	p.send(l, now, pl, ts, e, true, false)
+}
+
+func (p *peer) send(l *link, now time.Time, pl payload, ts time.Time, e *tineError, changed, heartbeat bool) {
+	counter, xfer, ok := l.stamp(changed, heartbeat)
+	if !ok {
+		p.s.stats.expired.Add(1)
+		p.s.log.Debug().Str("client", p.addr.String()).Str("property", l.con.Property).Msg("tine: poll link not renewed, dropped")
+		p.removeLink(l)
+		return
+	}
+	l.lastSent = now
+	if e == nil && blocks(&pl) > maxBlocks {
+		e = fail(wire.InvalidTransport, fmt.Sprintf("%d bytes need more than %d blocks", pl.size, maxBlocks))
+	}
+	if e != nil {
+		p.s.stats.errors.Add(1)
+		p.w.failure(l.key.id, l.key.start, l.con.FormatOut, e)
+		return
+	}
+	h := wire.ReplyHeader{SubID: l.key.id, Format: wire.FormatField(l.con.FormatOut), Counter: counter, XferReason: xfer, StartTime: l.key.start}
+	h.SetTime(ts)
+	p.w.data(h, &pl)
+}

@@ -1,0 +1,303 @@
+package tine
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"tioga/adapters/tine/wire"
+	"tioga/device"
+	"tioga/properties"
+)
+
+// tineError is a failed request: a completion code and the status text the
+// client sees.
+type tineError struct {
+	code wire.CompCode
+	text string
+}
+
+func (e *tineError) Error() string { return e.text }
+
+// fail builds a tineError whose text is TINE's text for the code, followed
+// by detail when there is any ("out of range: threshold = 20 outside
+// [0, 10]").
+func fail(code wire.CompCode, detail string) *tineError {
+	t := code.String()
+	if detail != "" {
+		t += ": " + detail
+	}
+	return &tineError{code: code, text: t}
+}
+
+// codeFor maps the registry's errors to completion codes.
+func codeFor(err error) *tineError {
+	var te *tineError
+	if errors.As(err, &te) {
+		return te
+	}
+	var code wire.CompCode
+	switch {
+	case errors.Is(err, properties.ErrUnknown):
+		code = wire.IllegalProperty
+	case errors.Is(err, properties.ErrReadOnly), errors.Is(err, properties.ErrWriteOnly):
+		code = wire.IllegalReadWrite
+	case errors.Is(err, errFormat), errors.Is(err, properties.ErrType):
+		code = wire.IllegalFormat
+	case errors.Is(err, properties.ErrSize):
+		code = wire.IllegalDataSize
+	case errors.Is(err, properties.ErrOutOfRange):
+		code = wire.OutOfRange
+	case errors.Is(err, properties.ErrNoQuery):
+		code = wire.InvalidParameter
+	case errors.Is(err, properties.ErrRejected):
+		code = wire.InvalidData
+	default:
+		code = wire.CodeFailure
+	}
+	return fail(code, err.Error())
+}
+
+// stockKind names a stock property: one a TINE server answers for every
+// device without the application registering it (§9).
+type stockKind uint8
+
+const (
+	notStock       stockKind = iota
+	stockNProps              // NPROPS, NPROPERTIES: number of properties of the device
+	stockProps               // PROPS, PROPERTIES: names, or PRPQSr4 records
+	stockNDevices            // NDEVICES
+	stockDevices             // DEVICES
+	stockVersion             // SRVVERSION
+	stockStartTime           // SRVSTARTTIME (also the clients' watchdog link)
+	stockStockProps          // STOCKPROPS: the names of the stock properties
+	stockDesc                // SRVDESC: the server's description
+	stockOS                  // SRVOS
+	stockAddressDB           // ADDRESSDB (Tioga's): the address-database rows of every server
+)
+
+var stockNames = map[string]stockKind{
+	"NPROPS": stockNProps, "NPROPERTIES": stockNProps,
+	"PROPS": stockProps, "PROPERTIES": stockProps,
+	"NDEVICES": stockNDevices, "DEVICES": stockDevices,
+	"SRVVERSION": stockVersion, "SRVSTARTTIME": stockStartTime,
+	"STOCKPROPS": stockStockProps, "SRVDESC": stockDesc, "SRVOS": stockOS,
+	"ADDRESSDB": stockAddressDB,
+}
+
+// StockProperties lists the stock property names the server answers, as
+// STOCKPROPS returns them.
+func StockProperties() []string {
+	return []string{"ADDRESSDB", "DEVICES", "NDEVICES", "NPROPERTIES", "NPROPS", "PROPERTIES", "PROPS",
+		"SRVDESC", "SRVOS", "SRVSTARTTIME", "SRVVERSION", "STOCKPROPS"}
+}
+
+// needsDevice reports whether the stock property is about one device.
+func (k stockKind) needsDevice() bool { return k == stockNProps || k == stockProps }
+
+// metaKind is a meta-property suffix: <property>.EGU and friends.
+type metaKind uint8
+
+const (
+	notMeta metaKind = iota
+	metaEGU          // units text
+	metaMax          // upper limit
+	metaMin          // lower limit
+	metaDesc         // description text
+)
+
+var metaSuffixes = map[string]metaKind{"EGU": metaEGU, "MAX": metaMax, "MIN": metaMin, "DESC": metaDesc}
+
+// target is what a contract addresses.
+type target struct {
+	srv   *device.Server
+	dev   *device.Device
+	prop  *properties.Property
+	stock stockKind
+	meta  metaKind
+}
+
+func (t *target) name() string {
+	if t.prop != nil {
+		return t.prop.Name()
+	}
+	return "stock"
+}
+
+// resolve finds what a contract addresses. The equipment module picks the
+// device server; when it names none (the client's address database may say
+// anything), the device name is looked up in every server, as device names
+// are unique across Tioga's servers. An empty device name means the
+// server's first device, "#n" its n-th (0-based).
+func (s *Server) resolve(c *wire.Contract) (target, *tineError) {
+	servers := s.tree.Servers()
+	if len(servers) == 0 {
+		return target{}, fail(wire.IllegalDevice, "no device servers")
+	}
+	var srv *device.Server
+	for _, sv := range servers {
+		if strings.EqualFold(truncate(sv.Module(), wire.EqmSize), c.EqmName) {
+			srv = sv
+			break
+		}
+	}
+	kind := stockNames[strings.ToUpper(c.Property)]
+	var dev *device.Device
+	if srv != nil {
+		dev = deviceIn(srv, c.Device)
+	}
+	if dev == nil && c.Device != "" && c.Device[0] != '#' {
+		if sv, d, ok := s.tree.FindDevice(c.Device); ok {
+			srv, dev = sv, d
+		}
+	}
+	if srv == nil {
+		srv = servers[0]
+		if dev == nil && (c.Device == "" || c.Device[0] == '#') {
+			dev = deviceIn(srv, c.Device)
+		}
+	}
+	if kind != notStock && !kind.needsDevice() {
+		return target{srv: srv, dev: dev, stock: kind}, nil
+	}
+	if dev == nil {
+		return target{}, fail(wire.IllegalDevice, "")
+	}
+	if kind != notStock {
+		return target{srv: srv, dev: dev, stock: kind}, nil
+	}
+	if p, ok := dev.Property(c.Property); ok {
+		return target{srv: srv, dev: dev, prop: p}, nil
+	}
+	if i := strings.LastIndexByte(c.Property, '.'); i > 0 {
+		if m := metaSuffixes[strings.ToUpper(c.Property[i+1:])]; m != notMeta {
+			if p, ok := dev.Property(c.Property[:i]); ok {
+				return target{srv: srv, dev: dev, prop: p, meta: m}, nil
+			}
+		}
+	}
+	return target{}, fail(wire.IllegalProperty, "")
+}
+
+func deviceIn(srv *device.Server, name string) *device.Device {
+	if name == "" || name[0] == '#' {
+		devs := srv.Devices()
+		n := 0
+		if name != "" {
+			var err error
+			if n, err = strconv.Atoi(name[1:]); err != nil {
+				return nil
+			}
+		}
+		if n < 0 || n >= len(devs) {
+			return nil
+		}
+		return devs[n]
+	}
+	d, _ := srv.Device(name)
+	return d
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// read evaluates a read of the target: the data in the contract's format
+// and its timestamp. in is the request's input (a query's argument, or a
+// property name for PROPS); hasIn says whether there was one.
+func (s *Server) read(t *target, c *wire.Contract, in properties.Value, hasIn bool) (payload, time.Time, *tineError) {
+	f, n := c.FormatOut, int(c.SizeOut)
+	now := time.Now()
+	if t.stock != notStock {
+		p, err := s.readStock(t, c, in, hasIn)
+		if err != nil {
+			return payload{}, now, codeFor(err)
+		}
+		if t.stock == stockStartTime {
+			now = s.start
+		}
+		return p, now, nil
+	}
+	spec := t.prop.Spec()
+	if t.meta != notMeta {
+		var p payload
+		var err error
+		switch t.meta {
+		case metaEGU:
+			p, err = valuePayload(properties.TextValue(tineUnits(spec.Units)), f, n)
+		case metaDesc:
+			p, err = valuePayload(properties.TextValue(spec.Description), f, n)
+		case metaMax, metaMin:
+			lo, hi := displayRange(spec)
+			x := hi
+			if t.meta == metaMin {
+				x = lo
+			}
+			p, err = scalarPayload(float64(x), f, n)
+		}
+		if err != nil {
+			return payload{}, now, codeFor(err)
+		}
+		return p, now, nil
+	}
+	var v properties.Value
+	var err error
+	if hasIn && spec.Arg != 0 {
+		v, err = t.prop.Query(in)
+	} else {
+		v, err = t.prop.Read()
+	}
+	if err != nil {
+		return payload{}, now, codeFor(err)
+	}
+	p, err := valuePayload(v, f, n)
+	if err != nil {
+		return payload{}, now, codeFor(err)
+	}
+	ts := v.Time
+	if ts.IsZero() {
+		ts = now
+	}
+	return p, ts, nil
+}
+
+// write applies a client's write (or command) to the target.
+func (s *Server) write(t *target, in properties.Value, hasIn bool) *tineError {
+	if t.prop == nil || t.meta != notMeta {
+		return fail(wire.IllegalReadWrite, "read-only stock property")
+	}
+	spec := t.prop.Spec()
+	if !hasIn {
+		if !spec.IsCommand() {
+			return fail(wire.InvalidParameter, "write without input data")
+		}
+		// A command sent without an argument: its zero value.
+		in = zeroScalar(spec.Elem)
+	}
+	if err := t.prop.Write(in); err != nil {
+		return codeFor(err)
+	}
+	return nil
+}
+
+func zeroScalar(e properties.Elem) properties.Value {
+	switch e {
+	case properties.Bool:
+		return properties.BoolValue(false)
+	case properties.Float32:
+		return properties.Float32Value(0)
+	case properties.Float64:
+		return properties.Float64Value(0)
+	case properties.Text:
+		return properties.TextValue("")
+	}
+	return properties.Int32Value(0)
+}
+
+// errStockInput is returned for an input a stock property cannot use.
+var errStockInput = fmt.Errorf("%w: stock property input", properties.ErrType)

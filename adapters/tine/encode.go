@@ -41,11 +41,11 @@ var errFormat = errors.New("illegal format")
 // payload is reply data, encoded block by block straight into the outgoing
 // datagram: a read of a 16 MB array never builds a 16 MB buffer.
 type payload struct {
-	format wire.Format
-	size   int // bytes in total
-	raw    []byte
-	text   string
-	val    properties.Value // numeric value encoded lazily
+	format  wire.Format
+	size    int // bytes in total
+	raw     []byte
+	text    string
+	val     properties.Value // numeric value encoded lazily
 	numeric bool
 }
 

@@ -65,17 +65,17 @@ func codeFor(err error) *tineError {
 type stockKind uint8
 
 const (
-	notStock       stockKind = iota
-	stockNProps              // NPROPS, NPROPERTIES: number of properties of the device
-	stockProps               // PROPS, PROPERTIES: names, or PRPQSr4 records
-	stockNDevices            // NDEVICES
-	stockDevices             // DEVICES
-	stockVersion             // SRVVERSION
-	stockStartTime           // SRVSTARTTIME (also the clients' watchdog link)
-	stockStockProps          // STOCKPROPS: the names of the stock properties
-	stockDesc                // SRVDESC: the server's description
-	stockOS                  // SRVOS
-	stockAddressDB           // ADDRESSDB (Tioga's): the address-database rows of every server
+	notStock        stockKind = iota
+	stockNProps               // NPROPS, NPROPERTIES: number of properties of the device
+	stockProps                // PROPS, PROPERTIES: names, or PRPQSr4 records
+	stockNDevices             // NDEVICES
+	stockDevices              // DEVICES
+	stockVersion              // SRVVERSION
+	stockStartTime            // SRVSTARTTIME (also the clients' watchdog link)
+	stockStockProps           // STOCKPROPS: the names of the stock properties
+	stockDesc                 // SRVDESC: the server's description
+	stockOS                   // SRVOS
+	stockAddressDB            // ADDRESSDB (Tioga's): the address-database rows of every server
 )
 
 var stockNames = map[string]stockKind{
@@ -101,11 +101,11 @@ func (k stockKind) needsDevice() bool { return k == stockNProps || k == stockPro
 type metaKind uint8
 
 const (
-	notMeta metaKind = iota
-	metaEGU          // units text
-	metaMax          // upper limit
-	metaMin          // lower limit
-	metaDesc         // description text
+	notMeta  metaKind = iota
+	metaEGU           // units text
+	metaMax           // upper limit
+	metaMin           // lower limit
+	metaDesc          // description text
 )
 
 var metaSuffixes = map[string]metaKind{"EGU": metaEGU, "MAX": metaMax, "MIN": metaMin, "DESC": metaDesc}

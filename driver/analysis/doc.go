@@ -22,8 +22,10 @@
 //
 // Tables (NewTables): every pixel gets the index of its resolution shell;
 // shells are equally spaced in 1/d² between the lowest and highest
-// resolution of the analysed pixels (Params.Shells of them, 128 by default),
-// so complete rings hold equal numbers of pixels. Module gaps (from the
+// resolution of the analysed pixels (Params.Shells of them, 128 by default).
+// Equal steps in 1/d² are equal solid angles, so complete rings hold about
+// equal numbers of pixels (outer ones more, by about 1/cos³ 2θ on a flat
+// detector) and every shell's background rests on many thousand pixels. Module gaps (from the
 // EIGER profile of the frame size), the detector's pixel mask, a user mask,
 // the beamstop rectangle and the resolution range d-max..d-min are folded
 // into the same byte as an "excluded" shell, so the per-frame passes test one

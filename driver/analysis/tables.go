@@ -115,8 +115,9 @@ func NewTables(g Geometry, p Params, m Masks) (*Tables, error) {
 	}
 
 	// Pass 2: shells equally spaced in 1/d² between the extremes of the
-	// analysed pixels, so that (for a flat detector near normal incidence)
-	// every complete ring holds about the same number of pixels.
+	// analysed pixels: equal solid angles, so every complete ring holds
+	// about the same number of pixels (more at high angle on a flat
+	// detector).
 	t.qLo, t.qHi = qLo, qHi
 	t.qStep = (qHi - qLo) / float64(p.Shells)
 	if t.qStep <= 0 {

@@ -154,6 +154,10 @@ func New(endpoint string, opts Options) (*Streamer, error) {
 	if err := sock.SetSndhwm(opts.SendHWM * 5); err != nil {
 		return fail(fmt.Errorf("streamer: SNDHWM: %w", err))
 	}
+	// A large kernel buffer means fewer, larger writes for MB-sized frames.
+	if err := sock.SetSndbuf(8 << 20); err != nil {
+		return fail(fmt.Errorf("streamer: SNDBUF: %w", err))
+	}
 	if err := sock.SetLinger(opts.Linger); err != nil {
 		return fail(fmt.Errorf("streamer: LINGER: %w", err))
 	}

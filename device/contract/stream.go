@@ -47,6 +47,8 @@ type Stream struct {
 	SeriesTimeouts   *properties.Property
 	QueueDepth       *properties.Property // frames waiting for a worker now
 	QueueCapacity    *properties.Property
+	QueueState       *properties.Property // ok, or full: the receiver waits for the workers
+	BadFrames        *properties.Property // frames that could not be decoded or analysed
 	BackPressure     *properties.Property // times the receiver waited for a full queue
 	Workers          *properties.Property
 	LastError        *properties.Property
@@ -145,6 +147,9 @@ func NewStream() *Stream {
 	s.SeriesTimeouts = d.Add(ro("count-series-timeouts", properties.Int32, "series", "series ended by the receiver because the stream stopped"))
 	s.QueueDepth = d.Add(ro("queue-depth", properties.Int32, "frames", "frames received and waiting for a worker"))
 	s.QueueCapacity = d.Add(ro("queue-capacity", properties.Int32, "frames", "bound of the frame queue"))
+	s.QueueState = d.Add(text("queue-state", r, 128, "ok, or full: the workers cannot keep up and the receiver waits (the detector's buffer fills next)"))
+	s.QueueState.SetText("ok")
+	s.BadFrames = d.Add(ro("count-bad-frames", properties.Int32, "frames", "frames of the current series that could not be decoded or analysed (recorded with zero results)"))
 	s.BackPressure = d.Add(ro("count-back-pressure", properties.Int32, "frames", "frames the receiver had to hold because the queue was full"))
 	s.Workers = d.Add(ro("workers", properties.Int32, "", "analysis workers (one per core by default)"))
 	s.LastError = d.Add(text("last-error", r, 1024, "the last error reported by the stream, pipeline or writer"))

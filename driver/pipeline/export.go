@@ -1,0 +1,126 @@
+package pipeline
+
+import (
+	"fmt"
+	"math"
+	"time"
+
+	"tioga/device/contract"
+	"tioga/driver/results"
+	"tioga/properties"
+)
+
+// export is the periodic job (every ExportPeriod): new records go out as
+// event batches, counters and statistics are refreshed.
+func (p *Pipeline) export() {
+	p.exportMu.Lock()
+	defer p.exportMu.Unlock()
+	p.publishCounters()
+	if s := p.cur.Load(); s != nil {
+		p.exportSeries(s, time.Now())
+	}
+}
+
+// exportFinal publishes what is left of a finished series, then the
+// complete arrays once more: clients consider processing finished when they
+// hold the announced number of records.
+func (p *Pipeline) exportFinal(s *series) {
+	p.exportMu.Lock()
+	defer p.exportMu.Unlock()
+	p.exportSeries(s, time.Now())
+	st := p.dev.Stream
+	st.DozorPass.Emit(properties.Float32Records(results.PassWidth, s.store.Pass()))
+	st.DozorPassIS.Emit(properties.Float32Records(results.ISWidth, s.store.IS()))
+	p.publishCounters()
+}
+
+func (p *Pipeline) exportSeries(s *series, now time.Time) {
+	st := p.dev.Stream
+	if pass, is := s.store.TakeNew(); len(pass) > 0 {
+		st.DozorPass.Emit(properties.Float32Records(results.PassWidth, pass))
+		st.DozorPassIS.Emit(properties.Float32Records(results.ISWidth, is))
+	}
+	n := int(s.committed.Load())
+	st.FrameCount.SetInt32(clamp32(n))
+	st.AverageSpeed.SetFloat(p.speed.Observe(now, n))
+	sum := s.store.Summary()
+	st.DozorAverageI.SetFloat(sum.MeanSpotI)
+	st.FramesReceived.SetInt32(clamp32(int(s.received.Load())))
+	st.FramesWritten.SetInt32(clamp32(int(s.written.Load())))
+	hits := int(s.hits.Load())
+	st.Hits.SetInt32(clamp32(hits))
+	if n > 0 {
+		st.HitRate.SetFloat(100 * float64(hits) / float64(n))
+	}
+	st.CountDropped.SetInt32(clamp32(int(s.dropped.Load())))
+	st.BadFrames.SetInt32(clamp32(int(s.bad.Load())))
+
+	x := p.ssx.Stats()
+	st.SSXFrames.SetInt32(clamp32(x.Frames))
+	st.SSXHits.SetInt32(clamp32(x.Hits))
+	st.SSXHitRate.SetFloat(x.HitRate)
+	st.SSXMeanRes.SetFloat(x.MeanResolution)
+	st.SSXSpotsPerHit.SetFloat(x.SpotsPerHit)
+
+	writerProblem := ""
+	if s.w != nil {
+		if err := s.w.Flush(); err != nil {
+			st.WriterError.SetText(err.Error())
+		}
+		ws := s.w.Stats()
+		st.FilesWritten.SetInt32(clamp32(int(ws.Written)))
+		st.FilesFailed.SetInt32(clamp32(int(ws.Failed)))
+		st.FilesPending.SetInt32(clamp32(int(ws.Pending)))
+		st.BytesWritten.SetFloat(float64(ws.Bytes))
+		st.FreeDisk.SetFloat(float64(ws.FreeBytes))
+		st.WriterError.SetText(ws.LastError)
+		if ws.Failed > 0 {
+			writerProblem = fmt.Sprintf("writer: %d frames not written: %s", ws.Failed, ws.LastError)
+		}
+	}
+	p.publishGrid(s)
+
+	// Status while the series is open: processing once frames flow, or
+	// the writer's failure (frames still analysed, files missing).
+	if p.cur.Load() == s {
+		switch {
+		case writerProblem != "":
+			st.Status.SetText(contract.ErrorStatus(writerProblem))
+		case n > 0:
+			st.Status.SetText(contract.StatusProcessing)
+		}
+	}
+}
+
+// publishCounters refreshes the counters that live across series.
+func (p *Pipeline) publishCounters() {
+	st := p.dev.Stream
+	if p.receiver != nil {
+		c := p.receiver.Stats()
+		st.Stragglers.SetInt32(clamp32(int(c.Stragglers)))
+		st.Malformed.SetInt32(clamp32(int(c.Malformed)))
+		st.MissedHeader.SetInt32(clamp32(int(c.MissedHeader)))
+		st.SeriesTimeouts.SetInt32(clamp32(int(c.Timeouts)))
+		if c.LastError != "" && c.LastError != p.lastReceiverError {
+			p.lastReceiverError = c.LastError
+			st.LastError.SetText(c.LastError)
+		}
+	}
+	st.BackPressure.SetInt32(clamp32(int(p.backPressure.Load())))
+	depth := len(p.queue)
+	st.QueueDepth.SetInt32(int32(depth))
+	if depth < cap(p.queue) {
+		st.QueueState.SetText("ok")
+	}
+	st.SeriesIncomplete.SetInt32(clamp32(int(p.incomplete.Load())))
+}
+
+func clamp32(n int) int32 {
+	if n > math.MaxInt32 {
+		return math.MaxInt32
+	}
+	if n < math.MinInt32 {
+		return math.MinInt32
+	}
+	return int32(n)
+}

@@ -1,0 +1,448 @@
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"tioga/device/contract"
+	"tioga/driver/analysis"
+	"tioga/driver/detector"
+	"tioga/driver/raster"
+	"tioga/driver/results"
+	"tioga/driver/stream"
+	"tioga/driver/writer"
+	"tioga/properties"
+)
+
+// series is everything the pipeline keeps about the open series.
+type series struct {
+	id      uint64
+	header  *stream.Series
+	started time.Time
+
+	// Set by prepare (dispatcher) before the first frame is queued, read by
+	// workers and the committer afterwards.
+	prepared    bool
+	width       int
+	height      int
+	elemSize    int
+	geom        analysis.Geometry
+	tables      atomic.Pointer[analysis.Tables] // nil: analysis unavailable
+	analysisErr string
+	w           *writer.Series // nil: not writing
+	writerErr   string
+	store       *results.Store
+	ring        *results.SpotRing
+	grid        atomic.Pointer[raster.Map] // nil: not a raster
+
+	// Written by the dispatcher only; atomics where the export reads them.
+	dispatched uint64
+	nextNumber uint64
+	received   atomic.Int64
+	dropped    atomic.Int64
+
+	// Committer, read by others.
+	committed atomic.Uint64
+	written   atomic.Int64
+	bad       atomic.Int64
+	hits      atomic.Int64
+	failed    atomic.Int64
+	sumMeanI  float64 // committer only
+	spotsTot  int     // committer only
+
+	mu   sync.Mutex
+	cond *sync.Cond
+}
+
+func (s *series) noteArrival(number uint64) {
+	s.received.Add(1)
+	if number > s.nextNumber {
+		s.dropped.Add(int64(number - s.nextNumber))
+	}
+	if number >= s.nextNumber {
+		s.nextNumber = number + 1
+	}
+}
+
+// waitCommitted blocks until every dispatched frame has been committed.
+func (s *series) waitCommitted() {
+	s.mu.Lock()
+	for s.committed.Load() < s.dispatched {
+		s.cond.Wait()
+	}
+	s.mu.Unlock()
+}
+
+func (s *series) noteCommitted() {
+	s.mu.Lock()
+	s.committed.Add(1)
+	s.cond.Broadcast()
+	s.mu.Unlock()
+}
+
+func (p *Pipeline) startSeries(h *stream.Series) {
+	s := &series{id: h.ID, header: h, started: time.Now()}
+	s.cond = sync.NewCond(&s.mu)
+	expected := int(h.NumberOfImages)
+	if expected <= 0 || expected > p.cfg.ResultsLimit {
+		expected = min(p.cfg.ResultsLimit, 1<<16)
+	}
+	s.store = results.NewStore(expected, p.cfg.ResultsLimit)
+	s.ring = results.NewSpotRing(p.cfg.SpotRingFrames, p.cfg.SpotRingSpots)
+	if !p.cfg.AccumulateSSX {
+		p.ssx.Reset()
+	}
+	p.speed.Reset()
+
+	p.log.Info().Uint64("series", h.ID).Int("version", h.Version).Uint64("images", h.NumberOfImages).
+		Int("width", h.Width).Int("height", h.Height).Str("detector", h.Description).Msg("series start")
+	p.publishSeriesStart(s)
+	if h.Width > 0 && h.Height > 0 && (h.ElemSize > 0 || h.SaturationValue > 0) {
+		elem := h.ElemSize
+		if elem == 0 {
+			elem = elemSizeFor(h.SaturationValue)
+		}
+		p.prepare(s, h.Width, h.Height, elem)
+	}
+	p.setupGrid(s)
+	p.cur.Store(s)
+	p.recent.Store(s)
+	p.dev.Stream.Status.SetText(contract.StatusReceiving)
+	if p.sink != nil {
+		p.sink.SeriesStarted(h.ID)
+	}
+	if p.observer != nil {
+		p.observer.SeriesStarted(h, h.Width, h.Height)
+	}
+}
+
+func elemSizeFor(saturation uint64) int {
+	switch {
+	case saturation < 0xFF:
+		return 1
+	case saturation < 0xFFFF:
+		return 2
+	}
+	return 4
+}
+
+// prepare builds what the workers need once the frame geometry is known:
+// the analysis tables and the file writer. Failures do not stop the series:
+// without tables frames are still written, without a writer they are still
+// analysed, and the reason is in status and last-error.
+func (p *Pipeline) prepare(s *series, width, height, elemSize int) {
+	s.prepared = true
+	s.width, s.height, s.elemSize = width, height, elemSize
+	h := s.header
+	s.geom = p.geometry(h, width, height)
+
+	p.mu.Lock()
+	params := p.params
+	wcfg := p.writerCfg
+	writing := p.writerEnabled
+	p.mu.Unlock()
+
+	masks := analysis.Masks{Pixel: pixelMask(h, p.cfg.Channel, width, height)}
+	t0 := time.Now()
+	if t, err := analysis.NewTables(s.geom, params, masks); err != nil {
+		s.analysisErr = fmt.Sprintf("analysis unavailable: %v", err)
+		p.reportError(s.analysisErr)
+	} else {
+		s.tables.Store(t)
+		p.log.Debug().Dur("took", time.Since(t0)).Int("analysed_pixels", t.AnalysedPixels()).Str("gaps", t.GapProfile()).Msg("analysis tables built")
+	}
+	if writing {
+		w, err := writer.Open(wcfg, cbfHeader(h, s.geom, elemSize))
+		if err != nil {
+			s.writerErr = fmt.Sprintf("writer: %v", err)
+			p.reportError(s.writerErr)
+			p.dev.Stream.WriterError.SetText(err.Error())
+		} else {
+			s.w = w
+			st := p.dev.Stream
+			st.WriterTemplate.SetText(w.Template())
+			st.ResultsFile.SetText(w.ResultsPath())
+			st.HitListFile.SetText(w.HitsPath())
+			st.SpotsFile.SetText(w.SpotsPath())
+			st.WriterError.SetText("")
+		}
+	}
+	st := p.dev.Stream
+	_ = st.ImageSize.Set(properties.Int32s([]int32{int32(width), int32(height)}))
+	st.BitDepth.SetInt32(int32(8 * elemSize))
+	_ = st.BeamCentre.Set(properties.Float64s([]float64{s.geom.BeamX, s.geom.BeamY}))
+	st.Distance.SetFloat(s.geom.Distance)
+	st.Wavelength.SetFloat(s.geom.Wavelength)
+}
+
+// geometry takes the analysis geometry from the header, with the
+// configured fallbacks for what the header lacks.
+func (p *Pipeline) geometry(h *stream.Series, width, height int) analysis.Geometry {
+	g := analysis.Geometry{
+		Width: width, Height: height,
+		BeamX: h.BeamCenterX, BeamY: h.BeamCenterY,
+		Distance: h.DetectorDistance, Wavelength: h.Wavelength,
+		PixelSize: h.PixelSizeX,
+	}
+	if g.BeamX == 0 && g.BeamY == 0 {
+		g.BeamX, g.BeamY = p.cfg.DefaultBeamX, p.cfg.DefaultBeamY
+		if g.BeamX == 0 && g.BeamY == 0 {
+			g.BeamX, g.BeamY = float64(width)/2, float64(height)/2
+			p.log.Warn().Uint64("series", h.ID).Msg("no beam centre in the header or configuration: using the detector centre")
+		}
+	}
+	if g.Distance == 0 {
+		g.Distance = p.cfg.DefaultDistance
+	}
+	if g.Wavelength == 0 {
+		g.Wavelength = p.cfg.DefaultWavelength
+	}
+	if g.PixelSize == 0 {
+		if prof, ok := detector.BySize(width, height); ok {
+			g.PixelSize = prof.PixelSize
+		} else {
+			g.PixelSize = 75e-6
+		}
+	}
+	return g
+}
+
+// pixelMask returns the series' pixel mask for the scored channel, when
+// the header carried one of the frame's size.
+func pixelMask(h *stream.Series, channel string, width, height int) []uint32 {
+	for _, t := range h.PixelMask {
+		if t.Uint32 == nil || t.Width != width || t.Height != height {
+			continue
+		}
+		if channel == "" || t.Channel == "" || t.Channel == channel {
+			return t.Uint32
+		}
+	}
+	return nil
+}
+
+// setupGrid lays out the raster: a geometry in the header appendix wins
+// over the scan device's properties.
+func (p *Pipeline) setupGrid(s *series) {
+	sc := p.dev.Scan
+	g, found, err := raster.ParseGeometry(s.header.Appendix.Raw)
+	if err != nil {
+		p.log.Warn().Err(err).Msg("raster geometry in the series header ignored")
+	}
+	source := "header"
+	if !found || err != nil {
+		p.mu.Lock()
+		g = p.grid
+		p.mu.Unlock()
+		source = "property"
+		if !g.Valid() {
+			source = "none"
+		}
+	} else {
+		sc.Lines.SetInt32(int32(g.Lines))
+		sc.FramesPerLine.SetInt32(int32(g.FramesPerLine))
+		sc.Serpentine.SetBool(g.Serpentine)
+	}
+	sc.Source.SetText(source)
+	p.layoutGrid(s, g)
+}
+
+// layoutGrid (re)builds the score grid of s from the records so far, so a
+// geometry set after the series started still shows every frame.
+func (p *Pipeline) layoutGrid(s *series, g raster.Grid) {
+	sc := p.dev.Scan
+	if !g.Valid() {
+		s.grid.Store(nil)
+		_ = sc.ScoreGrid.Set(properties.Float32s(nil))
+		_ = sc.SpotsGrid.Set(properties.Float32s(nil))
+		sc.Progress.SetFloat(0)
+		sc.FramesDone.SetInt32(0)
+		return
+	}
+	m := raster.NewMap(g)
+	fill := func() {
+		pass := s.store.Pass()
+		for i := 0; i+results.PassWidth <= len(pass); i += results.PassWidth {
+			m.Set(int(pass[i]), pass[i+2], int(pass[i+1]))
+		}
+	}
+	fill()
+	s.grid.Store(m)
+	// Records committed while the map was built went to the old map: lay
+	// them out again (Set is idempotent).
+	fill()
+	p.publishGrid(s)
+}
+
+func (p *Pipeline) publishGrid(s *series) {
+	sc := p.dev.Scan
+	m := s.grid.Load()
+	if m == nil {
+		return
+	}
+	_ = sc.ScoreGrid.Set(properties.Float32s(m.Scores()))
+	_ = sc.SpotsGrid.Set(properties.Float32s(m.Spots()))
+	done := m.Done()
+	sc.FramesDone.SetInt32(int32(done))
+	sc.Progress.SetFloat(100 * float64(done) / float64(m.Grid().Frames()))
+	if f, score := m.Best(); f >= 0 {
+		sc.BestFrame.SetInt32(int32(f))
+		sc.BestScore.SetFloat(float64(score))
+		l, c, _ := m.Grid().Cell(f)
+		_ = sc.BestCell.Set(properties.Int32s([]int32{int32(l), int32(c)}))
+	} else {
+		sc.BestFrame.SetInt32(-1)
+		sc.BestScore.SetFloat(0)
+	}
+}
+
+// endSeries waits for every accepted frame, closes the files, publishes the
+// final results (the complete arrays once more) and the summary.
+func (p *Pipeline) endSeries(s *series, e *stream.End) {
+	if s.w != nil {
+		p.dev.Stream.Status.SetText(contract.StatusWriting)
+	}
+	s.waitCommitted()
+	p.cur.Store(nil)
+
+	sum := Summary{
+		SeriesID: s.id, Expected: s.header.NumberOfImages, Received: int(s.received.Load()),
+		Processed: int(s.committed.Load()), Written: int(s.written.Load()),
+		BadFrames: int(s.bad.Load()), Hits: int(s.hits.Load()), EndReason: e.Reason,
+		Elapsed: time.Since(s.started),
+	}
+	if e.Reason == "" {
+		sum.EndReason = stream.EndReceived
+	}
+	// Frames missing at the tail of a series the detector says it finished
+	// were lost on the way.
+	if !e.Synthesized && sum.Expected > 0 && s.nextNumber < sum.Expected {
+		s.dropped.Add(int64(sum.Expected - s.nextNumber))
+	}
+	sum.Dropped = int(s.dropped.Load())
+	sum.Complete = !e.Synthesized && (sum.Expected == 0 || uint64(sum.Received) >= sum.Expected)
+
+	var problems []string
+	if s.w != nil {
+		if err := s.w.Close(); err != nil {
+			problems = append(problems, "writer: "+err.Error())
+		}
+		st := s.w.Stats()
+		sum.Template, sum.Results, sum.HitList, sum.Spots = s.w.Template(), s.w.ResultsPath(), s.w.HitsPath(), s.w.SpotsPath()
+		sum.WriteError = st.LastError
+		if st.Failed > 0 {
+			problems = append(problems, fmt.Sprintf("%d frames not written (%s)", st.Failed, st.LastError))
+		}
+	}
+	if s.writerErr != "" {
+		problems = append(problems, s.writerErr)
+	}
+	if s.analysisErr != "" {
+		problems = append(problems, s.analysisErr)
+	}
+	if m := s.grid.Load(); m != nil && !p.cfg.DisableHeatMap {
+		if path, err := p.writeHeatMap(s, m); err != nil {
+			problems = append(problems, err.Error())
+		} else if path != "" {
+			sum.HeatMap = path
+			p.dev.Scan.HeatMap.SetText(path)
+		}
+	}
+	if !sum.Complete {
+		p.incomplete.Add(1)
+		problems = append([]string{fmt.Sprintf("series %d ended (%s) after %d of %d frames", s.id, sum.EndReason, sum.Received, sum.Expected)}, problems...)
+	}
+	if sum.Dropped > 0 {
+		problems = append(problems, fmt.Sprintf("%d frames lost between detector and server", sum.Dropped))
+	}
+
+	p.exportFinal(s)
+	st := p.dev.Stream
+	if len(problems) > 0 {
+		st.Status.SetText(contract.ErrorStatus(strings.Join(problems, "; ")))
+		p.reportError(strings.Join(problems, "; "))
+	} else {
+		st.Status.SetText(contract.StatusDone)
+	}
+	p.lastSummary.Store(&sum)
+	p.log.Info().Uint64("series", s.id).Str("end", string(sum.EndReason)).Int("received", sum.Received).
+		Int("processed", sum.Processed).Int("written", sum.Written).Int("hits", sum.Hits).Int("dropped", sum.Dropped).
+		Int("bad_frames", sum.BadFrames).Dur("elapsed", sum.Elapsed).Str("results", sum.Results).Msg("series end")
+	if p.sink != nil {
+		p.sink.SeriesEnded(s.id)
+	}
+	if p.observer != nil {
+		p.observer.SeriesEnded(sum)
+	}
+}
+
+func (p *Pipeline) writeHeatMap(s *series, m *raster.Map) (string, error) {
+	var dir, base string
+	if s.w != nil {
+		tpl := s.w.Template()
+		dir = filepath.Dir(tpl)
+		base = strings.TrimSuffix(filepath.Base(s.w.ResultsPath()), writer.ResultsSuffix)
+	} else {
+		p.mu.Lock()
+		cfg := p.writerCfg
+		p.mu.Unlock()
+		if cfg.Directory == "" {
+			return "", nil
+		}
+		dir, base = cfg.Directory, fmt.Sprintf("%s_%d_", cfg.Prefix, cfg.Run)
+	}
+	path := filepath.Join(dir, base+"heatmap.png")
+	if err := m.WritePNGFile(path, raster.HeatMapOptions{}); err != nil {
+		return "", err
+	}
+	return path, nil
+}
+
+func (p *Pipeline) reportError(msg string) {
+	p.dev.Stream.LastError.SetText(msg)
+	p.log.Error().Msg(msg)
+}
+
+func (p *Pipeline) publishSeriesStart(s *series) {
+	h := s.header
+	st := p.dev.Stream
+	st.SeriesID.SetInt32(int32(h.ID))
+	st.SeriesUniqueID.SetText(h.UniqueID)
+	st.NImages.SetInt32(int32(min(h.NumberOfImages, 1<<31-1)))
+	st.StreamVersion.SetInt32(int32(h.Version))
+	st.Encoding.SetText("")
+	desc := strings.TrimSpace(h.Description + " " + h.SerialNumber)
+	st.DetectorDesc.SetText(desc)
+	st.PhotonEnergy.SetFloat(h.PhotonEnergy)
+	arrival := h.Arrival
+	if arrival.IsZero() {
+		arrival = s.started
+	}
+	st.SeriesStart.SetText(arrival.UTC().Format(time.RFC3339Nano))
+	for _, prop := range []*properties.Property{st.FrameCount, st.FramesReceived, st.FramesWritten, st.Hits, st.CountDropped,
+		st.BadFrames, st.FilesWritten, st.FilesFailed, st.FilesPending} {
+		prop.SetInt32(0)
+	}
+	st.HitRate.SetFloat(0)
+	st.AverageSpeed.SetFloat(0)
+	st.DozorAverageI.SetFloat(0)
+	st.BytesWritten.SetFloat(0)
+	st.WriterTemplate.SetText("")
+	st.ResultsFile.SetText("")
+	st.HitListFile.SetText("")
+	st.SpotsFile.SetText("")
+	p.dev.Scan.HeatMap.SetText("")
+	store := s.store
+	st.DozorPass.Compute(func() properties.Value { return properties.Float32Records(results.PassWidth, store.Pass()) })
+	st.DozorPassIS.Compute(func() properties.Value { return properties.Float32Records(results.ISWidth, store.IS()) })
+	st.DozorPass.Notify()
+	st.DozorPassIS.Notify()
+}
+
+// errNoSeries is returned by queries that need a series.
+var errNoSeries = errors.New("no series has been received yet")

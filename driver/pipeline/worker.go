@@ -1,0 +1,187 @@
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"tioga/driver/analysis"
+	"tioga/driver/cbf"
+	"tioga/driver/codec"
+	"tioga/driver/results"
+	"tioga/driver/stream"
+	"tioga/driver/writer"
+)
+
+// job carries one frame through a worker to the committer. Jobs are pooled:
+// their spot buffers keep their storage from frame to frame.
+type job struct {
+	series *series
+	image  *stream.Image // released by the worker once decoded
+	number uint64        // image number (0-based frame)
+	seq    uint64
+
+	// Filled by the worker.
+	res      analysis.Result // only the scalars are used after the worker
+	analysed bool
+	path     string // "" when not written
+	writeErr error
+	err      error     // decode or analysis failure
+	spots    []float32 // results.SpotWidth per spot
+	spotXY   []float32 // x, y per spot
+	meanI    float32
+	elapsed  time.Duration
+}
+
+// worker is one frame worker: it owns its decoder, analyser, decode buffer
+// and encoder scratch, so the per-frame path allocates nothing once warm.
+func (p *Pipeline) worker(id int) {
+	defer p.wg.Done()
+	dec := codec.NewDecoder()
+	var (
+		an      *analysis.Analyser
+		res     analysis.Result
+		buf     []byte
+		scratch writer.Scratch
+	)
+	for j := range p.queue {
+		start := time.Now()
+		s := j.series
+		img := j.image
+		if !s.prepared {
+			// Cannot happen: the dispatcher prepares before queueing.
+			j.err = errors.New("series not prepared")
+			p.done <- j
+			continue
+		}
+		size := img.DecodedSize()
+		if img.Width != s.width || img.Height != s.height || img.ElemSize != s.elemSize {
+			j.err = fmt.Errorf("frame %d is %dx%d x %d bytes, the series is %dx%d x %d", img.Number,
+				img.Width, img.Height, img.ElemSize, s.width, s.height, s.elemSize)
+			p.done <- j
+			continue
+		}
+		if cap(buf) < size {
+			buf = make([]byte, size)
+		}
+		buf = buf[:size]
+		_, err := dec.Decode(buf, img.Data, img.Encoding, img.ElemSize)
+		j.image = nil // the encoded message is no longer needed: let it go early
+		if err != nil {
+			j.err = fmt.Errorf("frame %d: decode %s: %w", img.Number, img.Encoding, err)
+			p.done <- j
+			continue
+		}
+		if t := s.tables.Load(); t != nil {
+			if an == nil {
+				an = analysis.NewAnalyser(t)
+			} else if an.Tables() != t {
+				an.SetTables(t)
+			}
+			if err := an.Analyse(buf, img.ElemSize, &res); err != nil {
+				j.err = fmt.Errorf("frame %d: analyse: %w", img.Number, err)
+			} else {
+				j.analysed = true
+				j.res.Spots, j.res.Score, j.res.Resolution, j.res.IS, j.res.Hit = res.Spots, res.Score, res.Resolution, res.IS, res.Hit
+				var sumI float64
+				for _, sp := range res.SpotList {
+					j.spots = append(j.spots, float32(sp.X), float32(sp.Y), float32(sp.Intensity), float32(sp.Sigma), float32(sp.D))
+					j.spotXY = append(j.spotXY, float32(sp.X), float32(sp.Y))
+					sumI += sp.Intensity
+				}
+				if res.Spots > 0 {
+					j.meanI = float32(sumI / float64(res.Spots))
+				}
+			}
+		}
+		if s.w != nil {
+			path, err := s.w.Write(&scratch, int(img.Number), cbf.Pixels{Data: buf, Width: img.Width, Height: img.Height, ElemSize: img.ElemSize})
+			j.path, j.writeErr = path, err
+		}
+		j.elapsed = time.Since(start)
+		p.done <- j
+	}
+}
+
+// committer applies finished frames in arrival order. It only ever holds
+// frames of one series: the dispatcher waits for every frame of a series to
+// be committed before it queues a frame of the next one.
+func (p *Pipeline) committer() {
+	pending := map[uint64]*job{} // by seq, at most QueueDepth+Workers entries
+	var cur *series
+	var next uint64
+	for j := range p.done {
+		if j.series != cur {
+			cur, next = j.series, 0
+			clear(pending)
+		}
+		pending[j.seq] = j
+		for {
+			k, ok := pending[next]
+			if !ok {
+				break
+			}
+			delete(pending, next)
+			next++
+			p.commit(k)
+		}
+	}
+}
+
+// commit records one frame: store, result files, statistics, grid, spot
+// ring, tracker.
+func (p *Pipeline) commit(j *job) {
+	s := j.series
+	frame := int(j.number)
+	rec := results.Record{Frame: frame}
+	if j.err != nil {
+		s.bad.Add(1)
+		p.log.Warn().Err(j.err).Uint64("series", s.id).Int("frame", frame).Msg("bad frame recorded with zero results")
+		p.dev.Stream.LastError.SetText(j.err.Error())
+	}
+	if j.analysed {
+		rec.Spots = j.res.Spots
+		rec.Score = float32(j.res.Score)
+		rec.Resolution = float32(j.res.Resolution)
+		rec.IS = float32(j.res.IS)
+		rec.Hit = j.res.Hit
+		rec.MeanI = j.meanI
+	}
+	s.store.Add(rec)
+	p.ssx.Add(rec)
+	if rec.Hit {
+		s.hits.Add(1)
+	}
+	if j.path != "" {
+		s.written.Add(1)
+	} else if j.writeErr != nil {
+		s.failed.Add(1)
+	}
+	if s.w != nil {
+		wr := writer.Result{Frame: frame, File: j.path, Spots: rec.Spots, Score: float64(rec.Score),
+			Resolution: float64(rec.Resolution), IS: float64(rec.IS), Hit: rec.Hit}
+		spots := p.spotScratch[:0]
+		for i := 0; i+results.SpotWidth <= len(j.spots); i += results.SpotWidth {
+			spots = append(spots, writer.Spot{X: float64(j.spots[i]), Y: float64(j.spots[i+1]),
+				Intensity: float64(j.spots[i+2]), Sigma: float64(j.spots[i+3]), D: float64(j.spots[i+4])})
+		}
+		p.spotScratch = spots
+		if err := s.w.AddResult(wr, spots); err != nil {
+			p.dev.Stream.WriterError.SetText(err.Error())
+		}
+	}
+	if m := s.grid.Load(); m != nil {
+		m.Set(frame, rec.Score, rec.Spots)
+	}
+	if j.analysed {
+		s.ring.Put(frame, j.spots)
+	}
+	if p.sink != nil && j.path != "" {
+		p.sink.FrameWritten(WrittenFrame{Series: s.id, Index: frame, Path: j.path, Score: rec.Score,
+			Resolution: rec.Resolution, Spots: rec.Spots, Hit: rec.Hit, SpotXY: j.spotXY})
+	}
+	j.image = nil
+	j.series = nil
+	p.jobPool.Put(j)
+	s.noteCommitted()
+}

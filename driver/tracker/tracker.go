@@ -231,8 +231,8 @@ func New(dev *contract.Tracker, sched gocron.Scheduler, cfg Config) (*Tracker, e
 		return nil, fmt.Errorf("tracker: display period %v outside [1ms, 1h]", cfg.DisplayPeriod)
 	case cfg.QueueSize < 1 || cfg.QueueSize > contract.MaxTrackerQueue:
 		return nil, fmt.Errorf("tracker: queue size %d outside [1, %d]", cfg.QueueSize, contract.MaxTrackerQueue)
-	case cfg.MaxSpots < 0 || cfg.MaxSpots > 1_000_000:
-		return nil, fmt.Errorf("tracker: max spots %d outside [0, 1000000]", cfg.MaxSpots)
+	case cfg.MaxSpots < 1 || cfg.MaxSpots > 1_000_000:
+		return nil, fmt.Errorf("tracker: max spots %d outside [1, 1000000]", cfg.MaxSpots)
 	case cfg.Raise < RaiseOnStart || cfg.Raise > RaiseNever:
 		return nil, fmt.Errorf("tracker: unknown raise policy %d", cfg.Raise)
 	}
@@ -450,7 +450,9 @@ func invalid(f *Frame) string {
 	return ""
 }
 
-func finite(v float32) bool { return v == v && v <= math.MaxFloat32 && v >= -math.MaxFloat32 }
+// finite reports whether v is neither NaN nor infinite: its exponent bits
+// are not all ones.
+func finite(v float32) bool { return math.Float32bits(v)&0x7f800000 != 0x7f800000 }
 
 func spotsValid(xy []float32) bool {
 	if len(xy)%2 != 0 {

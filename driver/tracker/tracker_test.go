@@ -3,11 +3,14 @@ package tracker
 import (
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
+	"net"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"tioga/device/contract"
 	"tioga/driver/adxv"
@@ -488,5 +491,56 @@ func TestCloseRefusesWrites(t *testing.T) {
 	}
 	if _, err := New(contract.NewTracker(), r.sched, Config{QueueSize: contract.MaxTrackerQueue + 1}); err == nil {
 		t.Error("queue size above the contract's bound accepted")
+	}
+}
+
+// TestBusyWhileLoadInFlight: the status is busy from a load command until
+// ADXV has taken the image. The viewer here reads but is slow to close
+// its end, which holds the delivery for the client's CloseWait.
+func TestBusyWhileLoadInFlight(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	got := make(chan string, 8)
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				b, _ := io.ReadAll(io.LimitReader(conn, 1<<10)) // until the client's half-close
+				got <- string(b)
+				time.Sleep(300 * time.Millisecond) // a slow viewer: closes late
+			}()
+		}
+	}()
+	dev := contract.NewTracker()
+	tr, err := New(dev, newScheduler(t), Config{DisplayPeriod: 20 * time.Millisecond,
+		ADXV: adxv.Config{Host: "127.0.0.1", Port: ln.Addr().(*net.TCPAddr).Port, CloseWait: 5 * time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	r := &rig{t: t, dev: dev, tr: tr}
+	r.waitStatus(contract.TrackerReady)
+	if err := dev.Load.Write(properties.TextValue("/data/slow_00001.cbf")); err != nil {
+		t.Fatal(err)
+	}
+	r.waitStatus(contract.TrackerBusy)
+	r.waitStatus(contract.TrackerDisabled)
+	if dev.Shown.Value().Text != "/data/slow_00001.cbf" {
+		t.Errorf("shown %q", dev.Shown.Value().Text)
+	}
+	for s := range got {
+		if s != "" { // the probe's connection is empty
+			if s != "load_image /data/slow_00001.cbf\nraise_window Image\n" {
+				t.Errorf("viewer read %q", s)
+			}
+			break
+		}
 	}
 }

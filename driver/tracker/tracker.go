@@ -47,15 +47,20 @@
 //   - display-period: the job's period, changed at run time.
 //   - queue-size: how many best frames are kept (and published).
 //   - shown: the path of the last image ADXV took.
-//   - status, the first that applies:
-//     unknown   after Close;
-//     error     the last attempt to reach ADXV failed; the client retries
-//     with back-off and the status leaves error at the first success;
-//     busy      a load command is on its way to ADXV;
-//     disabled  load-state is false;
-//     tracking  a series is open (between SeriesStarted and SeriesEnded);
-//     ready     ADXV was reachable at the last contact;
-//     unknown   ADXV has not been contacted yet (New probes it at once).
+//
+// # Status
+//
+// The status property takes the first of these that applies:
+//
+//   - unknown: the tracker was closed.
+//   - error: the last attempt to reach ADXV failed. The client retries with
+//     back-off (probing with empty connections when it has nothing to send)
+//     and the status leaves error at the first success.
+//   - busy: a load command is on its way to ADXV.
+//   - disabled: load-state is false.
+//   - tracking: a series is open (between SeriesStarted and SeriesEnded).
+//   - ready: ADXV was reachable at the last contact.
+//   - unknown: ADXV has not been contacted yet (New probes it at once).
 //
 // Counters (frames seen, queued, refused, shown; the client's deliveries,
 // failures and reconnects) are in Stats.

@@ -3,6 +3,7 @@ package cbf_test
 import (
 	"strconv"
 	"testing"
+	"time"
 
 	"tioga/driver/cbf"
 	"tioga/driver/cbf/cbftest"
@@ -22,19 +23,21 @@ func BenchmarkByteOffset(b *testing.B) {
 		buf := make([]byte, 0, cbf.MaxByteOffsetSize(p.Len(), 2)+64)
 		b.SetBytes(int64(len(p.Data)))
 		b.ResetTimer()
+		cpu := cbftest.StartCPU()
 		for i := 0; i < b.N; i++ {
 			buf, _ = cbf.AppendPixelsByteOffset(buf[:0], p)
 		}
-		report(b, p.Len(), len(buf))
+		report(b, p.Len(), len(buf), cpu)
 	})
 	b.Run("int32", func(b *testing.B) {
 		buf := make([]byte, 0, cbf.MaxByteOffsetSize(len(vals), 0)+64)
 		b.SetBytes(int64(4 * len(vals)))
 		b.ResetTimer()
+		cpu := cbftest.StartCPU()
 		for i := 0; i < b.N; i++ {
 			buf = cbf.AppendByteOffset(buf[:0], vals)
 		}
-		report(b, len(vals), len(buf))
+		report(b, len(vals), len(buf), cpu)
 	})
 }
 
@@ -68,16 +71,17 @@ func benchEncode(b *testing.B, o cbf.Options) {
 	b.SetBytes(int64(len(p.Data)))
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu := cbftest.StartCPU()
 	for i := 0; i < b.N; i++ {
 		if out, err = e.Encode(&h, "bench_1_00001", p); err != nil {
 			b.Fatal(err)
 		}
 	}
-	report(b, p.Len(), len(out))
+	report(b, p.Len(), len(out), cpu)
 }
 
-func report(b *testing.B, pixels, outBytes int) {
-	b.ReportMetric(float64(pixels)*float64(b.N)/b.Elapsed().Seconds()/1e6, "Mpx/s")
+func report(b *testing.B, pixels, outBytes int, cpu time.Duration) {
+	cbftest.ReportThroughput(b, pixels, cpu)
 	b.ReportMetric(float64(outBytes), "file-bytes")
 }
 

@@ -89,52 +89,77 @@ const (
 	msb8 = 0x8080808080808080
 )
 
+// The 16-bit path works on four pixels per uint64 ("SWAR": SIMD within a
+// register), in 16-bit lanes. Read as int16, a raw value is its own mapped
+// value when it is below 0x8000 (a count) or 0xFFFF (-1, masked), so for
+// such lanes the lane-wise difference modulo 2^16 is the true difference
+// whenever that lies in -127..127 (true differences then lie in
+// -32768..32768, and no other representative of a small residue does).
+// A group with any other value (0x8000..0xFFFE: near-saturated counts,
+// rare) takes the exact per-pixel path.
+const (
+	lane16Hi  = 0x8000800080008000
+	lane16Lo8 = 0x00ff00ff00ff00ff
+	lane16One = 0x0100010001000100
+	lane16x80 = 0x0080008000800080
+)
+
+// swarValid reports whether every 16-bit lane of w is below 0x8000 or is
+// 0xFFFF.
+func swarValid(w uint64) bool {
+	m := (w & lane16Hi) >> 15 * 0xffff // 0xFFFF in lanes with the top bit set
+	return w&m == m
+}
+
+// swarBytes returns the four one-byte differences of the lanes of w from
+// the lanes of prev (prev's lanes are the pixels before w's) packed into
+// the low 32 bits, and whether all four fit in -127..127.
+func swarBytes(w, prev uint64) (uint32, bool) {
+	d := ((w | lane16Hi) - (prev &^ lane16Hi)) ^ ((w ^ ^prev) & lane16Hi) // lane-wise w - prev
+	t := ((d &^ lane16Hi) + lane16x80) ^ (d & lane16Hi)                   // lane-wise d + 128
+	// Each t must be 1..255: no high byte, and t + 255 reaches 256.
+	if t&^lane16Lo8 != 0 || (t+lane16Lo8)&lane16One != lane16One {
+		return 0, false
+	}
+	x := t ^ lane16x80 // the difference bytes, one per lane
+	x = (x | x>>8) & 0x0000ffff0000ffff
+	x = (x | x>>16) & 0xffffffff
+	return uint32(x), true
+}
+
 func appendU16(dst []byte, src []byte) []byte {
 	n := len(src) / 2
 	o := len(dst)
 	buf := grow(dst, MaxByteOffsetSize(n, 2)+16)
-	var base int32
+	var prevRaw uint64 // raw value of the previous pixel (0 before the first)
 	i := 0
 	for ; i+8 <= n; i += 8 {
-		s := src[2*i : 2*i+16]
-		w0 := binary.LittleEndian.Uint64(s[0:8])
-		w1 := binary.LittleEndian.Uint64(s[8:16])
-		v0 := fromU16(uint16(w0))
-		v1 := fromU16(uint16(w0 >> 16))
-		v2 := fromU16(uint16(w0 >> 32))
-		v3 := fromU16(uint16(w0 >> 48))
-		v4 := fromU16(uint16(w1))
-		v5 := fromU16(uint16(w1 >> 16))
-		v6 := fromU16(uint16(w1 >> 32))
-		v7 := fromU16(uint16(w1 >> 48))
-		t0 := uint32(v0 - base + 128)
-		t1 := uint32(v1 - v0 + 128)
-		t2 := uint32(v2 - v1 + 128)
-		t3 := uint32(v3 - v2 + 128)
-		t4 := uint32(v4 - v3 + 128)
-		t5 := uint32(v5 - v4 + 128)
-		t6 := uint32(v6 - v5 + 128)
-		t7 := uint32(v7 - v6 + 128)
-		if t0|t1|t2|t3|t4|t5|t6|t7 <= 255 {
-			packed := uint64(t0) | uint64(t1)<<8 | uint64(t2)<<16 | uint64(t3)<<24 |
-				uint64(t4)<<32 | uint64(t5)<<40 | uint64(t6)<<48 | uint64(t7)<<56
-			if (packed-lsb8)&^packed&msb8 == 0 {
-				binary.LittleEndian.PutUint64(buf[o:], packed^msb8)
+		w0 := binary.LittleEndian.Uint64(src[2*i:])
+		w1 := binary.LittleEndian.Uint64(src[2*i+8:])
+		if swarValid(w0) && swarValid(w1) && swarValid(prevRaw) {
+			b0, ok0 := swarBytes(w0, w0<<16|prevRaw)
+			b1, ok1 := swarBytes(w1, w1<<16|w0>>48)
+			if ok0 && ok1 {
+				binary.LittleEndian.PutUint64(buf[o:], uint64(b0)|uint64(b1)<<32)
 				o += 8
-				base = v7
+				prevRaw = w1 >> 48
 				continue
 			}
 		}
-		o = putDelta(buf, o, int64(v0-base))
-		o = putDelta(buf, o, int64(v1-v0))
-		o = putDelta(buf, o, int64(v2-v1))
-		o = putDelta(buf, o, int64(v3-v2))
-		o = putDelta(buf, o, int64(v4-v3))
-		o = putDelta(buf, o, int64(v5-v4))
-		o = putDelta(buf, o, int64(v6-v5))
-		o = putDelta(buf, o, int64(v7-v6))
-		base = v7
+		base := fromU16(uint16(prevRaw))
+		for k := 0; k < 8; k++ {
+			var v int32
+			if k < 4 {
+				v = fromU16(uint16(w0 >> (16 * k)))
+			} else {
+				v = fromU16(uint16(w1 >> (16 * (k - 4))))
+			}
+			o = putDelta(buf, o, int64(v-base))
+			base = v
+		}
+		prevRaw = w1 >> 48
 	}
+	base := fromU16(uint16(prevRaw))
 	for ; i < n; i++ {
 		v := fromU16(binary.LittleEndian.Uint16(src[2*i:]))
 		o = putDelta(buf, o, int64(v-base))

@@ -87,7 +87,11 @@ func TestPixelPathsMatchGenericEncoder(t *testing.T) {
 				data := make([]byte, n*es)
 				for i := 0; i < n; i++ {
 					var v uint32
-					switch rng.IntN(6) {
+					switch rng.IntN(8) {
+					case 6: // around the 16-bit sign boundary of the SWAR path
+						v = uint32(0x7f80 + rng.IntN(256))
+					case 7: // just below all-ones
+						v = uint32(0xff00+rng.IntN(256)) | uint32(rng.IntN(2))<<16
 					case 0:
 						v = math.MaxUint32 // all-ones after truncation to es bytes
 					case 1:

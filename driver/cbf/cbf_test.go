@@ -187,6 +187,9 @@ func TestRoundTripThroughDecode(t *testing.T) {
 	p := eiger4M()
 	for _, gz := range []bool{false, true} {
 		file := encode(t, cbf.Options{Gzip: gz}, h, "lyso_1_00001", p)
+		if !gz && !bytes.Contains(file, []byte("\r\n_array_data.header_convention \"PILATUS_1.2\"\r\n")) {
+			t.Fatal("an EIGER 4M frame is not written with the PILATUS_1.2 convention")
+		}
 		img, err := cbf.Decode(file)
 		if err != nil {
 			t.Fatal(err)
@@ -242,6 +245,17 @@ func TestIndependentReadersCBFlib(t *testing.T) {
 		got := rawBinary(t, raw)
 		if !bytes.Equal(got, c.want) {
 			t.Fatalf("%s: cif2cbf pixels differ from ours (%d vs %d bytes)", c.name, len(got), len(c.want))
+		}
+
+		// And our reader reads CBFlib's own byte-offset encoding of it.
+		bo := filepath.Join(dir, c.name+"_cbflib.cbf")
+		cbftest.Run(t, "cif2cbf", "-i", path, "-o", bo, "-c", "b", "-m", "h", "-d", "d", "-e", "n", "-p", "4")
+		img, err := cbf.ReadFile(bo)
+		if err != nil {
+			t.Fatalf("%s: our reader on CBFlib's file: %v", c.name, err)
+		}
+		if !img.HasMD5 || !bytes.Equal(int32Bytes(img.Pixels), c.want) {
+			t.Fatalf("%s: CBFlib's byte-offset file decodes to other pixels", c.name)
 		}
 
 		out := filepath.Join(dir, c.name+".pycbf")

@@ -264,10 +264,11 @@ func BenchmarkTIFF(b *testing.B) {
 			b.SetBytes(int64(len(p.Data)))
 			b.ReportAllocs()
 			b.ResetTimer()
+			cpu := cbftest.StartCPU()
 			for i := 0; i < b.N; i++ {
 				out, _ = e.Encode(&h, p)
 			}
-			b.ReportMetric(float64(p.Len())*float64(b.N)/b.Elapsed().Seconds()/1e6, "Mpx/s")
+			cbftest.ReportThroughput(b, p.Len(), cpu)
 			b.ReportMetric(float64(len(out)), "file-bytes")
 		})
 	}

@@ -32,14 +32,15 @@ const (
 	CauseMissing          // ENOENT, ENOTDIR: directory missing or not a directory
 	CauseExists           // refused to overwrite
 	CauseInput            // the frame itself was invalid (size, header)
-	numCauses
+	// NumCauses is the number of causes (the length of Stats.FailedBy).
+	NumCauses
 )
 
-var causeNames = [numCauses]string{"other", "disk full", "permission denied", "read-only file system",
+var causeNames = [NumCauses]string{"other", "disk full", "permission denied", "read-only file system",
 	"directory missing", "file exists", "invalid frame"}
 
 func (c Cause) String() string {
-	if c >= 0 && c < numCauses {
+	if c >= 0 && c < NumCauses {
 		return causeNames[c]
 	}
 	return "cause " + strconv.Itoa(int(c))

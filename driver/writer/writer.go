@@ -167,7 +167,7 @@ type Stats struct {
 	Refused uint64 // frames not written because the file existed
 	Pending int64  // frames being written now
 	// FailedBy counts failures of images and result files by cause.
-	FailedBy [numCauses]uint64
+	FailedBy [NumCauses]uint64
 
 	LastError   string // "" when nothing failed
 	LastErrorAt time.Time
@@ -207,7 +207,7 @@ type Series struct {
 	closed bool
 
 	written, bytes, failed, refused atomic.Uint64
-	failedBy                        [numCauses]atomic.Uint64
+	failedBy                        [NumCauses]atomic.Uint64
 	pending                         atomic.Int64
 	sinceFreeCheck                  atomic.Int64
 	diskLow                         atomic.Bool

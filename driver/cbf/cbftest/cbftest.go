@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -178,4 +179,27 @@ func Python(tb testing.TB, script string, args ...string) []byte {
 // must return for the file written from p.
 func Int32LE(p cbf.Pixels) []byte {
 	return p.AppendInt32LE(nil, 0, p.Len())
+}
+
+// ReportThroughput reports a benchmark's megapixels per second of wall
+// time ("Mpx/s", the figure the targets are quoted in) and per second of
+// CPU time of the whole process ("Mpx/cpu-s"), which stays meaningful on a
+// machine shared with other work. Call StartCPU after ResetTimer.
+func ReportThroughput(b *testing.B, pixelsPerOp int, cpuStart time.Duration) {
+	px := float64(pixelsPerOp) * float64(b.N)
+	b.ReportMetric(px/b.Elapsed().Seconds()/1e6, "Mpx/s")
+	if cpu := processCPU() - cpuStart; cpu > 0 {
+		b.ReportMetric(px/cpu.Seconds()/1e6, "Mpx/cpu-s")
+	}
+}
+
+// StartCPU returns the process CPU time so far, for ReportThroughput.
+func StartCPU() time.Duration { return processCPU() }
+
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -114,6 +114,10 @@ func NewServer(tree *device.Tree, cfg Config, log zerolog.Logger) (*Server, erro
 		})
 	}
 
+	// gopcua logs a few dozen errors about its own built-in node set while
+	// it imports it; they say nothing about this server, so its logging
+	// starts once the server is built.
+	glog := &gopcuaLogger{log: log}
 	s.srv = server.New(
 		server.EndPoint(cfg.ListenHost, cfg.Port),
 		server.EnableSecurity("None", ua.MessageSecurityModeNone),
@@ -125,7 +129,7 @@ func NewServer(tree *device.Tree, cfg Config, log zerolog.Logger) (*Server, erro
 		server.ServerName(cfg.ApplicationName),
 		server.ManufacturerName("Tioga"),
 		server.ProductName("Tioga OPC UA adapter"),
-		server.SetLogger(gopcuaLogger{log}),
+		server.SetLogger(glog),
 	)
 	s.as = newAddressSpace(cfg.NamespaceURI)
 	s.srv.AddNamespace(s.as)
@@ -136,6 +140,7 @@ func NewServer(tree *device.Tree, cfg Config, log zerolog.Logger) (*Server, erro
 		return nil, err
 	}
 	s.registerServices()
+	glog.on.Store(true)
 	return s, nil
 }
 
@@ -301,9 +306,27 @@ func modeName(m ua.MessageSecurityMode) string {
 
 // gopcuaLogger routes gopcua's printf-style logging into zerolog. Its Info
 // messages (every connection) go to Debug.
-type gopcuaLogger struct{ log zerolog.Logger }
+type gopcuaLogger struct {
+	log zerolog.Logger
+	on  atomic.Bool
+}
 
-func (l gopcuaLogger) Debug(msg string, args ...any) { l.log.Debug().Msgf(msg, args...) }
-func (l gopcuaLogger) Info(msg string, args ...any)  { l.log.Debug().Msgf(msg, args...) }
-func (l gopcuaLogger) Warn(msg string, args ...any)  { l.log.Warn().Msgf(msg, args...) }
-func (l gopcuaLogger) Error(msg string, args ...any) { l.log.Error().Msgf(msg, args...) }
+func (l *gopcuaLogger) Debug(msg string, args ...any) {
+	if l.on.Load() {
+		l.log.Debug().Msgf(msg, args...)
+	}
+}
+
+func (l *gopcuaLogger) Info(msg string, args ...any) { l.Debug(msg, args...) }
+
+func (l *gopcuaLogger) Warn(msg string, args ...any) {
+	if l.on.Load() {
+		l.log.Warn().Msgf(msg, args...)
+	}
+}
+
+func (l *gopcuaLogger) Error(msg string, args ...any) {
+	if l.on.Load() {
+		l.log.Error().Msgf(msg, args...)
+	}
+}

@@ -54,6 +54,7 @@ type link struct {
 
 	counter   int
 	acked     bool // renewed or acknowledged since the last delivery
+	unacked   int  // deliveries since the last renewal or acknowledgement
 	delivered bool
 	renewedAt time.Time
 	lastSent  time.Time
@@ -67,6 +68,7 @@ type link struct {
 // renew records an attachment, renewal or acknowledgement.
 func (l *link) renew(now time.Time, rnd int) {
 	l.renewedAt = now
+	l.unacked = 0
 	if l.mode == wire.Poll {
 		l.counter = pollCounter(l.interval, rnd)
 		return
@@ -104,6 +106,9 @@ func (l *link) stamp(changed, heartbeat bool) (counter uint16, xfer wire.XferRea
 	case l.counter > 1:
 		l.counter--
 	}
+	if !l.acked {
+		l.unacked++
+	}
 	switch {
 	case !l.delivered:
 		xfer = wire.XferFirst
@@ -130,10 +135,17 @@ func (l *link) spacing(cfg *Config) time.Duration {
 	return l.interval
 }
 
+// expireAfter is the number of unacknowledged deliveries after which a
+// DATACHANGE or EVENT link may expire: a live client acknowledges the
+// first one whose counter is below 10 [verified: event-frame-count.req003].
+const expireAfter = 3
+
 // expired reports whether a DATACHANGE or EVENT link's client stopped
-// acknowledging it. POLL links expire through their counter.
+// acknowledging it: no renewal for LinkTimeout, despite several
+// deliveries telling it the server waits. POLL links expire through
+// their counter.
 func (l *link) expired(now time.Time, cfg *Config) bool {
-	return l.mode != wire.Poll && now.Sub(l.renewedAt) > cfg.LinkTimeout
+	return l.mode != wire.Poll && l.unacked >= expireAfter && now.Sub(l.renewedAt) > cfg.LinkTimeout
 }
 
 // due is when the link next needs attention.
@@ -145,8 +157,10 @@ func (l *link) due(cfg *Config) time.Time {
 	if !l.batches && l.changed.Load() {
 		t = l.lastSent.Add(l.spacing(cfg))
 	}
-	if e := l.renewedAt.Add(cfg.LinkTimeout + time.Millisecond); e.Before(t) {
-		t = e
+	if l.unacked >= expireAfter {
+		if e := l.renewedAt.Add(cfg.LinkTimeout + time.Millisecond); e.Before(t) {
+			t = e
+		}
 	}
 	return t
 }

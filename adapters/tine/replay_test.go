@@ -187,10 +187,29 @@ func (r *replayer) stateful(tl []timelineEntry) {
 			r.compare(e.file, &got, &want[i])
 		}
 	}
-	// After the CANCEL: whatever was already on its way may still arrive,
-	// then the links must fall silent.
-	deadline := time.Now().Add(50 * time.Millisecond)
-	for time.Now().Before(deadline) && r.c.recv(10*time.Millisecond) != nil {
+	// After the CANCEL the links must fall silent. Deliveries the server
+	// made before it read the CANCEL may still be on their way: a SINGLE
+	// request sent now is answered after them (a client's requests are
+	// served in order), so everything after its reply must be silence.
+	marker := wire.Link{
+		Subscription: wire.Subscription{MTU: wire.MaxInputData, NumBlocks: 1, BlockNum: 1, LinkID: 999, Mode: wire.Single, BlockID: 1, PollingInterval: 1000, StartTime: 42},
+		Contract:     wire.Contract{Property: "SRVVERSION", Device: "tioga", EqmName: "TIOGA", SizeOut: 32, Access: wire.AccessRead, FormatIn: wire.Null, FormatOut: wire.Text},
+	}
+	b, err := wire.AppendRequest(nil, "ROOT", []wire.Link{marker})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.c.send(b)
+	deadline := time.Now().Add(3 * time.Second)
+	for found := false; !found; {
+		d := r.c.recv(time.Until(deadline))
+		if d == nil {
+			r.t.Fatal("no reply to the marker request")
+		}
+		blocks, _ := wire.ParseReply(d, nil)
+		for _, blk := range blocks {
+			found = found || blk.Header.SubID == 999 && blk.Header.StartTime == 42
+		}
 	}
 	if b := r.c.recv(800 * time.Millisecond); b != nil {
 		r.t.Errorf("datagram of %d bytes after every link was cancelled", len(b))

@@ -38,8 +38,12 @@ const (
 	imgtrk = "IMGTRK"
 )
 
-func tioga(p string) client.Address  { return client.Address{Module: rideau, Device: "tioga", Property: p} }
-func tracker(p string) client.Address { return client.Address{Module: imgtrk, Device: "img-tracker", Property: p} }
+func tioga(p string) client.Address {
+	return client.Address{Module: rideau, Device: "tioga", Property: p}
+}
+func tracker(p string) client.Address {
+	return client.Address{Module: imgtrk, Device: "img-tracker", Property: p}
+}
 
 func newTree(r *rig) *device.Tree {
 	tree := device.NewTree()

@@ -73,8 +73,8 @@ func newSeries(tb testing.TB, name string, pool int) *Series {
 		tb.Fatal(err)
 	}
 	return &Series{
-		Header:    &stream.Series{Version: 1, ID: 1, HeaderDetail: "basic", Width: g.Width(), Height: g.Height(), BitDepth: 16, ElemSize: 2},
-		Encoding:  codec.BSLZ4, Generator: g,
+		Header:   &stream.Series{Version: 1, ID: 1, HeaderDetail: "basic", Width: g.Width(), Height: g.Height(), BitDepth: 16, ElemSize: 2},
+		Encoding: codec.BSLZ4, Generator: g,
 		CountTicks: 66000, FrameTicks: 66667, ReadoutTicks: 150,
 	}
 }

@@ -54,3 +54,18 @@ func TestReaderRejectsGarbage(t *testing.T) {
 		t.Fatalf("unknown field: error %v", err)
 	}
 }
+
+// FuzzReader: arbitrary bytes never panic the reader.
+func FuzzReader(f *testing.F) {
+	f.Add(`{"frame":1,"hit":true,"strength":1,"d_cut":2.5,"d_min":2.61,"line":3,"column":210,"spots":[{"x":1012.25,"y":977.5,"intensity":812.5,"d":2.61,"i_sigma":24.1,"sigma":0.8,"h":-3,"k":7,"l":12}]}` + "\n")
+	f.Add("{}\n{\"frame\":-1}\n[]\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		r := NewReader(strings.NewReader(s))
+		var fr Frame
+		for i := 0; i < 1000; i++ {
+			if err := r.Next(&fr); err != nil {
+				return
+			}
+		}
+	})
+}

@@ -233,7 +233,32 @@ func TestDecodeRejectsDamage(t *testing.T) {
 	}
 }
 
+// Files written by another program (tifffile, uncompressed and Deflate,
+// IFD first, strips of 3 rows) decode to the pixels it was given.
+func TestReadsTifffileOutput(t *testing.T) {
+	want, err := os.ReadFile("testdata/tifffile_int32.raw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"tifffile_int32_none.tif", "tifffile_int32_deflate.tif"} {
+		img, err := tiff.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if img.Width != 16 || img.Height != 8 || img.Strips != 3 || !bytes.Equal(int32Bytes(img.Pixels), want) {
+			t.Fatalf("%s: %dx%d, %d strips, pixels equal: %v", name, img.Width, img.Height, img.Strips, bytes.Equal(int32Bytes(img.Pixels), want))
+		}
+	}
+}
+
 func FuzzDecode(f *testing.F) {
+	for _, name := range []string{"tifffile_int32_none.tif", "tifffile_int32_deflate.tif"} {
+		b, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
 	h := cbftest.Header()
 	p, _ := escapes()
 	f.Add(encode(f, tiff.Options{}, h, p))

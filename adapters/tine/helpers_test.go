@@ -205,3 +205,5 @@ func captureTimeline(t testing.TB) (steps []string, timeline map[string][]timeli
 	}
 	return steps, timeline
 }
+
+func mustRead(t testing.TB, name string) []byte { return fixtures.Read(t, "tine", name) }

@@ -94,6 +94,18 @@ func StockProperties() []string {
 		"SRVDESC", "SRVOS", "SRVSTARTTIME", "SRVVERSION", "STOCKPROPS"}
 }
 
+// processWide reports whether the stock property is about the whole
+// process (FEC) rather than one equipment module: those are answered
+// whatever module the contract names (tine.jar's watchdog link asks
+// SRVSTARTTIME with an empty device).
+func (k stockKind) processWide() bool {
+	switch k {
+	case stockVersion, stockStartTime, stockStockProps, stockOS, stockAddressDB:
+		return true
+	}
+	return false
+}
+
 // needsDevice reports whether the stock property is about one device.
 func (k stockKind) needsDevice() bool { return k == stockNProps || k == stockProps }
 
@@ -153,7 +165,23 @@ func (s *Server) resolve(c *wire.Contract) (target, *tineError) {
 			srv, dev = sv, d
 		}
 	}
+	if kind.processWide() {
+		if srv == nil {
+			srv = servers[0]
+		}
+		return target{srv: srv, dev: dev, stock: kind}, nil
+	}
 	if srv == nil {
+		// The module names no server and the device name found none. With
+		// one server there is no doubt; with several, "#0" or "" could be
+		// any of them.
+		if len(servers) > 1 {
+			mods := make([]string, len(servers))
+			for i, sv := range servers {
+				mods[i] = truncate(sv.Module(), wire.EqmSize)
+			}
+			return target{}, fail(wire.IllegalDevice, fmt.Sprintf("equipment module %q not served here (%s)", c.EqmName, strings.Join(mods, ", ")))
+		}
 		srv = servers[0]
 		if dev == nil && (c.Device == "" || c.Device[0] == '#') {
 			dev = deviceIn(srv, c.Device)

@@ -1,0 +1,290 @@
+package tine
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"tioga/adapters/tine/wire"
+	"tioga/device"
+	"tioga/properties"
+	"tioga/sim/fixtures"
+)
+
+// TestPollCounter: a POLL link's counter starts at 60 x m + r and counts
+// down one per delivery; when it is spent the link is dropped, unless the
+// client renewed it.
+func TestPollCounter(t *testing.T) {
+	l := &link{mode: wire.Poll, interval: 200 * time.Millisecond}
+	l.renew(time.Now(), 11)
+	want := []struct {
+		counter uint16
+		xfer    wire.XferReason
+		changed bool
+	}{{311, 0x18, false}, {310, 0x10, false}, {309, 0x18, true}, {308, 0x10, false}}
+	for i, w := range want {
+		c, x, ok := l.stamp(w.changed, false)
+		if !ok || c != w.counter || x != w.xfer {
+			t.Fatalf("delivery %d: %d %#x %v, want %d %#x", i, c, x, ok, w.counter, w.xfer)
+		}
+	}
+	l = &link{mode: wire.Poll, interval: 2 * time.Second}
+	l.renew(time.Now(), 0)
+	for i := 0; i < 60; i++ {
+		if _, _, ok := l.stamp(false, false); !ok {
+			t.Fatalf("dropped after %d deliveries", i)
+		}
+	}
+	if _, _, ok := l.stamp(false, false); ok {
+		t.Fatal("a spent counter did not drop the link")
+	}
+	l.renew(time.Now(), 5)
+	if c, _, ok := l.stamp(false, false); !ok || c != 65 {
+		t.Fatalf("after renewal: %d %v", c, ok)
+	}
+}
+
+// TestAckCounter: DATACHANGE/EVENT deliveries carry 10 after an
+// acknowledgement and count down while unacknowledged (staying at 1); the
+// link expires only when several went unacknowledged for LinkTimeout.
+func TestAckCounter(t *testing.T) {
+	cfg := Config{}.withDefaults()
+	now := time.Now()
+	l := &link{mode: wire.Event, interval: 30 * time.Second}
+	l.renew(now, 0)
+	step := func(changed, hb bool, wc uint16, wx wire.XferReason) {
+		t.Helper()
+		c, x, ok := l.stamp(changed, hb)
+		if !ok || c != wc || x != wx {
+			t.Fatalf("got %d %#x, want %d %#x", c, x, wc, wx)
+		}
+	}
+	// event-frame-count: 10/0x8a, 9/0x18, ack, 10/0x0a, 9/0x18, ack, 10/0x0a.
+	step(true, false, 10, 0x8a)
+	step(true, false, 9, 0x18)
+	l.renew(now, 0)
+	step(true, false, 10, 0x0a)
+	step(true, false, 9, 0x18)
+	l.renew(now, 0)
+	step(true, false, 10, 0x0a)
+	step(false, true, 9, 0x14)
+	for i := 0; i < 20; i++ {
+		l.stamp(true, false)
+	}
+	step(true, false, 1, 0x18)
+	if !l.expired(now.Add(cfg.LinkTimeout+time.Second), &cfg) || l.expired(now.Add(time.Second), &cfg) {
+		t.Fatal("expiry")
+	}
+	l.renew(now, 0)
+	l.stamp(true, false)
+	l.stamp(true, false)
+	if l.expired(now.Add(2*cfg.LinkTimeout), &cfg) {
+		t.Fatal("expired after a single unacknowledged delivery")
+	}
+}
+
+func TestWriteAccess(t *testing.T) {
+	a, err := newWriteAccess([]string{"mxcube", " "}, []string{"10.0.0.0/8", "192.168.1.7", "fd00::/8"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ip := netip.MustParseAddr
+	for _, c := range []struct {
+		user string
+		ip   netip.Addr
+		ok   bool
+	}{
+		{"MXCUBE", ip("10.1.2.3"), true}, {"mxcube", ip("::ffff:10.1.2.3"), true}, {"MXCUBE", ip("192.168.1.7"), true},
+		{"MXCUBE", ip("192.168.1.8"), false}, {"ROOT", ip("10.1.2.3"), false}, {"MXCUBE", ip("fd12::1"), true},
+	} {
+		if got := a.allows(c.user, c.ip); got != c.ok {
+			t.Errorf("%s at %s: %v", c.user, c.ip, got)
+		}
+	}
+	if open, _ := newWriteAccess(nil, nil); open.restricted() || !open.allows("X", ip("8.8.8.8")) {
+		t.Error("empty lists must not restrict")
+	}
+}
+
+// TestMalformedDatagramsAreCounted: garbage is counted and not answered,
+// a request that parses but cannot be served gets an error reply, and the
+// server keeps serving.
+func TestMalformedDatagramsAreCounted(t *testing.T) {
+	ref := newRefTree(t)
+	s := startServer(t, ref.tree, Config{})
+	c := newUDPClient(t, s)
+	good := fixtures.Read(t, "tine", "read-frame-count.req.bin")
+	rng := rand.New(rand.NewPCG(1, 2))
+	garbage := [][]byte{{}, {1}, good[:21], good[:100], bytes.Repeat([]byte{0xff}, 1472)}
+	for i := 0; i < 50; i++ {
+		b := make([]byte, rng.IntN(300))
+		for j := range b {
+			b[j] = byte(rng.Uint32())
+		}
+		garbage = append(garbage, b)
+	}
+	level5 := append([]byte(nil), good...)
+	level5[18] = 5
+	garbage = append(garbage, level5)
+	for _, g := range garbage {
+		c.send(g)
+	}
+	if d := c.recv(200 * time.Millisecond); d != nil {
+		t.Fatalf("garbage answered with %d bytes", len(d))
+	}
+	if st := s.Stats(); st.Malformed < 50 || st.Malformed > uint64(len(garbage)) {
+		t.Fatalf("malformed %d of %d", st.Malformed, len(garbage))
+	}
+	// Well-formed but unservable: each gets its completion code.
+	for _, tc := range []struct {
+		mut  func(l *wire.Link)
+		code wire.CompCode
+	}{
+		{func(l *wire.Link) { l.Mode = wire.Register }, wire.IllegalMode},
+		{func(l *wire.Link) { l.Mode = 9 }, wire.IllegalMode},
+		{func(l *wire.Link) {
+			l.Access, l.FormatIn, l.SizeIn, l.Input = wire.AccessWrite, wire.Double, 2, make([]byte, 8)
+			l.Property = "threshold"
+		}, wire.DataSizeMismatch},
+		{func(l *wire.Link) { l.FormatOut = wire.Name16FI }, wire.IllegalFormat},
+		{func(l *wire.Link) { l.Device = "#7" }, wire.IllegalDevice},
+		{func(l *wire.Link) {
+			l.NumBlocks, l.BlockNum, l.FormatIn, l.SizeIn, l.Input, l.MTU = 3, 2, wire.Double, 10, make([]byte, 8), 1240
+		}, wire.DataSizeMismatch},
+		{func(l *wire.Link) {
+			l.NumBlocks, l.BlockNum, l.FormatIn, l.SizeIn, l.Input, l.MTU = 19355, 1, wire.Double, 3_000_000, make([]byte, 1240), 1240
+		}, wire.IllegalDataSize},
+		{func(l *wire.Link) { l.Mode, l.Access = wire.Poll, wire.AccessWrite }, wire.IllegalMode},
+	} {
+		var req wire.Request
+		if err := req.Parse(good); err != nil {
+			t.Fatal(err)
+		}
+		l := req.Links[0]
+		tc.mut(&l)
+		b, _ := wire.AppendRequest(nil, "ROOT", []wire.Link{l})
+		c.send(b)
+		d := c.recv(time.Second)
+		blocks, err := wire.ParseReply(d, nil)
+		if err != nil || len(blocks) != 1 || blocks[0].Header.CompCode != tc.code || blocks[0].Header.StsSize != wire.StatusSize {
+			t.Fatalf("want code %d: %v %+v", tc.code, err, blocks)
+		}
+	}
+	c.send(good)
+	d := c.recv(time.Second)
+	if blocks, _ := wire.ParseReply(d, nil); len(blocks) != 1 || blocks[0].Header.CompCode != 0 {
+		t.Fatal("server stopped answering")
+	}
+}
+
+// TestMultiBlockInput sends an input in several blocks, out of order and
+// with a duplicate, as raw datagrams.
+func TestMultiBlockInput(t *testing.T) {
+	tree := device.NewTree()
+	srv := device.NewServer("TEST", "X", "X", "")
+	d := srv.MustAdd(device.New("d", ""))
+	arr := d.Add(properties.Spec{Name: "arr", Elem: properties.Float64, Shape: properties.Array, MaxLen: 1000, Access: properties.Read | properties.Write})
+	if err := tree.Add(srv); err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, tree, Config{})
+	c := newUDPClient(t, s)
+	in := make([]byte, 0, 400*8)
+	for i := 0; i < 400; i++ {
+		in = wire.AppendFloat(in, wire.Double, float64(i)+0.5)
+	}
+	mtu := wire.Double.InputMTU()
+	nb := (len(in) + mtu - 1) / mtu
+	var dgrams [][]byte
+	for k := 0; k < nb; k++ {
+		l := wire.Link{
+			Subscription: wire.Subscription{MTU: uint16(mtu), NumBlocks: uint16(nb), BlockNum: uint16(k + 1), LinkID: 5, Mode: wire.Single, BlockID: 7, PollingInterval: 1000, StartTime: 99},
+			Contract:     wire.Contract{Property: "arr", Device: "d", EqmName: "X", SizeIn: 400, Access: wire.AccessWrite, FormatIn: wire.Double, FormatOut: wire.Null},
+			Input:        in[k*mtu : min((k+1)*mtu, len(in))],
+		}
+		b, _ := wire.AppendRequest(nil, "ME", []wire.Link{l})
+		dgrams = append(dgrams, b)
+	}
+	if nb != 3 {
+		t.Fatalf("%d blocks", nb)
+	}
+	for _, i := range []int{2, 0, 0, 1} {
+		c.send(dgrams[i])
+	}
+	blocks, err := wire.ParseReply(c.recv(time.Second), nil)
+	if err != nil || blocks[0].Header.CompCode != 0 {
+		t.Fatalf("%v %+v", err, blocks)
+	}
+	v := arr.Value()
+	if v.Len() != 400 || v.Float64s[399] != 399.5 || v.Float64s[0] != 0.5 {
+		t.Fatalf("array %v", v)
+	}
+}
+
+// TestAddressDatabaseText pins the address-database output that the README
+// tells users to paste into their TINE_HOME.
+func TestAddressDatabaseText(t *testing.T) {
+	tree := device.NewTree()
+	r := device.NewServer("P14", "rideau", "", "Tioga, streaming server")
+	tr := device.NewServer("P14", "image-tracker", "IMGTRK", "image tracker")
+	for _, s := range []*device.Server{r, tr} {
+		if err := tree.Add(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tree.Alias(r, "tioga"); err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	if err := WriteAddressDatabase(&b, tree, Config{PortOffset: 7, FECName: "TIOGA1"}, "192.168.14.5"); err != nil {
+		t.Fatal(err)
+	}
+	want := `# eqpdbase.csv
+NAME,EQPMODULE,FECNAME,CONTEXT,SUBSYSTEM,DESCRIPTION
+rideau,RIDEAU,TIOGA1,P14,TIOGA,Tioga; streaming server
+tioga,RIDEAU,TIOGA1,P14,TIOGA,Tioga; streaming server
+image-tracker,IMGTRK,TIOGA1,P14,TIOGA,image tracker
+
+# fecaddr.csv
+FEC_NAME,IP_ADDR,PORT_OFFSET
+TIOGA1,192.168.14.5,7
+
+# cshosts.csv: create it in TINE_HOME (it may be empty, or hold your
+# usual rows without an ENS row), so that the client uses the two files above
+# instead of looking for a name server.
+`
+	if b.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
+	}
+}
+
+func TestNewServerValidates(t *testing.T) {
+	tree := device.NewTree()
+	for _, name := range []string{"abc", "abd"} {
+		if err := tree.Add(device.NewServer("P14", name, "SAME", "")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := NewServer(tree, Config{UDPPort: -1}, testLogger(t)); err == nil || !strings.Contains(err.Error(), "equipment module") {
+		t.Errorf("shared module: %v", err)
+	}
+	ok := newRefTree(t).tree
+	for _, cfg := range []Config{{Listen: "localhost"}, {FECName: "A,B"}, {PortOffset: -1}, {PortOffset: 60000}} {
+		cfg.UDPPort = -1
+		if _, err := NewServer(ok, cfg, testLogger(t)); err == nil {
+			t.Errorf("%+v accepted", cfg)
+		}
+	}
+}
+
+// TestUnitsASCII: units reach TINE clients in ASCII.
+func TestUnitsASCII(t *testing.T) {
+	for in, want := range map[string]string{"": "none", "Å": "A", "µm": "um", "°C": "degC", "Hz": "Hz", "1/Å²": "1/A^2"} {
+		if got := tineUnits(in); got != want {
+			t.Errorf("%q -> %q, want %q", in, got, want)
+		}
+	}
+}

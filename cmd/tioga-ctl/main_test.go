@@ -1,0 +1,205 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"tioga/adapters/tine"
+	"tioga/device"
+	"tioga/properties"
+)
+
+type ctlRig struct {
+	offset     int
+	threshold  *properties.Property
+	frameCount *properties.Property
+	dozor      *properties.Property
+}
+
+// newCtlRig serves /P14/rideau/tioga and /P14/image-tracker/img-tracker
+// over TINE on a loopback port; offset is that port minus 9003.
+func newCtlRig(t *testing.T) *ctlRig {
+	t.Helper()
+	r := &ctlRig{}
+	tree := device.NewTree()
+	rs := device.NewServer("P14", "rideau", "", "Tioga streaming server")
+	d := rs.MustAdd(device.New("tioga", "analysis"))
+	r.frameCount = d.Add(properties.Spec{Name: "frame-count", Description: "frames so far", Elem: properties.Int32, Access: properties.Read})
+	r.threshold = d.Add(properties.Spec{Name: "threshold", Description: "detection threshold", Elem: properties.Float64,
+		Access: properties.Read | properties.Write, Units: "sigma", Limits: &properties.Limits{Min: 0, Max: 10}})
+	st := d.Add(properties.Spec{Name: "status", Description: "state", Elem: properties.Text, MaxLen: 64, Access: properties.Read})
+	r.dozor = d.Add(properties.Spec{Name: "dozor-pass", Description: "[frame, spots, score, resolution]", Elem: properties.Float32,
+		Shape: properties.Records, Width: 4, MaxLen: 1000, Access: properties.Read, Events: true, Units: "Å"})
+	d.Add(properties.Spec{Name: "spot-list", Description: "spots of a frame", Elem: properties.Float32, Shape: properties.Records, Width: 2,
+		MaxLen: 10, Access: properties.Read, Arg: properties.Int32}).
+		OnQuery(func(a properties.Value) (properties.Value, error) {
+			return properties.Float32Records(2, []float32{float32(a.Int()), 5}), nil
+		})
+	ts := device.NewServer("P14", "image-tracker", "IMGTRK", "image tracker")
+	ts.MustAdd(device.New("img-tracker", "tracker"))
+	for _, s := range []*device.Server{rs, ts} {
+		if err := tree.Add(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.SetText("processing")
+	r.threshold.SetFloat(0.5)
+	r.frameCount.SetInt32(41)
+	_ = r.dozor.Set(properties.Float32Records(4, []float32{0, 12, 3.5, 2.1, 1, 0, 0, 0}))
+	srv, err := tine.NewServer(tree, tine.Config{Listen: "127.0.0.1", UDPPort: -1, FECName: "TIOGAX"}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- srv.Serve(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	r.offset = srv.Addr().(*net.UDPAddr).Port - 9003
+	return r
+}
+
+func (r *ctlRig) run(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	args = append(args, "--host", "127.0.0.1", "--port-offset", fmt.Sprint(r.offset))
+	code := run(args, &out, &errb)
+	return out.String(), errb.String(), code
+}
+
+func TestCommands(t *testing.T) {
+	r := newCtlRig(t)
+	for _, tc := range []struct {
+		args []string
+		out  string
+		code int
+	}{
+		{[]string{"get", "/P14/rideau/tioga/frame-count"}, "41\n", 0},
+		{[]string{"get", "/P14/rideau/tioga/frame-count", "--format", "double"}, "41\n", 0},
+		{[]string{"get", "/P14/rideau/tioga/status"}, "processing\n", 0},
+		{[]string{"get", "--size", "4", "/P14/rideau/tioga/status"}, "proc\n", 0},
+		{[]string{"get", "/P14/rideau/tioga/dozor-pass"}, "0 12 3.5 2.0999999046325684\n1 0 0 0\n", 0},
+		{[]string{"get", "/P14/rideau/tioga/spot-list", "--input", "-3"}, "-3 5\n", 0},
+		{[]string{"get", "/P14/rideau/tioga/threshold.EGU", "--format", "text"}, "sigma\n", 0},
+		{[]string{"get", "/P14/rideau/tioga/NPROPS"}, "5\n", 0}, // unknown to PROPS: read as text
+		{[]string{"set", "/P14/rideau/tioga/threshold", "2.75"}, "", 0},
+		{[]string{"get", "/P14/rideau/tioga/threshold"}, "2.75\n", 0},
+		{[]string{"set", "/P14/rideau/tioga/threshold", "-1"}, "", exitTINE},
+		{[]string{"get", "/P14/rideau/tioga/nothing"}, "", exitTINE},
+		{[]string{"devices", "/P14/image-tracker"}, "img-tracker\n", 0},
+		{[]string{"props", "/P14/rideau/tioga"}, "" +
+			"dozor-pass               r  FLOAT[1000x4] A  [frame, spots, score, resolution]\n" +
+			"frame-count              r  INT32[1]  frames so far\n" +
+			"spot-list                r  FLOAT[10x2] in=INT32[1]  spots of a frame\n" +
+			"status                   r  TEXT[64]  state\n" +
+			"threshold                rw DOUBLE[1] sigma in=DOUBLE[1]  detection threshold\n", 0},
+		{[]string{"get", "/P14/rideau"}, "", 1},
+		{[]string{"frobnicate", "/P14/rideau/tioga/x"}, "", 1},
+	} {
+		out, errs, code := r.run(t, tc.args...)
+		if out != tc.out || code != tc.code {
+			t.Errorf("%v: exit %d, out %q (stderr %q); want %d, %q", tc.args, code, out, errs, tc.code, tc.out)
+		}
+	}
+	if r.threshold.Value().Float() != 2.75 {
+		t.Errorf("threshold %v", r.threshold.Value())
+	}
+	_, errs, _ := r.run(t, "set", "/P14/rideau/tioga/threshold", "20")
+	if !strings.Contains(errs, "out of range") {
+		t.Errorf("stderr %q", errs)
+	}
+}
+
+func TestGetJSON(t *testing.T) {
+	r := newCtlRig(t)
+	out, errs, code := r.run(t, "get", "/P14/rideau/tioga/dozor-pass", "--json")
+	if code != 0 {
+		t.Fatal(errs)
+	}
+	var res Result
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Format != "FLOAT" || res.RowSize != 4 || len(res.Numbers) != 8 || res.Numbers[1] != 12 || res.Address != "/P14/rideau/tioga/dozor-pass" {
+		t.Errorf("%+v", res)
+	}
+}
+
+func TestWatch(t *testing.T) {
+	r := newCtlRig(t)
+	out, errs, code := r.run(t, "watch", "/P14/rideau/tioga/frame-count", "--mode", "poll", "--interval", "20ms", "--count", "3")
+	if code != 0 {
+		t.Fatal(errs)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 3 || !strings.HasSuffix(lines[2], " 41") {
+		t.Fatalf("%q", out)
+	}
+	go func() {
+		for i := 0; i < 3; i++ {
+			time.Sleep(100 * time.Millisecond)
+			r.dozor.Emit(properties.Float32Records(4, []float32{float32(2 + i), 7, 1.5, 3}))
+		}
+	}()
+	out, errs, code = r.run(t, "watch", "/P14/rideau/tioga/dozor-pass", "--mode", "event", "--json", "--count", "3", "--for", "10s")
+	if code != 0 {
+		t.Fatal(errs)
+	}
+	var got []string
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		var res Result
+		if err := json.Unmarshal([]byte(l), &res); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fmt.Sprint(res.Reason, res.Numbers))
+	}
+	if strings.Join(got, "|") != "attach[0 12 3.5 2.0999999046325684 1 0 0 0]|changed[2 7 1.5 3]|changed[3 7 1.5 3]" {
+		t.Errorf("event updates %v", got)
+	}
+}
+
+// TestCSVAndAddressDatabase: csv prints the rows a TINE client needs; with
+// them in a database directory, commands find the server with no --host.
+func TestCSVAndAddressDatabase(t *testing.T) {
+	r := newCtlRig(t)
+	out, errs, code := r.run(t, "csv")
+	if code != 0 {
+		t.Fatal(errs)
+	}
+	want := fmt.Sprintf(`# eqpdbase.csv
+NAME,EQPMODULE,FECNAME,CONTEXT,SUBSYSTEM,DESCRIPTION
+rideau,RIDEAU,TIOGAX,P14,TIOGA,Tioga streaming server
+image-tracker,IMGTRK,TIOGAX,P14,TIOGA,image tracker
+
+# fecaddr.csv
+FEC_NAME,IP_ADDR,PORT_OFFSET
+TIOGAX,127.0.0.1,%d
+`, r.offset)
+	if !strings.HasPrefix(out, want) || !strings.Contains(out, "# cshosts.csv") {
+		t.Fatalf("got\n%s\nwant\n%s", out, want)
+	}
+	dir := t.TempDir()
+	parts := strings.Split(out, "\n\n")
+	for i, name := range []string{"eqpdbase.csv", "fecaddr.csv"} {
+		body := strings.SplitN(parts[i], "\n", 2)[1] + "\n"
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var o, e bytes.Buffer
+	if code := run([]string{"get", "/P14/image-tracker/img-tracker/NDEVICES", "--db", dir, "--format", "int32"}, &o, &e); code != 0 || o.String() != "1\n" {
+		t.Fatalf("via the database: %d %q %q", code, o.String(), e.String())
+	}
+	if code := run([]string{"get", "/P14/nowhere/x/y", "--db", dir}, &o, &e); code == 0 {
+		t.Error("unknown server resolved")
+	}
+}

@@ -1,4 +1,248 @@
-// Command tioga is the streaming server (placeholder until the server lands).
+// Command tioga is the streaming server between an EIGER detector and the
+// beamline's control system: it receives the detector's ZeroMQ stream,
+// analyses and writes every frame, and serves the results as device
+// properties over TINE and OPC UA.
+//
+// Usage:
+//
+//	tioga [-config tioga.toml]     run the server
+//	tioga -print-config            print the default configuration
+//
+// SIGINT or SIGTERM stops it cleanly: the open series is finished (every
+// accepted frame analysed, written and published) before it exits.
 package main
 
-func main() {}
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/go-co-op/gocron/v2"
+	"github.com/rs/zerolog"
+
+	"tioga/adapters/opcua"
+	"tioga/adapters/tine"
+	"tioga/device/contract"
+	"tioga/driver/adxv"
+	"tioga/driver/dcu"
+	"tioga/driver/pipeline"
+	"tioga/driver/raster"
+	"tioga/driver/stream"
+	"tioga/driver/tracker"
+	"tioga/driver/writer"
+)
+
+// version is set at build time (-ldflags "-X main.version=...").
+var version = "dev"
+
+func main() {
+	configPath := flag.String("config", "", "configuration file (TOML); defaults apply to every key it omits")
+	printConfig := flag.Bool("print-config", false, "print the configuration in effect (defaults plus -config) and exit")
+	showVersion := flag.Bool("version", false, "print the version and exit")
+	flag.Usage = func() {
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: tioga [-config tioga.toml] [-print-config] [-version]\n\n")
+		flag.PrintDefaults()
+	}
+	flag.Parse()
+	if *showVersion {
+		fmt.Println("tioga", version, runtime.Version())
+		return
+	}
+	cfg, err := LoadConfig(*configPath)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tioga:", err)
+		os.Exit(2)
+	}
+	if *printConfig {
+		text, err := cfg.TOML()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "tioga:", err)
+			os.Exit(1)
+		}
+		fmt.Print(text)
+		return
+	}
+	log, err := newLogger(cfg.Log)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tioga:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg, log); err != nil {
+		log.Error().Err(err).Msg("tioga stopped")
+		os.Exit(1)
+	}
+	log.Info().Msg("tioga stopped")
+}
+
+func newLogger(c LogConfig) (zerolog.Logger, error) {
+	level, err := zerolog.ParseLevel(c.Level)
+	if err != nil || level == zerolog.NoLevel {
+		return zerolog.Logger{}, fmt.Errorf("log.level %q: trace, debug, info, warn or error", c.Level)
+	}
+	zerolog.TimeFieldFormat = time.RFC3339Nano
+	zerolog.DurationFieldUnit = time.Second
+	zerolog.DurationFieldInteger = false
+	var l zerolog.Logger
+	if c.Format == "json" {
+		l = zerolog.New(os.Stderr)
+	} else {
+		l = zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: "15:04:05.000"})
+	}
+	return l.Level(level).With().Timestamp().Logger(), nil
+}
+
+// run assembles the server and runs it until ctx ends.
+func run(ctx context.Context, cfg Config, log zerolog.Logger) error {
+	dev, err := contract.Build(contract.Names{
+		Context: cfg.Names.Context, StreamServer: cfg.Names.StreamServer, StreamAliases: cfg.Names.StreamAliases,
+		TrackerServer: cfg.Names.TrackerServer, DetectorServer: cfg.Names.DetectorServer, Detectors: cfg.Names.Detectors,
+	})
+	if err != nil {
+		return err
+	}
+	sched, err := gocron.NewScheduler()
+	if err != nil {
+		return err
+	}
+	sched.Start()
+	defer func() { _ = sched.Shutdown() }()
+
+	// The receiver first: the detector sends the series header at arm time,
+	// and a receiver that connects later never sees it.
+	recv, err := stream.New(stream.Config{
+		Endpoint: cfg.Stream.Endpoint, Bind: cfg.Stream.Bind, Version: cfg.Stream.Version, Channel: cfg.Stream.Channel,
+		SeriesTimeout: time.Duration(cfg.Stream.SeriesTimeout), ReceiveHWM: cfg.Stream.ReceiveHWM,
+		Forward: cfg.Stream.Forward, Logger: log.With().Str("component", "stream").Logger(),
+	})
+	if err != nil {
+		return fmt.Errorf("stream receiver: %w", err)
+	}
+
+	var sink pipeline.FrameSink
+	if cfg.Tracker.Enabled {
+		tr, err := tracker.New(dev.Tracker, sched, tracker.Config{
+			ADXV:          adxv.Config{Host: cfg.Tracker.ADXVHost, Port: cfg.Tracker.ADXVPort, KeepOpen: cfg.Tracker.KeepOpen},
+			DisplayPeriod: time.Duration(cfg.Tracker.DisplayPeriod), QueueSize: cfg.Tracker.QueueSize,
+			Logger: log.With().Str("component", "tracker").Logger(),
+		})
+		if err != nil {
+			return fmt.Errorf("image tracker: %w", err)
+		}
+		defer tr.Close()
+		sink = trackerSink{tr}
+	} else {
+		dev.Tracker.Status.SetText(contract.TrackerDisabled)
+	}
+
+	link, err := dcu.New(dcu.Config{URL: cfg.Detector.SimplonURL, Version: cfg.Detector.SimplonVersion,
+		PollInterval: time.Duration(cfg.Detector.PollInterval), Detector: cfg.Detector.Name}, dev, sched, log)
+	if err != nil {
+		return fmt.Errorf("detector link: %w", err)
+	}
+
+	params, err := cfg.AnalysisParams()
+	if err != nil {
+		return err
+	}
+	pipe, err := pipeline.New(pipeline.Config{
+		Workers: cfg.Pipeline.Workers, QueueDepth: cfg.Pipeline.QueueDepth, ExportPeriod: time.Duration(cfg.Pipeline.ExportPeriod),
+		DefaultDistance: cfg.Detector.Distance, DefaultBeamX: cfg.Detector.BeamX, DefaultBeamY: cfg.Detector.BeamY,
+		DefaultWavelength: cfg.Detector.Wavelength, Channel: cfg.Stream.Channel,
+		Writer: writer.Config{
+			Directory: cfg.Writer.Directory, Prefix: cfg.Writer.Prefix, Run: cfg.Writer.Run, FirstImage: cfg.Writer.FirstImage,
+			Format: writer.Format(cfg.Writer.Format), GzipLevel: cfg.Writer.GzipLevel, Fsync: writer.FsyncPolicy(cfg.Writer.Fsync),
+			Overwrite: writer.OverwritePolicy(cfg.Writer.Overwrite), MinFreeBytes: cfg.Writer.MinFreeBytes,
+			Log: ptr(log.With().Str("component", "writer").Logger()),
+		},
+		WriterEnabled: cfg.Writer.Enabled, Analysis: params,
+		Scan:          raster.Grid{Lines: cfg.Scan.Lines, FramesPerLine: cfg.Scan.FramesPerLine, Serpentine: cfg.Scan.Serpentine},
+		AccumulateSSX: cfg.Pipeline.AccumulateSSX,
+	}, dev, sched, recv, sink, link, log)
+	if err != nil {
+		return err
+	}
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	if cfg.TINE.Enabled {
+		ts, err := tine.NewServer(dev.Tree, tine.Config{PortOffset: cfg.TINE.PortOffset, Listen: cfg.TINE.Listen, TCP: cfg.TINE.TCP,
+			WriteUsers: cfg.TINE.WriteUsers, WriteNets: cfg.TINE.WriteNets, FECName: cfg.TINE.FECName,
+			Export: cfg.TINE.Export, ENSAddress: cfg.TINE.ENS}, log.With().Str("component", "tine").Logger())
+		if err != nil {
+			return fmt.Errorf("TINE server: %w", err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := ts.Serve(runCtx); err != nil && !errors.Is(err, context.Canceled) {
+				errs <- fmt.Errorf("TINE server: %w", err)
+			}
+		}()
+		log.Info().Str("udp", ts.Addr().String()).Msg("TINE server listening")
+	}
+	if cfg.OPCUA.Enabled {
+		us, err := opcua.NewServer(dev.Tree, opcua.Config{ListenHost: cfg.OPCUA.Listen, Port: cfg.OPCUA.Port,
+			AdvertiseHost: cfg.OPCUA.AdvertiseHost, PKIDir: cfg.OPCUA.PKIDir, TrustedCerts: cfg.OPCUA.TrustedCerts,
+			AllowSignOnlyControl: cfg.OPCUA.AllowSignOnlyControl, Scheduler: sched}, log.With().Str("component", "opcua").Logger())
+		if err != nil {
+			return fmt.Errorf("OPC UA server: %w", err)
+		}
+		if err := us.Start(runCtx); err != nil {
+			return fmt.Errorf("OPC UA server: %w", err)
+		}
+		defer us.Close()
+		log.Info().Str("endpoint", us.Endpoint()).Msg("OPC UA server listening")
+	}
+
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := recv.Run(runCtx); err != nil {
+			errs <- fmt.Errorf("stream receiver: %w", err)
+		}
+	}()
+	log.Info().Str("stream", recv.Endpoint()).Int("workers", dev.Stream.Workers.Value().Int()).
+		Str("context", cfg.Names.Context).Str("server", cfg.Names.StreamServer).Msg("tioga running")
+
+	// The pipeline runs until the receiver closes its events (after the
+	// context ends), finishing the open series first.
+	pipeErr := make(chan error, 1)
+	go func() { pipeErr <- pipe.Run(context.Background(), recv.Events()) }()
+
+	var first error
+	select {
+	case <-ctx.Done():
+		log.Info().Msg("stopping: finishing the open series")
+	case first = <-errs:
+	}
+	cancel()
+	if err := <-pipeErr; err != nil && first == nil {
+		first = err
+	}
+	wg.Wait()
+	return first
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// trackerSink hands written frames to the image tracker.
+type trackerSink struct{ t *tracker.Tracker }
+
+func (s trackerSink) SeriesStarted(id uint64) { s.t.SeriesStarted(int64(id)) }
+func (s trackerSink) SeriesEnded(id uint64)   { s.t.SeriesEnded(int64(id)) }
+func (s trackerSink) FrameWritten(f pipeline.WrittenFrame) {
+	s.t.FrameWritten(tracker.Frame{Series: int64(f.Series), Index: f.Index, Path: f.Path, Score: f.Score,
+		Resolution: f.Resolution, Spots: f.Spots, SpotXY: f.SpotXY})
+}

@@ -225,7 +225,9 @@ func (h *harness) connect(mode ua.MessageSecurityMode, id *clientIdentity) *opcu
 	return c
 }
 
-func (h *harness) nodeID(addr string) *ua.NodeID { return ua.NewStringNodeID(h.srv.NamespaceIndex(), addr) }
+func (h *harness) nodeID(addr string) *ua.NodeID {
+	return ua.NewStringNodeID(h.srv.NamespaceIndex(), addr)
+}
 
 func ctxT(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

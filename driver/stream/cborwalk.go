@@ -215,53 +215,54 @@ type located struct {
 // 70, 85), or a bare byte string, each possibly compressed with tag 56500.
 // The bare forms occur in start messages: the count-rate lookup table is a
 // typed array, and captured start messages have plain byte strings where the
-// tables were emptied.
-func (r *cborReader) readArray(what string) (located, error) {
+// tables were emptied. Its errors name only the part of the item that is
+// wrong; the caller says which item (so the per-frame path builds no
+// strings).
+func (r *cborReader) readArray() (located, error) {
 	var a located
 	start := r.off
-	major, info, arg, err := r.head()
+	major, _, arg, err := r.head()
 	if err != nil {
-		return a, fmt.Errorf("%s: %w", what, err)
+		return a, err
 	}
 	if major == majorTag && arg == tagMultiDimCol {
-		return a, fmt.Errorf("%s: column-major MultiDimArray (tag 1040) is not supported; the stream sends row-major (tag 40)", what)
+		return a, errors.New("column-major MultiDimArray (tag 1040) is not supported; the stream sends row-major (tag 40)")
 	}
 	if major == majorTag && arg == tagMultiDim {
-		if err := r.arrayHead(2, what+" MultiDimArray"); err != nil {
+		if err := r.arrayHead(2, "MultiDimArray"); err != nil {
 			return a, err
 		}
-		if err := r.arrayHead(2, what+" dimensions"); err != nil {
+		if err := r.arrayHead(2, "MultiDimArray dimensions"); err != nil {
 			return a, err
 		}
-		if a.rows, err = r.uint(what + " rows"); err != nil {
+		if a.rows, err = r.uint("rows"); err != nil {
 			return a, err
 		}
-		if a.cols, err = r.uint(what + " columns"); err != nil {
+		if a.cols, err = r.uint("columns"); err != nil {
 			return a, err
 		}
 		a.hasDims = true
 		start = r.off
-		if major, info, arg, err = r.head(); err != nil {
-			return a, fmt.Errorf("%s: %w", what, err)
+		if major, _, arg, err = r.head(); err != nil {
+			return a, err
 		}
 	}
 	if major == majorTag {
 		if t, ok := typedArrayTag(arg); ok {
 			a.elem = t
 			start = r.off
-			if major, info, arg, err = r.head(); err != nil {
-				return a, fmt.Errorf("%s: %w", what, err)
+			if major, _, arg, err = r.head(); err != nil {
+				return a, err
 			}
 		} else if arg != tagDectrisCompr {
-			return a, fmt.Errorf("%s: unsupported typed array tag %d (want 64 uint8, 69 uint16, 70 uint32 or 85 float32, little-endian)", what, arg)
+			return a, fmt.Errorf("unsupported typed array tag %d (want 64 uint8, 69 uint16, 70 uint32 or 85 float32, little-endian)", arg)
 		}
 	}
-	_ = info
 	if major == majorTag && arg == tagDectrisCompr {
-		if err := r.arrayHead(3, what+" compression (tag 56500)"); err != nil {
+		if err := r.arrayHead(3, "compression (tag 56500)"); err != nil {
 			return a, err
 		}
-		alg, err := r.str(majorText, what+" compression algorithm")
+		alg, err := r.str(majorText, "compression algorithm")
 		if err != nil {
 			return a, err
 		}
@@ -271,19 +272,19 @@ func (r *cborReader) readArray(what string) (located, error) {
 		case "lz4":
 			a.enc = codec.HDF5LZ4
 		default:
-			return a, fmt.Errorf("%s: unsupported compression algorithm %q (want \"bslz4\" or \"lz4\")", what, alg)
+			return a, fmt.Errorf("unsupported compression algorithm %q (want \"bslz4\" or \"lz4\")", alg)
 		}
-		if a.comprElem, err = r.uint(what + " compression element size"); err != nil {
+		if a.comprElem, err = r.uint("compression element size"); err != nil {
 			return a, err
 		}
-		if a.data, err = r.str(majorBytes, what+" compressed data"); err != nil {
+		if a.data, err = r.str(majorBytes, "compressed data"); err != nil {
 			return a, err
 		}
 		return a, nil
 	}
 	r.off = start
 	a.enc = codec.Raw
-	a.data, err = r.str(majorBytes, what+" data")
+	a.data, err = r.str(majorBytes, "array data")
 	return a, err
 }
 
@@ -291,42 +292,42 @@ func (r *cborReader) readArray(what string) (located, error) {
 // raw data must hold exactly rows*cols elements, compressed data must
 // announce that many bytes in its header. elemSize is the size to check
 // against when the array carries no type of its own.
-func (a *located) check(what string, elemSize int) (n int, err error) {
+func (a *located) check(elemSize int) (n int, err error) {
 	if a.elem != elemUnknown {
 		elemSize = a.elem.size()
 	}
 	if a.enc == codec.BSLZ4 && a.comprElem != uint64(elemSize) {
-		return 0, fmt.Errorf("%s: bslz4 element size %d but the array holds %d-byte elements", what, a.comprElem, elemSize)
+		return 0, fmt.Errorf("bslz4 element size %d but the array holds %d-byte elements", a.comprElem, elemSize)
 	}
 	if !a.hasDims {
 		if a.enc == codec.Raw {
 			if len(a.data)%elemSize != 0 {
-				return 0, fmt.Errorf("%s: %d bytes is not a whole number of %d-byte elements", what, len(a.data), elemSize)
+				return 0, fmt.Errorf("%d bytes is not a whole number of %d-byte elements", len(a.data), elemSize)
 			}
 			return len(a.data) / elemSize, nil
 		}
 		size, ok := codec.DecodedSize(a.data, a.enc)
 		if !ok || size%elemSize != 0 {
-			return 0, fmt.Errorf("%s: %s data header unreadable or not a whole number of %d-byte elements", what, a.enc, elemSize)
+			return 0, fmt.Errorf("%s data header unreadable or not a whole number of %d-byte elements", a.enc, elemSize)
 		}
 		return size / elemSize, nil
 	}
 	if a.rows == 0 || a.cols == 0 || a.rows > maxDim || a.cols > maxDim || a.rows*a.cols > maxPixels {
-		return 0, fmt.Errorf("%s: dimensions [%d, %d] out of range (each 1..%d, at most %d elements)", what, a.rows, a.cols, maxDim, maxPixels)
+		return 0, fmt.Errorf("dimensions [%d, %d] out of range (each 1..%d, at most %d elements)", a.rows, a.cols, maxDim, maxPixels)
 	}
 	n = int(a.rows * a.cols)
 	want := n * elemSize
 	if a.enc == codec.Raw {
 		if len(a.data) != want {
-			return 0, fmt.Errorf("%s: %d bytes but dimensions [%d, %d] of %d-byte elements need %d", what, len(a.data), a.rows, a.cols, elemSize, want)
+			return 0, fmt.Errorf("%d bytes but dimensions [%d, %d] of %d-byte elements need %d", len(a.data), a.rows, a.cols, elemSize, want)
 		}
 		return n, nil
 	}
 	if size, ok := codec.DecodedSize(a.data, a.enc); !ok || size != want {
 		if !ok {
-			return 0, fmt.Errorf("%s: %s data of %d bytes has no readable size header", what, a.enc, len(a.data))
+			return 0, fmt.Errorf("%s data of %d bytes has no readable size header", a.enc, len(a.data))
 		}
-		return 0, fmt.Errorf("%s: %s data decodes to %d bytes but dimensions [%d, %d] of %d-byte elements need %d", what, a.enc, size, a.rows, a.cols, elemSize, want)
+		return 0, fmt.Errorf("%s data decodes to %d bytes but dimensions [%d, %d] of %d-byte elements need %d", a.enc, size, a.rows, a.cols, elemSize, want)
 	}
 	return n, nil
 }

@@ -18,6 +18,13 @@ type Parser struct {
 	dec    *codec.Decoder
 	intern [8]string
 	next   int
+
+	// Decoding targets, kept here so that they are not allocated per
+	// message.
+	env    v2Envelope
+	first  v1First
+	shaped v1Shaped
+	times  v1Times
 }
 
 // internBytes returns b as a string, reusing an earlier identical string.

@@ -71,8 +71,9 @@ func (p *Parser) ParseV1(parts [][]byte) (Message, error) {
 	if len(parts) == 0 {
 		return Message{}, fmt.Errorf("V1: empty message (no parts)")
 	}
-	first := v1First{Series: absent, Frame: absent}
-	if err := json.Unmarshal(parts[0], &first); err != nil {
+	p.first = v1First{Series: absent, Frame: absent}
+	first := &p.first
+	if err := json.Unmarshal(parts[0], first); err != nil {
 		return Message{}, fmt.Errorf("V1 part 1: not a JSON object with an htype: %v (starts %s)", err, quoteStart(parts[0]))
 	}
 	if first.Series == absent {
@@ -80,10 +81,10 @@ func (p *Parser) ParseV1(parts [][]byte) (Message, error) {
 	}
 	switch first.HType {
 	case htypeHeader:
-		s, err := p.parseV1Header(parts, &first)
+		s, err := p.parseV1Header(parts, first)
 		return Message{Series: s}, err
 	case htypeImage:
-		img, err := parseV1Image(parts, &first)
+		img, err := p.parseV1Image(parts, first)
 		return Message{Image: img}, err
 	case htypeEnd:
 		if len(parts) != 1 {
@@ -267,7 +268,7 @@ func (s *Series) fillV1() error {
 	return f.err
 }
 
-func parseV1Image(parts [][]byte, first *v1First) (*Image, error) {
+func (p *Parser) parseV1Image(parts [][]byte, first *v1First) (*Image, error) {
 	if first.Frame == absent {
 		return nil, fmt.Errorf("V1 image of series %d: part 1 has no frame number", first.Series)
 	}
@@ -281,8 +282,9 @@ func parseV1Image(parts [][]byte, first *v1First) (*Image, error) {
 		}
 	}
 
-	d := v1Shaped{Size: absent}
-	if err := json.Unmarshal(parts[1], &d); err != nil {
+	p.shaped = v1Shaped{Shape: p.shaped.Shape[:0], Size: absent}
+	d := &p.shaped
+	if err := json.Unmarshal(parts[1], d); err != nil {
 		return nil, fmt.Errorf("V1 image %d part 2: %v (starts %s)", img.Number, err, quoteStart(parts[1]))
 	}
 	if d.HType != htypeImageData {
@@ -308,8 +310,9 @@ func parseV1Image(parts [][]byte, first *v1First) (*Image, error) {
 	}
 	img.Data = data
 
-	t := v1Times{}
-	if err := json.Unmarshal(parts[3], &t); err != nil {
+	p.times = v1Times{}
+	t := &p.times
+	if err := json.Unmarshal(parts[3], t); err != nil {
 		return nil, fmt.Errorf("V1 image %d part 4: %v (starts %s)", img.Number, err, quoteStart(parts[3]))
 	}
 	if t.HType != htypeImageTimes {

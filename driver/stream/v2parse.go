@@ -116,24 +116,25 @@ func (p *Parser) ParseV2(msg []byte) (Message, error) {
 	if len(msg) == 0 {
 		return Message{}, fmt.Errorf("V2: empty message")
 	}
-	e := v2Envelope{SeriesID: absent, ImageID: absent}
-	if err := v2Mode.Unmarshal(msg, &e); err != nil {
+	p.env = v2Envelope{SeriesID: absent, ImageID: absent}
+	e := &p.env
+	if err := v2Mode.Unmarshal(msg, e); err != nil {
 		return Message{}, fmt.Errorf("V2: not a CBOR map of a stream message: %v", err)
 	}
-	if e.Type == "" {
+	if len(e.Type) == 0 {
 		return Message{}, fmt.Errorf("V2: message has no type")
 	}
 	if e.SeriesID == absent {
 		return Message{}, fmt.Errorf("V2 %s message: no series_id", e.Type)
 	}
-	switch e.Type {
+	switch string(e.Type) {
 	case typeImage:
-		img, err := p.parseV2Image(&e)
+		img, err := p.parseV2Image(e)
 		return Message{Image: img}, err
 	case typeEnd:
 		return Message{End: &End{Version: 2, SeriesID: e.SeriesID, UniqueID: p.internBytes(e.UniqueID), Reason: EndReceived}}, nil
 	case typeStart:
-		s, err := p.parseV2Start(msg, &e)
+		s, err := p.parseV2Start(msg, e)
 		return Message{Series: s}, err
 	}
 	return Message{}, fmt.Errorf("V2: unknown message type %q (want start, image or end)", e.Type)
@@ -156,14 +157,13 @@ func (p *Parser) parseV2Image(e *v2Envelope) (*Image, error) {
 	if len(e.UserData) > 0 {
 		img.Appendix = e.UserData
 	}
-	what := fmt.Sprintf("V2 image %d", img.Number)
 	if len(e.Data) == 0 {
-		return nil, fmt.Errorf("%s: no data", what)
+		return nil, fmt.Errorf("V2 image %d: no data", img.Number)
 	}
 	r := cborReader{b: e.Data}
 	major, info, count, err := r.head()
 	if err != nil || major != majorMap {
-		return nil, fmt.Errorf("%s: data is not a map of channels", what)
+		return nil, fmt.Errorf("V2 image %d: data is not a map of channels", img.Number)
 	}
 	indefinite := info == indefiniteLength
 	if !indefinite && count > 1 {
@@ -174,17 +174,17 @@ func (p *Parser) parseV2Image(e *v2Envelope) (*Image, error) {
 		if indefinite && r.off < len(r.b) && r.b[r.off] == 0xff {
 			break
 		}
-		name, err := r.str(majorText, what+" channel name")
+		name, err := r.str(majorText, "channel name")
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("V2 image %d data: %v", img.Number, err)
 		}
-		a, err := r.readArray(what + " channel " + string(name))
+		a, err := r.readArray()
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("V2 image %d channel %s: %v", img.Number, name, err)
 		}
-		px, err := pixelsOf(&a, what)
+		px, err := pixelsOf(&a)
 		if err != nil {
-			return nil, fmt.Errorf("%s channel %s: %v", what, name, err)
+			return nil, fmt.Errorf("V2 image %d channel %s: %v", img.Number, name, err)
 		}
 		px.Channel = p.internBytes(name)
 		if !found && (p.Channel == "" || p.Channel == px.Channel) {
@@ -195,13 +195,13 @@ func (p *Parser) parseV2Image(e *v2Envelope) (*Image, error) {
 	}
 	if !found {
 		if p.Channel == "" {
-			return nil, fmt.Errorf("%s: data has no channel", what)
+			return nil, fmt.Errorf("V2 image %d: data has no channel", img.Number)
 		}
 		have := make([]string, len(img.Other))
 		for i, o := range img.Other {
 			have[i] = o.Channel
 		}
-		return nil, fmt.Errorf("%s: no channel %q (have %s)", what, p.Channel, strings.Join(have, ", "))
+		return nil, fmt.Errorf("V2 image %d: no channel %q (have %s)", img.Number, p.Channel, strings.Join(have, ", "))
 	}
 	if len(img.Other) == 0 {
 		img.Other = nil
@@ -210,14 +210,14 @@ func (p *Parser) parseV2Image(e *v2Envelope) (*Image, error) {
 }
 
 // pixelsOf checks a located image array and describes it as Pixels.
-func pixelsOf(a *located, what string) (Pixels, error) {
+func pixelsOf(a *located) (Pixels, error) {
 	if !a.hasDims {
 		return Pixels{}, fmt.Errorf("not a MultiDimArray (tag 40)")
 	}
 	if a.elem == elemUnknown || a.elem == elemFloat32 {
 		return Pixels{}, fmt.Errorf("pixels are %s, want a uint8, uint16 or uint32 typed array", a.elem)
 	}
-	if _, err := a.check("pixels", a.elem.size()); err != nil {
+	if _, err := a.check(a.elem.size()); err != nil {
 		return Pixels{}, err
 	}
 	return Pixels{
@@ -307,9 +307,9 @@ func (p *Parser) v2Tables(span cborSpan, what string, kind tableKind) ([]Table, 
 		if indefinite && r.off < len(r.b) && r.b[r.off] == 0xff {
 			break
 		}
-		name, err := r.str(majorText, what+" channel name")
+		name, err := r.str(majorText, "channel name")
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%s: %v", what, err)
 		}
 		t, err := p.v2Table(&r, what+" "+string(name), kind)
 		if err != nil {
@@ -334,9 +334,9 @@ const (
 // v2Table reads one table: a MultiDimArray, a typed array or a bare byte
 // string, each possibly compressed, and decodes it.
 func (p *Parser) v2Table(r *cborReader, what string, kind tableKind) (Table, error) {
-	a, err := r.readArray(what)
+	a, err := r.readArray()
 	if err != nil {
-		return Table{}, err
+		return Table{}, fmt.Errorf("%s: %v", what, err)
 	}
 	elem := a.elem
 	switch {
@@ -350,9 +350,9 @@ func (p *Parser) v2Table(r *cborReader, what string, kind tableKind) (Table, err
 		return Table{}, fmt.Errorf("%s: float32 values, want an unsigned integer type", what)
 	}
 	size := elem.size()
-	n, err := a.check(what, size)
+	n, err := a.check(size)
 	if err != nil {
-		return Table{}, err
+		return Table{}, fmt.Errorf("%s: %v", what, err)
 	}
 	if n > maxPixels {
 		return Table{}, fmt.Errorf("%s: %d elements, at most %d", what, n, maxPixels)

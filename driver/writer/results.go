@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -59,8 +60,10 @@ type lineFile struct {
 	path        string
 	buf         []byte
 	headPartial bool // buf starts in the middle of a line already partly on disk
-	lines       uint64
-	dropped     uint64
+	limit       int  // bound of buf after a failed flush; 0 means maxLineBuffer
+	// Counters are atomic so that Stats never waits for a slow disk.
+	lines   atomic.Uint64
+	dropped atomic.Uint64
 }
 
 // flush appends the buffer to the file, and fsyncs it when sync is set.
@@ -84,12 +87,16 @@ func (l *lineFile) flush(fsys FS, sync bool) (op string, err error) {
 		l.headPartial = l.buf[n-1] != '\n'
 		l.buf = l.buf[:copy(l.buf, l.buf[n:])]
 	}
-	if err != nil && len(l.buf) > maxLineBuffer {
+	limit := l.limit
+	if limit == 0 {
+		limit = maxLineBuffer
+	}
+	if err != nil && len(l.buf) > limit {
 		keep := 0
 		if l.headPartial {
 			keep = bytes.IndexByte(l.buf, '\n') + 1
 		}
-		l.dropped += uint64(bytes.Count(l.buf[keep:], []byte{'\n'}))
+		l.dropped.Add(uint64(bytes.Count(l.buf[keep:], []byte{'\n'})))
 		l.buf = l.buf[:keep]
 	}
 	return op, err
@@ -101,8 +108,8 @@ type results struct {
 	closed         bool
 	res, hits, spt lineFile
 	lastFlush      time.Time
-	hitsNotWritten uint64
-	flushErrors    uint64
+	hitsNotWritten atomic.Uint64
+	flushErrors    atomic.Uint64
 }
 
 func (r *results) files() [3]*lineFile { return [3]*lineFile{&r.res, &r.hits, &r.spt} }
@@ -184,14 +191,14 @@ func (s *Series) AddResult(res Result, spots []Spot) error {
 	b = strconv.AppendBool(b, res.Hit)
 	b = append(b, "}\n"...)
 	r.res.buf = b
-	r.res.lines++
+	r.res.lines.Add(1)
 
 	if res.Hit {
 		if res.File != "" {
 			r.hits.buf = append(append(r.hits.buf, res.File...), '\n')
-			r.hits.lines++
+			r.hits.lines.Add(1)
 		} else {
-			r.hitsNotWritten++
+			r.hitsNotWritten.Add(1)
 		}
 	}
 	b = r.spt.buf
@@ -204,7 +211,7 @@ func (s *Series) AddResult(res Result, spots []Spot) error {
 		b = append(b, '\n')
 	}
 	r.spt.buf = b
-	r.spt.lines += uint64(len(spots))
+	r.spt.lines.Add(uint64(len(spots)))
 
 	if time.Since(r.lastFlush) >= s.cfg.FlushInterval {
 		return r.flushLocked(s)
@@ -228,7 +235,7 @@ func (r *results) flushLocked(s *Series) error {
 	var errs []error
 	for _, l := range r.files() {
 		if op, err := l.flush(s.fs, false); err != nil {
-			r.flushErrors++
+			r.flushErrors.Add(1)
 			errs = append(errs, s.failOutput(newError(-1, l.path, op, err)))
 		}
 	}
@@ -245,12 +252,12 @@ func (r *results) close(s *Series) error {
 	var errs []error
 	for _, l := range r.files() {
 		if op, err := l.flush(s.fs, s.cfg.Fsync != FsyncNever); err != nil {
-			r.flushErrors++
+			r.flushErrors.Add(1)
 			errs = append(errs, s.failOutput(newError(-1, l.path, op, err)))
 		}
 		if len(l.buf) > 0 {
 			// Nothing will try again: these lines are lost.
-			l.dropped += uint64(bytes.Count(l.buf, []byte{'\n'}))
+			l.dropped.Add(uint64(bytes.Count(l.buf, []byte{'\n'})))
 			errs = append(errs, s.failOutput(newError(-1, l.path, "close",
 				fmt.Errorf("%d bytes of results could not be written", len(l.buf)))))
 			l.buf = nil
@@ -260,12 +267,10 @@ func (r *results) close(s *Series) error {
 }
 
 func (r *results) stats(st *Stats) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	st.Results, st.Hits, st.SpotRows = r.res.lines, r.hits.lines, r.spt.lines
-	st.ResultErrors = r.flushErrors
-	st.ResultLinesDropped = r.res.dropped + r.hits.dropped + r.spt.dropped
-	st.HitsNotWritten = r.hitsNotWritten
+	st.Results, st.Hits, st.SpotRows = r.res.lines.Load(), r.hits.lines.Load(), r.spt.lines.Load()
+	st.ResultErrors = r.flushErrors.Load()
+	st.ResultLinesDropped = r.res.dropped.Load() + r.hits.dropped.Load() + r.spt.dropped.Load()
+	st.HitsNotWritten = r.hitsNotWritten.Load()
 }
 
 // ResultsPath, HitsPath and SpotsPath are the per-series output files.

@@ -826,3 +826,37 @@ func TestConcurrentWritersCount(t *testing.T) {
 		t.Fatalf("%d paths, stats %+v", len(paths), s.Stats())
 	}
 }
+
+// When the disk stays full, the line buffer is bounded: complete lines are
+// dropped and counted, a partly written line is still completed, and the
+// file holds whole lines only.
+func TestLineBufferBound(t *testing.T) {
+	dir := t.TempDir()
+	ffs := newFaultFS()
+	l := &lineFile{path: filepath.Join(dir, "r.jsonl"), limit: 100}
+	for i := 0; i < 5; i++ {
+		l.buf = append(l.buf, fmt.Sprintf("line %02d\n", i)...) // 8 bytes a line
+	}
+	ffs.set(func(f *faultFS) { f.budget = 12 }) // one and a half lines
+	if _, err := l.flush(ffs, false); CauseOf(err) != CauseNoSpace {
+		t.Fatalf("flush: %v", err)
+	}
+	for i := 5; i < 30; i++ {
+		l.buf = append(l.buf, fmt.Sprintf("line %02d\n", i)...)
+	}
+	if _, err := l.flush(ffs, false); err == nil { // budget exhausted: buffer 212 bytes > 100
+		t.Fatal("flush on a full disk succeeded")
+	}
+	if l.dropped.Load() != 28 || string(l.buf) != " 01\n" {
+		t.Fatalf("dropped %d, kept %q", l.dropped.Load(), l.buf)
+	}
+	ffs.set(func(f *faultFS) { f.budget = -1 })
+	l.buf = append(l.buf, "line 30\n"...)
+	if _, err := l.flush(ffs, false); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(l.path)
+	if string(got) != "line 00\nline 01\nline 30\n" {
+		t.Fatalf("file %q", got)
+	}
+}

@@ -280,6 +280,10 @@ func (c *Config) normalise() error {
 	if c.Directory == "" {
 		return fmt.Errorf("%w: no directory", ErrConfig)
 	}
+	if strings.ContainsFunc(c.Directory, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		// The hit list holds one path per line.
+		return fmt.Errorf("%w: directory %q contains control characters", ErrConfig, c.Directory)
+	}
 	dir, err := filepath.Abs(c.Directory)
 	if err != nil {
 		return fmt.Errorf("%w: directory %q: %v", ErrConfig, c.Directory, err)

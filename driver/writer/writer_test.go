@@ -395,6 +395,7 @@ func TestConfigValidation(t *testing.T) {
 		{Prefix: "x"},
 		{Directory: dir},
 		{Directory: dir, Prefix: "a/b"},
+		{Directory: dir + "/new\nline", Prefix: "x"},
 		{Directory: dir, Prefix: ".hidden"},
 		{Directory: dir, Prefix: "with space"},
 		{Directory: dir, Prefix: "x", Run: -1},

@@ -51,8 +51,12 @@ fuzz: setup
 	  done; \
 	done
 
+# demo starts the simulator and the server as separate processes on
+# loopback, runs a 37 x 213 raster (DEMO_FLAGS: -profile, -raster, -format,
+# -keep) and prints the results and where the files are.
+DEMO_FLAGS ?=
 demo: build
-	@echo "demo: not yet wired (see README)"
+	./$(BIN)/tioga-demo -bin $(BIN) -out out/demo $(DEMO_FLAGS)
 
 clean:
 	rm -rf $(BIN)

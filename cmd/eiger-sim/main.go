@@ -148,7 +148,13 @@ func run(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "eiger-sim: %v\n", err)
 		return 2
 	}
-	log := zerolog.New(zerolog.ConsoleWriter{Out: stderr, TimeFormat: "15:04:05.000"}).Level(level).With().Timestamp().Logger()
+	// Colours only for the real terminal; logs captured to a file or a
+	// buffer stay plain text.
+	noColor := stderr != io.Writer(os.Stderr)
+	if fi, err := os.Stderr.Stat(); err == nil && fi.Mode()&os.ModeCharDevice == 0 {
+		noColor = true
+	}
+	log := zerolog.New(zerolog.ConsoleWriter{Out: stderr, TimeFormat: "15:04:05.000", NoColor: noColor}).Level(level).With().Timestamp().Logger()
 	if err := serve(o, log, stderr); err != nil {
 		log.Error().Err(err).Msg("eiger-sim failed")
 		return 1
@@ -202,10 +208,9 @@ func serve(o options, log zerolog.Logger, stderr io.Writer) error {
 		}
 	}
 
-	var bar *progress
-	if !o.quiet {
-		bar = &progress{out: stderr}
-	}
+	// The progress counts frames and hits for the summary; it draws a bar
+	// only when not quiet.
+	bar := &progress{out: stderr, quiet: o.quiet}
 	cfg := sim.Config{
 		Profile: prof, ROIMode: o.roi, Format: o.format, Compression: o.compression,
 		HeaderDetail: o.headerDetail, HeaderAppendix: o.headerAppendix, ImageAppendix: o.imageAppendix,
@@ -217,9 +222,7 @@ func serve(o options, log zerolog.Logger, stderr io.Writer) error {
 		Logger: log,
 	}
 	var d *sim.Detector
-	if bar != nil {
-		cfg.OnFrame = func(series int, t *truth.Frame, dropped bool) { bar.frame(d, series, t) }
-	}
+	cfg.OnFrame = func(series int, t *truth.Frame, dropped bool) { bar.frame(d, series, t) }
 	d, err = sim.Start(cfg)
 	if err != nil {
 		return err
@@ -289,6 +292,7 @@ func logADXV(l *adxv.Listener, log zerolog.Logger) {
 // progress draws one progress bar per series on stderr.
 type progress struct {
 	out    io.Writer
+	quiet  bool
 	mu     sync.Mutex
 	bar    *progressbar.ProgressBar
 	series int
@@ -299,42 +303,48 @@ type progress struct {
 func (p *progress) frame(d *sim.Detector, series int, t *truth.Frame) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.bar == nil || series != p.series {
+	if series != p.series {
+		p.series, p.n, p.hits = series, 0, 0
 		if p.bar != nil {
 			p.bar.Finish()
+			p.bar = nil
 		}
-		total := -1
-		if g := d.Generator(series); g != nil {
-			ni, _ := d.Server().Value("detector", "nimages")
-			nt, _ := d.Server().Value("detector", "ntrigger")
-			if a, ok := ni.(int64); ok {
-				if b, ok := nt.(int64); ok {
-					total = int(a * b)
-				}
-			}
+		if !p.quiet {
+			p.bar = p.newBar(d, series)
 		}
-		p.bar = progressbar.NewOptions(total,
-			progressbar.OptionSetWriter(p.out),
-			progressbar.OptionSetDescription(fmt.Sprintf("series %d", series)),
-			progressbar.OptionShowCount(),
-			progressbar.OptionShowIts(),
-			progressbar.OptionSetItsString("frames"),
-			progressbar.OptionThrottle(100*time.Millisecond),
-			progressbar.OptionClearOnFinish(),
-		)
-		p.series, p.n, p.hits = series, 0, 0
 	}
 	p.n++
 	if t.Hit {
 		p.hits++
 	}
-	p.bar.Add(1)
+	if p.bar != nil {
+		p.bar.Add(1)
+	}
+}
+
+// newBar sizes the bar from the armed configuration (nimages x ntrigger);
+// the configuration cannot change while a series runs.
+func (p *progress) newBar(d *sim.Detector, series int) *progressbar.ProgressBar {
+	total := -1
+	ni, _ := d.Server().Value("detector", "nimages")
+	nt, _ := d.Server().Value("detector", "ntrigger")
+	if a, ok := ni.(int64); ok {
+		if b, ok := nt.(int64); ok {
+			total = int(a * b)
+		}
+	}
+	return progressbar.NewOptions(total,
+		progressbar.OptionSetWriter(p.out),
+		progressbar.OptionSetDescription(fmt.Sprintf("series %d", series)),
+		progressbar.OptionShowCount(),
+		progressbar.OptionShowIts(),
+		progressbar.OptionSetItsString("frames"),
+		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionClearOnFinish(),
+	)
 }
 
 func (p *progress) finish() {
-	if p == nil {
-		return
-	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.bar != nil {
@@ -343,9 +353,6 @@ func (p *progress) finish() {
 }
 
 func (p *progress) counts() (frames, hits int) {
-	if p == nil {
-		return 0, 0
-	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.n, p.hits

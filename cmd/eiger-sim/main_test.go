@@ -91,7 +91,7 @@ loop:
 	if hits == 0 || hits == 35 {
 		t.Fatalf("%d hits in the raster", hits)
 	}
-	if !strings.Contains(stderr.String(), "series done") {
+	if !strings.Contains(stderr.String(), "series done") || !strings.Contains(stderr.String(), "frames=35") {
 		t.Fatalf("no summary in the log:\n%s", stderr.String())
 	}
 }

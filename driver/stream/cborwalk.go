@@ -266,13 +266,8 @@ func (r *cborReader) readArray() (located, error) {
 		if err != nil {
 			return a, err
 		}
-		switch string(alg) {
-		case "bslz4":
-			a.enc = codec.BSLZ4
-		case "lz4":
-			a.enc = codec.HDF5LZ4
-		default:
-			return a, fmt.Errorf("unsupported compression algorithm %q (want \"bslz4\" or \"lz4\")", alg)
+		if a.enc, err = codec.ParseV2Algorithm(string(alg)); err != nil {
+			return a, err
 		}
 		if a.comprElem, err = r.uint("compression element size"); err != nil {
 			return a, err

@@ -408,7 +408,7 @@ func TestReceiverMissedHeader(t *testing.T) {
 	push.send(v.image(10, 0)...)
 	rr.expect("S10", "I10/0")
 	st := rr.Stats()
-	if st.MissedHeader != 3 || st.Stragglers != 0 || !strings.Contains(st.LastError, "header missed (connect the receiver before arming)") {
+	if st.MissedHeader != 3 || st.Stragglers != 0 || !strings.Contains(st.LastError, "header missed: connect the receiver before arming") {
 		t.Errorf("stats %+v", st)
 	}
 }

@@ -231,13 +231,6 @@ func encodeFrame(t testing.TB, w, h, elemSize int, enc codec.Encoding, seed uint
 	if enc == codec.Raw {
 		return raw, raw
 	}
-	if enc == codec.BSLZ4NoHeader {
-		withHeader, err := codec.NewEncoder().Encode(nil, raw, codec.BSLZ4, elemSize)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return raw, withHeader[12:]
-	}
 	encoded, err := codec.NewEncoder().Encode(nil, raw, enc, elemSize)
 	if err != nil {
 		t.Fatalf("encode %v: %v", enc, err)

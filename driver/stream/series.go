@@ -176,7 +176,7 @@ func (r *Receiver) stray(id uint64, uid, what string) {
 		r.problem(&r.c.stragglers, "straggler", fmt.Errorf("series %d: %s of an ended series, dropped", id, what))
 		return
 	}
-	r.problem(&r.c.missedHeader, "header missed", fmt.Errorf("series %d: %s without its series header: header missed (connect the receiver before arming)", id, what))
+	r.problem(&r.c.missedHeader, "header missed", fmt.Errorf("series %d: %s without its series header (header missed: connect the receiver before arming)", id, what))
 }
 
 // isOld reports whether a series ended recently, or precedes the open one.

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"math"
 	"strconv"
-	"strings"
 
 	"tioga/driver/codec"
 )
@@ -327,43 +326,22 @@ func (p *Parser) parseV1Image(parts [][]byte, first *v1First) (*Image, error) {
 	return img, nil
 }
 
-// v1Encoding parses the V1 encoding grammar [bs<8|16|32>-][lz4]< and checks
-// it against the pixel type and the data.
-func v1Encoding(enc string, elemSize int, data []byte, pixels int) (codec.Encoding, error) {
-	rest, ok := strings.CutSuffix(enc, "<")
-	if !ok {
-		return 0, fmt.Errorf("encoding %q: only little-endian (\"...<\") data is supported", enc)
-	}
-	bs := 0
-	if after, ok := strings.CutPrefix(rest, "bs"); ok {
-		n, tail, found := strings.Cut(after, "-")
-		bits, err := strconv.Atoi(n)
-		if !found || err != nil || (bits != 8 && bits != 16 && bits != 32) {
-			return 0, fmt.Errorf("encoding %q: bitshuffle prefix must be bs8-, bs16- or bs32-", enc)
-		}
-		bs, rest = bits, tail
-	}
-	lz4 := false
-	switch rest {
-	case "lz4":
-		lz4 = true
-	case "":
-	default:
-		return 0, fmt.Errorf("encoding %q does not follow [bs<8|16|32>-][lz4]<", enc)
+// v1Encoding maps a V1 encoding name (grammar [bs<8|16|32>-][lz4]<, read by
+// codec.ParseV1Encoding) to an Encoding and checks it against the pixel type
+// and the data.
+func v1Encoding(name string, elemSize int, data []byte, pixels int) (codec.Encoding, error) {
+	enc, bsElem, err := codec.ParseV1Encoding(name)
+	if err != nil {
+		return 0, err
 	}
 	raw := pixels * elemSize
 	switch {
-	case bs == 0 && !lz4:
-		if len(data) != raw {
-			return 0, fmt.Errorf("encoding \"<\" (raw) but %d bytes for %d pixels of %d bytes", len(data), pixels, elemSize)
-		}
-		return codec.Raw, nil
-	case bs == 0:
-		return codec.LZ4Block, nil
-	case !lz4:
-		return 0, fmt.Errorf("encoding %q: bitshuffle without LZ4 is not supported", enc)
-	case bs != 8*elemSize:
-		return 0, fmt.Errorf("encoding %q does not match %d-byte pixels", enc, elemSize)
+	case enc == codec.Raw && len(data) != raw:
+		return 0, fmt.Errorf("encoding \"<\" (raw) but %d bytes for %d pixels of %d bytes", len(data), pixels, elemSize)
+	case enc != codec.BSLZ4:
+		return enc, nil
+	case bsElem != elemSize:
+		return 0, fmt.Errorf("encoding %q does not match %d-byte pixels", name, elemSize)
 	}
 	// Some simulators leave out the 12-byte header: it is there iff the
 	// first 8 bytes (big-endian) equal the decoded size.

@@ -116,6 +116,9 @@ func (p *Parser) ParseV2(msg []byte) (Message, error) {
 	if len(msg) == 0 {
 		return Message{}, fmt.Errorf("V2: empty message")
 	}
+	if err := checkTopLevel(msg); err != nil {
+		return Message{}, err
+	}
 	p.env = v2Envelope{SeriesID: absent, ImageID: absent}
 	e := &p.env
 	if err := v2Mode.Unmarshal(msg, e); err != nil {
@@ -138,6 +141,23 @@ func (p *Parser) ParseV2(msg []byte) (Message, error) {
 		return Message{Series: s}, err
 	}
 	return Message{}, fmt.Errorf("V2: unknown message type %q (want start, image or end)", e.Type)
+}
+
+// checkTopLevel rejects a message that is not a map (after an optional
+// self-describe tag) with an error in the protocol's terms.
+func checkTopLevel(msg []byte) error {
+	r := cborReader{b: msg}
+	major, info, arg, err := r.head()
+	if err == nil && major == majorTag && arg == tagSelfDescribe {
+		major, info, arg, err = r.head()
+	}
+	if err != nil {
+		return fmt.Errorf("V2: not a CBOR item: %v", err)
+	}
+	if major != majorMap {
+		return fmt.Errorf("V2: the message is a CBOR %s, want a map with a type key", describeHead(major, info, arg))
+	}
+	return nil
 }
 
 func (p *Parser) parseV2Image(e *v2Envelope) (*Image, error) {

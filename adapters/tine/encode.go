@@ -182,8 +182,10 @@ func inputValue(f wire.Format, b []byte, sizeIn int) (properties.Value, wire.Com
 	case f == wire.Null:
 		return properties.Value{}, wire.OK, nil
 	case f == wire.Text:
-		if len(b) != sizeIn {
-			return properties.Value{}, wire.DataSizeMismatch, fmt.Errorf("%d bytes of text announced, %d sent", sizeIn, len(b))
+		// Lenient: clients differ in whether sizeIn counts the characters
+		// or the buffer; the bytes present, up to sizeIn, are the text.
+		if sizeIn >= 0 && len(b) > sizeIn {
+			b = b[:sizeIn]
 		}
 		if i := bytes.IndexByte(b, 0); i >= 0 {
 			b = b[:i]

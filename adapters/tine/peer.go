@@ -32,6 +32,7 @@ type peer struct {
 
 	links      map[linkKey]*link
 	inputs     map[inputKey]*assembly
+	writes     map[inputKey]writeDone // recent writes, against repeats
 	w          replyWriter
 	lastActive time.Time
 	udp        bool
@@ -62,6 +63,7 @@ func newPeer(s *Server, addr netip.AddrPort, tr transport, udp bool) *peer {
 		quit:   make(chan struct{}),
 		links:  map[linkKey]*link{},
 		inputs: map[inputKey]*assembly{},
+		writes: map[inputKey]writeDone{},
 	}
 	p.w = newReplyWriter(p.sendDatagram)
 	p.lastActive = time.Now()
@@ -229,13 +231,27 @@ func (p *peer) single(l *wire.Link, input []byte, user string) {
 			p.fail(l, fail(wire.AccessDenied, fmt.Sprintf("user %s at %s may not write", user, ip)))
 			return
 		}
-		if e := p.s.write(&tgt, in, hasIn); e != nil {
-			p.fail(l, e)
+		// A client that lost the reply sends the same request again (same
+		// link id, start time and blkid): answer it without writing twice,
+		// which matters for commands.
+		key := inputKey{l.LinkID, l.StartTime, l.BlockID}
+		done, repeat := p.writes[key]
+		if repeat && time.Since(done.at) > writeMemory {
+			repeat = false
+		}
+		if !repeat {
+			done = writeDone{at: time.Now(), err: p.s.write(&tgt, in, hasIn)}
+			p.rememberWrite(key, done)
+			if done.err == nil {
+				p.s.stats.writes.Add(1)
+				p.s.log.Info().Str("client", p.addr.String()).Str("user", user).Str("device", tgt.dev.Name()).
+					Str("property", tgt.name()).Str("value", truncate(in.String(), 200)).Msg("tine: write")
+			}
+		}
+		if done.err != nil {
+			p.fail(l, done.err)
 			return
 		}
-		p.s.stats.writes.Add(1)
-		p.s.log.Info().Str("client", p.addr.String()).Str("user", user).Str("device", tgt.dev.Name()).
-			Str("property", tgt.name()).Str("value", truncate(in.String(), 200)).Msg("tine: write")
 		pl = payload{format: c.FormatOut}
 		if c.FormatOut != wire.Null && c.SizeOut > 0 {
 			if pl, ts, e = p.s.read(&tgt, c, properties.Value{}, false); e != nil {
@@ -256,6 +272,28 @@ func (p *peer) single(l *wire.Link, input []byte, user string) {
 	h := wire.ReplyHeader{SubID: l.LinkID, Format: wire.FormatField(c.FormatOut), Counter: 1, XferReason: wire.XferSingle, StartTime: l.StartTime}
 	h.SetTime(ts)
 	p.w.data(h, &pl)
+}
+
+// writeDone is the outcome of a recent write.
+type writeDone struct {
+	at  time.Time
+	err *tineError
+}
+
+const (
+	writeMemory = 10 * time.Second // how long a write's outcome is remembered
+	maxWrites   = 64               // outcomes remembered per client
+)
+
+func (p *peer) rememberWrite(k inputKey, d writeDone) {
+	if len(p.writes) >= maxWrites {
+		for old, w := range p.writes {
+			if d.at.Sub(w.at) > writeMemory || len(p.writes) >= maxWrites {
+				delete(p.writes, old)
+			}
+		}
+	}
+	p.writes[k] = d
 }
 
 // attach handles POLL, DATACHANGE and EVENT requests: a new link, a

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -286,5 +287,42 @@ func TestUnitsASCII(t *testing.T) {
 		if got := tineUnits(in); got != want {
 			t.Errorf("%q -> %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestRepeatedWriteIsNotRepeated: a write sent again with the same link
+// id, start time and blkid (its reply was lost) is answered again but not
+// performed twice: a command runs once.
+func TestRepeatedWriteIsNotRepeated(t *testing.T) {
+	tree := device.NewTree()
+	srv := device.NewServer("TEST", "X", "X", "")
+	d := srv.MustAdd(device.New("d", ""))
+	var runs atomic.Int32
+	d.Add(properties.Spec{Name: "go", Elem: properties.Int32, Access: properties.Command}).
+		OnWrite(func(properties.Value) error { runs.Add(1); return nil })
+	if err := tree.Add(srv); err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, tree, Config{})
+	c := newUDPClient(t, s)
+	l := wire.Link{
+		Subscription: wire.Subscription{MTU: 1244, NumBlocks: 1, BlockNum: 1, LinkID: 3, Mode: wire.Single, BlockID: 17, PollingInterval: 1000, StartTime: 5},
+		Contract:     wire.Contract{Property: "go", Device: "d", EqmName: "X", SizeIn: 1, Access: wire.AccessWrite, FormatIn: wire.Int32, FormatOut: wire.Null},
+		Input:        wire.AppendInt(nil, wire.Int32, 1),
+	}
+	b, _ := wire.AppendRequest(nil, "ME", []wire.Link{l})
+	for i := 0; i < 3; i++ {
+		c.send(b)
+		blocks, err := wire.ParseReply(c.recv(time.Second), nil)
+		if err != nil || blocks[0].Header.CompCode != 0 {
+			t.Fatalf("reply %d: %v %+v", i, err, blocks)
+		}
+	}
+	l.BlockID++
+	b, _ = wire.AppendRequest(nil, "ME", []wire.Link{l})
+	c.send(b)
+	c.recv(time.Second)
+	if n := runs.Load(); n != 2 {
+		t.Fatalf("command ran %d times, want 2 (three copies of one request, then a new one)", n)
 	}
 }

@@ -64,7 +64,8 @@ type partKey struct {
 }
 
 type partial struct {
-	h    wire.ReplyHeader
+	started time.Time
+	h       wire.ReplyHeader
 	buf  []byte
 	got  []bool
 	have int
@@ -133,7 +134,7 @@ func (a *Assembler) block(b *wire.ReplyBlock) (Reply, bool, error) {
 		p = nil
 	}
 	if p == nil {
-		p = &partial{h: *h, got: make([]bool, nb), last: -1}
+		p = &partial{started: time.Now(), h: *h, got: make([]bool, nb), last: -1}
 		a.partial[key] = p
 	}
 	off := (k - 1) * mtu
@@ -161,10 +162,17 @@ func (a *Assembler) block(b *wire.ReplyBlock) (Reply, bool, error) {
 	return r, true, nil
 }
 
-// Forget drops any partial transfer of a link (its call timed out).
-func (a *Assembler) Forget(sub uint16, start uint32) {
-	if _, ok := a.partial[partKey{sub, start}]; ok {
-		delete(a.partial, partKey{sub, start})
-		a.Abandoned++
+// Sweep drops partial transfers begun before t: their missing blocks are
+// not coming (the call was sent again or gave up), and a 16 MB buffer
+// should not wait for them forever.
+func (a *Assembler) Sweep(t time.Time) {
+	for k, p := range a.partial {
+		if p.started.Before(t) {
+			delete(a.partial, k)
+			a.Abandoned++
+		}
 	}
 }
+
+// Partial is the number of transfers waiting for blocks.
+func (a *Assembler) Partial() int { return len(a.partial) }

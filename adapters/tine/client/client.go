@@ -40,6 +40,10 @@ import (
 // ErrTimeout is returned when a call got no (complete) reply in time.
 var ErrTimeout = errors.New("tine: no reply from the server")
 
+// partialLifetime is how long a multi-block transfer may wait for its
+// missing blocks before it is dropped.
+const partialLifetime = 30 * time.Second
+
 // ErrClosed is returned by a closed client.
 var ErrClosed = errors.New("tine: client closed")
 
@@ -324,7 +328,14 @@ func (c *Client) receive() {
 	defer c.wg.Done()
 	buf := make([]byte, 1<<16)
 	var hdr [2]byte
+	lastSweep := time.Now()
 	for {
+		if now := time.Now(); now.Sub(lastSweep) > time.Second {
+			lastSweep = now
+			before := c.asm.Abandoned
+			c.asm.Sweep(now.Add(-partialLifetime))
+			c.abandoned.Add(c.asm.Abandoned - before)
+		}
 		var b []byte
 		if c.tcp {
 			if _, err := io.ReadFull(c.conn, hdr[:]); err != nil {
@@ -343,6 +354,9 @@ func (c *Client) receive() {
 			}
 			b = buf[:n]
 		} else {
+			// The deadline only wakes the loop to sweep stale partial
+			// transfers (UDP has no framing a timeout could break).
+			_ = c.conn.SetReadDeadline(time.Now().Add(time.Second))
 			n, err := c.conn.Read(buf)
 			if err != nil {
 				select {
@@ -352,6 +366,10 @@ func (c *Client) receive() {
 				}
 				if errors.Is(err, net.ErrClosed) {
 					return
+				}
+				var ne net.Error
+				if errors.As(err, &ne) && ne.Timeout() {
+					continue
 				}
 				// ICMP port unreachable (server down) surfaces here on a
 				// connected UDP socket: keep listening, the calls time out.

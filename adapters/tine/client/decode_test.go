@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"tioga/adapters/tine/wire"
 	"tioga/sim/fixtures"
@@ -261,5 +262,27 @@ func TestAssemblerRejectsInconsistentBlocks(t *testing.T) {
 	a.MaxBytes = 1000
 	if _, err := a.Add(b); err == nil {
 		t.Fatal("transfer beyond MaxBytes accepted")
+	}
+}
+
+// TestAssemblerSweepsStaleTransfers: a transfer whose last blocks never
+// come is dropped by Sweep, not kept forever.
+func TestAssemblerSweepsStaleTransfers(t *testing.T) {
+	a := NewAssembler()
+	for i := 1; i <= 3; i++ {
+		if rs, err := a.Add(fixtures.Read(t, "tine", fmt.Sprintf("read-big-array.rep%03d.bin", i))); err != nil || len(rs) != 0 {
+			t.Fatalf("block %d: %v %v", i, rs, err)
+		}
+	}
+	if a.Partial() != 1 {
+		t.Fatalf("%d partial transfers", a.Partial())
+	}
+	a.Sweep(time.Now().Add(-time.Hour))
+	if a.Partial() != 1 {
+		t.Fatal("a fresh transfer was swept")
+	}
+	a.Sweep(time.Now().Add(time.Second))
+	if a.Partial() != 0 || a.Abandoned != 1 {
+		t.Fatalf("partial %d, abandoned %d", a.Partial(), a.Abandoned)
 	}
 }

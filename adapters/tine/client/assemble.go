@@ -66,10 +66,10 @@ type partKey struct {
 type partial struct {
 	started time.Time
 	h       wire.ReplyHeader
-	buf  []byte
-	got  []bool
-	have int
-	last int // data bytes of the last block, -1 until it came
+	buf     []byte
+	got     []bool
+	have    int
+	last    int // data bytes of the last block, -1 until it came
 }
 
 // NewAssembler returns an empty assembler.

@@ -16,15 +16,16 @@ type Config struct {
 	// PortOffset is the FEC's port offset: the server listens on UDP
 	// 9003+PortOffset (and TCP 8503+PortOffset). Clients find it in their
 	// fecaddr.csv (column PORT_OFFSET).
-	PortOffset int
+	PortOffset int `toml:"port_offset"`
 	// Listen is the local IP address to bind; "" binds every interface.
-	Listen string
+	Listen string `toml:"listen"`
 	// UDPPort and TCPPort override the ports the offset gives: 0 keeps the
 	// TINE convention, a negative value asks for an ephemeral port (tests).
-	UDPPort, TCPPort int
+	UDPPort int `toml:"udp_port"`
+	TCPPort int `toml:"tcp_port"`
 	// TCP also serves the TINE framing on TCP 8503+PortOffset.
 	// Unverified: tine.jar never used TCP in the captures.
-	TCP bool
+	TCP bool `toml:"tcp"`
 
 	// WriteUsers and WriteNets restrict writes and commands, TINE's
 	// users.csv and ipnets.csv: when WriteUsers is set, the request's user
@@ -33,49 +34,51 @@ type Config struct {
 	// "192.168.14.0/24", or single addresses), the client's address must lie
 	// in one. With both set a write must pass both. Everyone may read.
 	// Refused writes get completion code 105 (access denied).
-	WriteUsers []string
-	WriteNets  []string
+	WriteUsers []string `toml:"write_users"`
+	WriteNets  []string `toml:"write_nets"`
 
 	// Version is the SRVVERSION text. Default "4.5.6:tioga": TINE's
 	// "version:build" form, claiming the wire level of tine.jar 4.5.6 that
 	// the server was verified against.
-	Version string
+	Version string `toml:"version"`
 	// FECName is the server process's FEC name in the address database
 	// (fecaddr.csv, eqpdbase.csv) and in an ENS registration; at most 16
 	// characters. Default "TIOGA".
-	FECName string
+	FECName string `toml:"fec_name"`
 
 	// Heartbeat is how long a DATACHANGE link may stay silent before the
 	// current value is sent again as a heartbeat (default 1 s; never
 	// shorter than the link's polling interval).
-	Heartbeat time.Duration
+	Heartbeat time.Duration `toml:"heartbeat"`
 	// LinkTimeout drops a DATACHANGE or EVENT link whose client has not
 	// renewed (acknowledged) it for this long (default 60 s). POLL links
 	// expire when their contract counter runs out, as in tine.jar.
-	LinkTimeout time.Duration
+	LinkTimeout time.Duration `toml:"link_timeout"`
 	// MinInterval is the shortest polling interval granted (default 10 ms);
 	// also the least spacing of EVENT deliveries of plain values.
-	MinInterval time.Duration
+	MinInterval time.Duration `toml:"min_interval"`
 
 	// MaxClients bounds the client endpoints served at once (default 1024);
 	// MaxLinks bounds the links of one client endpoint (default 512).
-	MaxClients, MaxLinks int
+	MaxClients int `toml:"max_clients"`
+	MaxLinks   int `toml:"max_links"`
 	// MaxInputBytes bounds the input of one request, reassembled from
 	// several blocks (default 16 MiB).
-	MaxInputBytes int
+	MaxInputBytes int `toml:"max_input_bytes"`
 	// SendBuffer and ReceiveBuffer size the UDP socket buffers (defaults
 	// 16 MiB and 4 MiB): a 1,000,000-record dozor-pass is 11,236 datagrams
 	// sent back to back. The kernel caps them at net.core.wmem_max and
 	// rmem_max unless the process may override (root).
-	SendBuffer, ReceiveBuffer int
+	SendBuffer    int `toml:"send_buffer"`
+	ReceiveBuffer int `toml:"receive_buffer"`
 
 	// Export registers every equipment module with a TINE name server (ENS)
 	// at start-up by a write of its stock property EXPORT. EXPERIMENTAL and
 	// unverified: the registration layout was never captured; see export.go.
-	Export bool
+	Export bool `toml:"export"`
 	// ENSAddress is the name server, "host" or "host:port" (default port
 	// 9003, the ENS runs at port offset 0).
-	ENSAddress string
+	ENSAddress string `toml:"ens_address"`
 }
 
 func (c Config) withDefaults() Config {

@@ -3,11 +3,14 @@ package tine
 import (
 	"bytes"
 	"math/rand/v2"
+	"net"
 	"net/netip"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/BurntSushi/toml"
 
 	"tioga/adapters/tine/wire"
 	"tioga/device"
@@ -324,5 +327,70 @@ func TestRepeatedWriteIsNotRepeated(t *testing.T) {
 	c.recv(time.Second)
 	if n := runs.Load(); n != 2 {
 		t.Fatalf("command ran %d times, want 2 (three copies of one request, then a new one)", n)
+	}
+}
+
+// TestExportToNameServer: with Export on, each server name is registered
+// by a write of EXPORT to the ENS (experimental layout, see export.go); a
+// stand-in ENS receives the writes and answers them.
+func TestExportToNameServer(t *testing.T) {
+	ens, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ens.Close()
+	ref := newRefTree(t)
+	startServer(t, ref.tree, Config{Export: true, ENSAddress: ens.LocalAddr().String(), PortOffset: 7, FECName: "TIOGAFEC"})
+	buf := make([]byte, 2048)
+	_ = ens.SetReadDeadline(time.Now().Add(3 * time.Second))
+	n, from, err := ens.ReadFromUDPAddrPort(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var req wire.Request
+	if err := req.Parse(buf[:n]); err != nil {
+		t.Fatal(err)
+	}
+	l := req.Links[0]
+	if l.Property != "EXPORT" || l.EqmName != "ENSEQM" || l.Device != "TEST" || l.FormatIn != wire.Struct || l.TagIn != "SRVADDR" || len(l.Input) != 112 {
+		t.Fatalf("registration %+v", l)
+	}
+	in := l.Input
+	name := func(b []byte) string { return strings.TrimRight(string(b), "\x00") }
+	if name(in[0:32]) != "TIOGA.SIM" || name(in[32:40]) != "TIOGA" || name(in[40:72]) != "TEST" || name(in[72:88]) != "TIOGAFEC" ||
+		name(in[88:104]) != "127.0.0.1" || in[104] != 7 || in[108] != 6 {
+		t.Fatalf("registration data %q", in)
+	}
+	h := wire.ReplyHeader{SubID: l.LinkID, NumBlocks: 1, BlockNum: 1, MTU: 1426, Format: 0xFFFF, Counter: 1, Protocol: 6, StartTime: l.StartTime, StsCode: wire.NotSignalled, MsgSize: 44}
+	rep := wire.AppendReplyHeader([]byte{46, 0}, &h)
+	if _, err := ens.WriteToUDPAddrPort(rep, from); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestConfigFromTOML: the configuration reads from the project's TOML
+// file format, durations as text.
+func TestConfigFromTOML(t *testing.T) {
+	var cfg Config
+	_, err := toml.Decode(`
+port_offset = 7
+listen = "192.168.14.5"
+tcp = true
+write_users = ["mxcube", "operator"]
+write_nets = ["192.168.14.0/24"]
+fec_name = "TIOGA1"
+heartbeat = "2s"
+link_timeout = "90s"
+export = false
+`, &cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.PortOffset != 7 || !cfg.TCP || cfg.Heartbeat != 2*time.Second || cfg.LinkTimeout != 90*time.Second ||
+		len(cfg.WriteUsers) != 2 || cfg.WriteNets[0] != "192.168.14.0/24" || cfg.FECName != "TIOGA1" || cfg.Listen != "192.168.14.5" {
+		t.Fatalf("%+v", cfg)
+	}
+	if err := cfg.withDefaults().validate(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -118,7 +118,7 @@ type slot struct {
 	msg   []byte
 	truth truth.Frame
 	err   error
-	ready chan struct{}
+	ready chan struct{} // capacity 1: the worker signals, the sender waits; made once per slot
 }
 
 // New binds a PUSH socket to endpoint ("tcp://*:9999", or
@@ -423,7 +423,7 @@ func (s *Streamer) Frames(ctx context.Context, ser *Series, first, n int) error 
 	// Produce ahead into the ring; send in order.
 	ring := min(s.opts.Ring, n)
 	for len(s.slots) < ring {
-		s.slots = append(s.slots, &slot{})
+		s.slots = append(s.slots, &slot{ready: make(chan struct{}, 1)})
 	}
 	pctx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -447,7 +447,6 @@ func (s *Streamer) Frames(ctx context.Context, ser *Series, first, n int) error 
 				return
 			}
 			sl.index, sl.err = i, nil
-			sl.ready = make(chan struct{})
 			jobs <- sl
 			order <- sl
 		}
@@ -465,7 +464,7 @@ func (s *Streamer) Frames(ctx context.Context, ser *Series, first, n int) error 
 				if pctx.Err() == nil {
 					sl.err = s.produce(sl, ser, enc, v2, trigTicks, sl.index-first)
 				}
-				close(sl.ready)
+				sl.ready <- struct{}{}
 			}
 		}()
 	}

@@ -191,3 +191,42 @@ func TestReuseAndPacing(t *testing.T) {
 		t.Fatalf("sent %d dropped %d", st.SentFrames(), st.Dropped())
 	}
 }
+
+// TestFramePathAllocatesNothing: once warm, producing a frame (generate,
+// encode, V2 message) and building its V1 parts allocate nothing. (The
+// ZeroMQ send itself is cgo into libzmq; a Go receiver built on zmq4
+// allocates on its side, ~14 objects per frame, which is why this is not
+// measured through a socket.)
+func TestFramePathAllocatesNothing(t *testing.T) {
+	st := &Streamer{}
+	for _, version := range []int{1, 2} {
+		ser := newSeries(t, "eiger500k", 2)
+		ser.Header.Version = version
+		enc := codec.NewEncoder()
+		var v2 *stream.V2Builder
+		if version == 2 {
+			v2 = &stream.V2Builder{SelfDescribe: true}
+		}
+		sl := &slot{}
+		i := 0
+		step := func() {
+			sl.index = i
+			if err := st.produce(sl, ser, enc, v2, 1000, i); err != nil {
+				t.Fatal(err)
+			}
+			if version == 1 {
+				img := st.image(ser, i, sl.enc, 1000, i)
+				if _, err := st.v1.Image(&img); err != nil {
+					t.Fatal(err)
+				}
+			}
+			i++
+		}
+		for k := 0; k < 30; k++ { // warm up: buffers, the truth's spot list
+			step()
+		}
+		if n := testing.AllocsPerRun(20, step); n != 0 {
+			t.Errorf("V%d: %v allocations per frame", version, n)
+		}
+	}
+}

@@ -281,6 +281,9 @@ func (t *tineTransport) Watch(ctx context.Context, a device.Address, o watchOpts
 			if !ok {
 				return errors.New("link closed")
 			}
+			if u.Err == nil && u.Reason == wire.XferKeepAlive {
+				continue // a heartbeat: the link is alive, nothing new to print
+			}
 			r := toResult(a, &u.Reply, rowSize)
 			r.Reason = reason(u.Reason)
 			if u.Err != nil {

@@ -263,9 +263,15 @@ adxv_port = 1
 	if err != nil {
 		return err
 	}
+	// trigger returns when the detector has sent its frames, as on a real
+	// DCU: it gets a client whose timeout is the whole scan's.
+	trigger, err := simplon.New(fmt.Sprintf("http://127.0.0.1:%d", restPort), "", o.timeout)
+	if err != nil {
+		return err
+	}
 	started := time.Now()
 	trig := make(chan error, 1)
-	go func() { _, err := dcu.Command(context.Background(), "trigger"); trig <- err }()
+	go func() { _, err := trigger.Command(ctx, "trigger"); trig <- err }()
 
 	bar := progressbar.NewOptions(n, progressbar.OptionSetDescription("  frames"), progressbar.OptionSetWriter(os.Stderr),
 		progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionSetItsString("frames"),

@@ -57,7 +57,16 @@ func codeFor(err error) *tineError {
 	default:
 		code = wire.CodeFailure
 	}
-	return fail(code, err.Error())
+	// The code's text says what the registry's sentinel says: keep the
+	// detail only ("out of range: threshold = 11 outside [0, 10]").
+	msg := err.Error()
+	for _, s := range []error{properties.ErrUnknown, properties.ErrReadOnly, properties.ErrWriteOnly, properties.ErrType,
+		properties.ErrSize, properties.ErrOutOfRange, properties.ErrNoQuery, errFormat} {
+		if errors.Is(err, s) {
+			msg = strings.Replace(msg, s.Error()+": ", "", 1)
+		}
+	}
+	return fail(code, msg)
 }
 
 // stockKind names a stock property: one a TINE server answers for every

@@ -13,7 +13,9 @@ BIN   := bin
 APT_PACKAGES := libzmq3-dev pkg-config gcc bitshuffle cbflib-bin python3-pycbf \
                 libtiff-tools python3-tifffile python3-numpy gzip
 
-.PHONY: all setup build test bench demo fuzz clean
+NODE_CLIENT := adapters/opcua/testdata/nodeclient
+
+.PHONY: all setup setup-node build test bench demo fuzz check-readers compare-dials clean
 
 all: build
 
@@ -28,13 +30,24 @@ setup:
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null || exit 1; \
 	fi
 
+# setup-node installs Node.js (Debian) when missing and the pinned
+# node-opcua client (npm ci, from package-lock.json) that the OPC UA tests
+# use as an independent peer.
+setup-node:
+	@command -v node >/dev/null && command -v npm >/dev/null || { \
+	  echo "setup: installing nodejs npm"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm >/dev/null || exit 1; }
+	@[ -d $(NODE_CLIENT)/node_modules/node-opcua-client ] || { \
+	  echo "setup: npm ci in $(NODE_CLIENT)"; \
+	  npm ci --prefix $(NODE_CLIENT) --no-audit --no-fund --loglevel=error || exit 1; }
+
 build: setup
 	@mkdir -p $(BIN)
 	$(GO) build -o $(BIN)/ ./cmd/...
 
 # test runs every test of the module: unit tests, real-socket and real-file
 # tests against the independent readers, and short fuzz-seed runs.
-test: setup
+test: setup setup-node
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
 
@@ -57,6 +70,24 @@ fuzz: setup
 DEMO_FLAGS ?=
 demo: build
 	./$(BIN)/tioga-demo -bin $(BIN) -out out/demo $(DEMO_FLAGS)
+
+# check-readers (opt-in, installs Debian's dials when missing, several
+# hundred MB): dxtbx must recognise our miniCBF files as an EIGER with the
+# right pixel size, distance, wavelength and beam centre.
+check-readers: setup
+	@dpkg-query -W -f='$${Status}' dials 2>/dev/null | grep -q "ok installed" || { \
+	  echo "check-readers: installing dials"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq dials >/dev/null || exit 1; }
+	$(GO) test -count=1 -tags readers -run Dxtbx -v ./driver/writer/
+
+# compare-dials (opt-in, installs dials): our spot counts beside
+# dials.find_spots on the same simulated CBF files, with the Pearson
+# correlation and the time each took.
+compare-dials: setup
+	@dpkg-query -W -f='$${Status}' dials 2>/dev/null | grep -q "ok installed" || { \
+	  echo "compare-dials: installing dials"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq dials >/dev/null || exit 1; }
+	$(GO) test -count=1 -timeout 60m -tags dials -run CompareDIALS -v ./driver/analysis/
 
 clean:
 	rm -rf $(BIN)

@@ -47,6 +47,11 @@ type Result struct {
 	Candidates   int     // connected groups of strong pixels before the spot filters
 	Masked       int     // all-ones pixels not already excluded by the tables
 	Rebinned     int     // shells whose bright background needed the binned second pass
+	// Overloaded: more than max-strong-fraction of the analysed pixels were
+	// strong (a flooded, shadowed or broken frame, or parameters far off).
+	// The frame then has no spots and score 0, and StrongPixels stops at
+	// the limit. The pipeline should count such frames.
+	Overloaded bool
 }
 
 func (r *Result) reset() {
@@ -212,15 +217,22 @@ func analyse[T pixel](a *Analyser, px []T, res *Result) error {
 		res.Background = bgSum / bgN
 	}
 
-	// Pass 2: strong pixels.
+	// Pass 2: strong pixels, at most max-strong-fraction of the analysed
+	// ones. More is not a diffraction pattern but a flooded, shadowed or
+	// broken frame; stopping there also bounds the scratch the labelling
+	// needs, whatever arrives.
+	limit := int(p.MaxStrongFraction * float64(t.analysed))
 	a.strong = a.strong[:0]
 	switch p.Method {
 	case Dispersion:
-		a.strong = dispersion(&a.disp, a.strong, px, t.shell, t.geom.Width, p)
+		a.strong, res.Overloaded = dispersion(&a.disp, a.strong, limit, px, t.shell, t.geom.Width, p)
 	default:
-		a.strong = strongPixels(a.strong, px, t.shell, &a.thr)
+		a.strong, res.Overloaded = strongPixels(a.strong, limit, px, t.shell, &a.thr)
 	}
 	res.StrongPixels = len(a.strong)
+	if res.Overloaded {
+		a.strong = a.strong[:0] // no spots, score 0: see Result.Overloaded
+	}
 
 	// Spots.
 	a.label()
@@ -229,17 +241,21 @@ func analyse[T pixel](a *Analyser, px []T, res *Result) error {
 	return nil
 }
 
-// strongPixels appends the indices of pixels above their shell's threshold.
-func strongPixels[T pixel](dst []int32, px []T, shell []uint8, thr *[256]uint32) []int32 {
+// strongPixels appends the indices of pixels above their shell's threshold;
+// it stops and reports overload when limit pixels would be exceeded.
+func strongPixels[T pixel](dst []int32, limit int, px []T, shell []uint8, thr *[256]uint32) ([]int32, bool) {
 	allOnes := uint32(^T(0))
 	shell = shell[:len(px)]
 	for i, p := range px {
 		v := uint32(p)
 		if v > thr[shell[i]] && v != allOnes {
+			if len(dst) >= limit {
+				return dst, true
+			}
 			dst = append(dst, int32(i))
 		}
 	}
-	return dst
+	return dst, false
 }
 
 // label groups the strong pixels into 8-connected components with a

@@ -386,3 +386,39 @@ func TestSharedTables(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestOverloadedFrame: a frame whose right half is flooded (every shell
+// half dark, half bright) has far more strong pixels than a diffraction
+// pattern can; it is flagged, gets no spots, and the strong-pixel list
+// stops at the limit instead of growing with the frame.
+func TestOverloadedFrame(t *testing.T) {
+	w := smallGeometry.Width
+	px := make([]uint16, w*w)
+	for i := range px {
+		if i%w >= w/2+3 { // a little less than half of every ring: the dark side holds the medians
+			px[i] = 1000
+		}
+	}
+	tab := smallTables(t, DefaultParams())
+	a := NewAnalyser(tab)
+	var res Result
+	if err := AnalysePixels(a, px, &res); err != nil {
+		t.Fatal(err)
+	}
+	limit := int(0.25 * float64(tab.AnalysedPixels()))
+	if !res.Overloaded || res.Spots != 0 || res.Score != 0 || res.StrongPixels != limit || cap(a.strong) > 2*limit {
+		t.Errorf("flooded frame: overloaded %v, %d spots, score %v, %d strong (limit %d), scratch %d",
+			res.Overloaded, res.Spots, res.Score, res.StrongPixels, limit, cap(a.strong))
+	}
+	// Allowing every pixel to be strong, the flood is one blob beyond
+	// max-spot-size: still no spots, but not overloaded.
+	p := DefaultParams()
+	p.MaxStrongFraction = 1
+	a.SetTables(smallTables(t, p))
+	if err := AnalysePixels(a, px, &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Overloaded || res.Spots != 0 || res.Candidates != 1 || res.StrongPixels < w*w/3 {
+		t.Errorf("flooded frame, fraction 1: overloaded %v, %d spots of %d candidates, %d strong", res.Overloaded, res.Spots, res.Candidates, res.StrongPixels)
+	}
+}

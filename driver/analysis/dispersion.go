@@ -69,7 +69,7 @@ func addRow[T pixel](d *dispersionScratch, px []T, shell []uint8, width, y int, 
 	}
 }
 
-func dispersion[T pixel](d *dispersionScratch, dst []int32, px []T, shell []uint8, width int, p *Params) []int32 {
+func dispersion[T pixel](d *dispersionScratch, dst []int32, limit int, px []T, shell []uint8, width int, p *Params) ([]int32, bool) {
 	height := len(px) / width
 	k := p.KernelSize
 	d.prepare(width, p)
@@ -120,9 +120,12 @@ func dispersion[T pixel](d *dispersionScratch, dst []int32, px []T, shell []uint
 				continue
 			}
 			if fm*float64(q)-fs*fs > gain*fs*bTab[m] {
+				if len(dst) >= limit {
+					return dst, true
+				}
 				dst = append(dst, int32(y*width+x))
 			}
 		}
 	}
-	return dst
+	return dst, false
 }

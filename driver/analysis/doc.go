@@ -39,7 +39,10 @@
 // Strong pixels (second pass), method "threshold": v > μ + spot-level·σ and
 // v > μ + 1 with μ, σ the background of the pixel's shell; method
 // "dispersion": DIALS' dispersion test in a (2·kernel-size+1)² box
-// (dispersion.go).
+// (dispersion.go). A frame with more strong pixels than max-strong-fraction
+// (0.25) of its analysed pixels is flagged Result.Overloaded and gets no
+// spots: it is flooded, shadowed or broken, not a diffraction pattern, and
+// the cap also bounds the scratch whatever arrives.
 //
 // Spots: 8-connected groups of strong pixels (a union-find over the sparse
 // strong-pixel list; no label image). Per spot, with b and σ_b² the shell

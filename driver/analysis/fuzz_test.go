@@ -147,6 +147,9 @@ func checkResult(t *testing.T, g Geometry, p Params, res *Result) {
 	if res.Spots < p.MinSpots && (res.Score != 0 || res.Resolution != 0 || res.Hit) {
 		t.Fatalf("%d spots < min-spots %d but score %v resolution %v hit %v", res.Spots, p.MinSpots, res.Score, res.Resolution, res.Hit)
 	}
+	if res.Overloaded && (res.Spots != 0 || res.StrongPixels > int(p.MaxStrongFraction*float64(g.Width*g.Height))) {
+		t.Fatalf("overloaded frame with %d spots, %d strong pixels", res.Spots, res.StrongPixels)
+	}
 	if res.Hit && (res.Score < p.HitThreshold || res.Score == 0) {
 		t.Fatalf("hit with score %v", res.Score)
 	}

@@ -77,6 +77,11 @@ type Params struct {
 	MaxSpotSize int     // most pixels of a spot (larger: ice, streaks, shadows)
 	MinSNR      float64 // smallest I/σ of a spot
 
+	// MaxStrongFraction: a frame with more strong pixels than this fraction
+	// of its analysed pixels is overloaded, not analysed for spots
+	// (Result.Overloaded; DIALS' max_strong_pixel_fraction).
+	MaxStrongFraction float64
+
 	// Frame verdict.
 	MinSpots           int     // fewer accepted spots: no diffraction (score 0, resolution 0, no hit)
 	HitThreshold       float64 // a frame with score >= HitThreshold (and > 0) is a hit
@@ -166,6 +171,7 @@ var paramTable = func() []paramEntry {
 		i("spot-size", "fewest connected strong pixels that make a spot", "px", 1, 10000, 3, false, func(p *Params) *int { return &p.SpotSize }),
 		i("max-spot-size", "most connected strong pixels that make a spot; larger blobs (ice, streaks, shadows) are rejected", "px", 1, 1e6, 1000, false, func(p *Params) *int { return &p.MaxSpotSize }),
 		fl("min-snr", "smallest integrated I/σ of an accepted spot", "", 0, 1000, 5, false, func(p *Params) *float64 { return &p.MinSNR }),
+		fl("max-strong-fraction", "a frame with more strong pixels than this fraction of its analysed pixels is flagged overloaded and gets no spots", "", 0.001, 1, 0.25, false, func(p *Params) *float64 { return &p.MaxStrongFraction }),
 		i("min-spots", "fewest accepted spots for a frame to count as diffraction; below it score and resolution are 0", "spots", 1, 10000, 5, false, func(p *Params) *int { return &p.MinSpots }),
 		fl("hit-threshold", "a frame whose score reaches this value is a hit", "", 0, 1e9, 2, false, func(p *Params) *float64 { return &p.HitThreshold }),
 		fl("resolution-quantile", "order statistic (as a fraction of the spot count) of the accepted spots' 1/d² from which the resolution limit is extrapolated", "", 0.5, 1, 0.95, false, func(p *Params) *float64 { return &p.ResolutionQuantile }),

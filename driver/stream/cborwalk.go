@@ -102,7 +102,7 @@ func (r *cborReader) uint(what string) (uint64, error) {
 	return arg, nil
 }
 
-// bytes reads a definite-length byte or text string of the given major type
+// str reads a definite-length byte or text string of the given major type
 // and returns it without copying.
 func (r *cborReader) str(major byte, what string) ([]byte, error) {
 	m, info, n, err := r.head()

@@ -205,8 +205,12 @@ func (rr *running) waitFor(what string, cond func(Stats) bool) Stats {
 	}
 }
 
-// Independent decodes of the real frames (Debian's bitshuffle C library and
-// python-lz4 on the same payloads): md5 of the decoded pixels.
+// Independent decodes of the real frames: md5 of the decoded pixels as
+// produced by Debian's bitshuffle C library (python3-bitshuffle:
+// bitshuffle.decompress_lz4(payload[12:], shape, dtype, blocksize/elemsize))
+// and, for the HDF5-framed "lz4", python3-lz4's lz4.block.decompress per
+// block, on the same payload bytes. The 4M frames also have the README's
+// 251 297 all-ones pixels.
 var goldenPixelMD5 = map[string]string{
 	"v1/0":                           "466dfee95c00e7ec8060c7bca25bbeac",
 	"v1/1":                           "ce6c03a6abb32c4873006804c3ca1620",
@@ -731,5 +735,34 @@ func TestReceiverBinds(t *testing.T) {
 	rr.expect("S2")
 	if st := rr.waitFor("missed header", func(s Stats) bool { return s.MissedHeader == 1 }); st.Series != 1 {
 		t.Errorf("stats %+v", st)
+	}
+}
+
+// The channel delivered in Image.Pixels: the configured one, else the first
+// of the start message's channels, whatever order the image lists them in.
+func TestReceiverSelectsChannel(t *testing.T) {
+	var b V2Builder
+	start, err := b.AppendStart(nil, &Series{ID: 4, UniqueID: "u4", Channels: []string{"threshold_1", "threshold_2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, d1 := encodeFrame(t, 6, 5, 2, codec.BSLZ4, 1)
+	_, d2 := encodeFrame(t, 6, 5, 2, codec.BSLZ4, 2)
+	img, err := b.AppendImage(nil, &Image{SeriesID: 4, UniqueID: "u4", Number: 0,
+		Pixels: Pixels{Channel: "threshold_2", Width: 6, Height: 5, ElemSize: 2, Encoding: codec.BSLZ4, Data: d2},
+		Other:  []Pixels{{Channel: "threshold_1", Width: 6, Height: 5, ElemSize: 2, Encoding: codec.BSLZ4, Data: d1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ configured, want string }{{"", "threshold_1"}, {"threshold_2", "threshold_2"}} {
+		push := newPusher(t)
+		rr := startReceiver(t, Config{Endpoint: push.endpoint, Channel: c.configured})
+		push.send(start)
+		push.send(img)
+		ev := rr.expect("S4", "I4/0")
+		got := ev[1].Image
+		if got.Channel != c.want || len(got.Other) != 1 || !bytes.Equal(got.Data, map[string][]byte{"threshold_1": d1, "threshold_2": d2}[c.want]) {
+			t.Errorf("configured %q: delivered %q (other %d)", c.configured, got.Channel, len(got.Other))
+		}
 	}
 }

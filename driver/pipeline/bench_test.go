@@ -1,0 +1,194 @@
+package pipeline
+
+import (
+	"context"
+	"os"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-co-op/gocron/v2"
+	"github.com/rs/zerolog"
+
+	"tioga/device/contract"
+	"tioga/driver/analysis"
+	"tioga/driver/cbf"
+	"tioga/driver/codec"
+	"tioga/driver/detector"
+	"tioga/driver/stream"
+	"tioga/driver/writer"
+	"tioga/sim/diffraction"
+	"tioga/sim/truth"
+)
+
+// benchFrames holds a few EIGER 4M 16-bit frames from the simulator, half
+// hits and half blanks, raw and bslz4-encoded, made once per process.
+var benchFrames struct {
+	once sync.Once
+	prof detector.Profile
+	gen  *diffraction.Generator
+	raw  [][]byte
+	enc  [][]byte
+	err  error
+}
+
+func loadBenchFrames(b *testing.B) {
+	benchFrames.once.Do(func() {
+		prof, _ := detector.ByName("eiger4m")
+		c := diffraction.DefaultConfig(prof)
+		c.HitFraction = 0.5
+		c.Seed = 3
+		gen, err := diffraction.New(c)
+		if err != nil {
+			benchFrames.err = err
+			return
+		}
+		benchFrames.prof, benchFrames.gen = prof, gen
+		e := codec.NewEncoder()
+		var tr truth.Frame
+		for i := 0; i < 8; i++ {
+			raw := make([]byte, prof.Pixels()*2)
+			if err := gen.Frame(i, raw, &tr); err != nil {
+				benchFrames.err = err
+				return
+			}
+			enc, err := e.Encode(nil, raw, codec.BSLZ4, 2)
+			if err != nil {
+				benchFrames.err = err
+				return
+			}
+			benchFrames.raw = append(benchFrames.raw, raw)
+			benchFrames.enc = append(benchFrames.enc, enc)
+		}
+	})
+	if benchFrames.err != nil {
+		b.Fatal(benchFrames.err)
+	}
+}
+
+// tmpfsDir returns a directory on a RAM file system, so the benchmark
+// measures the server and not the disk.
+func tmpfsDir(b *testing.B) string {
+	dir, err := os.MkdirTemp("/dev/shm", "tioga-bench-")
+	if err != nil {
+		b.Fatalf("need /dev/shm (tmpfs): %v", err)
+	}
+	b.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+func reportPixels(b *testing.B, frames int, px int, cores int) {
+	sec := b.Elapsed().Seconds()
+	b.ReportMetric(float64(frames)/sec, "frames/s")
+	b.ReportMetric(float64(frames)*float64(px)/sec/1e6, "Mpx/s")
+	b.ReportMetric(float64(frames)*float64(px)/sec/1e6/float64(cores), "Mpx/s/core")
+}
+
+// BenchmarkEndToEnd4M: EIGER 4M 16-bit bslz4 diffraction-like frames
+// through the whole pipeline (decode, analyse, write .cbf.gz to tmpfs,
+// commit, publish) with one worker per core.
+func BenchmarkEndToEnd4M(b *testing.B) {
+	loadBenchFrames(b)
+	prof := benchFrames.prof
+	dev, _ := contract.Build(contract.DefaultNames())
+	sched, _ := gocron.NewScheduler()
+	sched.Start()
+	defer sched.Shutdown()
+	g := benchFrames.gen.Config()
+	cores := runtime.GOMAXPROCS(0)
+	p, err := New(Config{Workers: cores, ExportPeriod: 300 * time.Millisecond, DisableHeatMap: true,
+		Writer:        writer.Config{Directory: tmpfsDir(b), Prefix: "bench", Run: 1, MinFreeBytes: -1, Fsync: writer.FsyncNever},
+		WriterEnabled: true}, dev, sched, nil, nil, nil, zerolog.Nop())
+	if err != nil {
+		b.Fatal(err)
+	}
+	in := make(chan stream.Message, 64)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx, in) }()
+	in <- stream.Message{Series: &stream.Series{Version: 1, ID: 1, Width: prof.Width(), Height: prof.Height(), ElemSize: 2, BitDepth: 16,
+		Description: "Dectris EIGER X 4M", PixelSizeX: 75e-6, PixelSizeY: 75e-6, BeamCenterX: g.BeamX, BeamCenterY: g.BeamY,
+		DetectorDistance: g.Distance, Wavelength: g.Wavelength, CountTime: 0.001, FrameTime: 0.001, NumberOfImages: uint64(b.N)}}
+	b.SetBytes(int64(prof.Pixels() * 2))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		in <- stream.Message{Image: &stream.Image{Version: 1, SeriesID: 1, Number: uint64(i),
+			Pixels: stream.Pixels{Width: prof.Width(), Height: prof.Height(), ElemSize: 2, Encoding: codec.BSLZ4,
+				Data: benchFrames.enc[i%len(benchFrames.enc)]}}}
+	}
+	in <- stream.Message{End: &stream.End{Version: 1, SeriesID: 1}}
+	for {
+		if s, ok := p.LastSummary(); ok && s.SeriesID == 1 {
+			if s.Processed != b.N || s.Written != b.N {
+				b.Fatalf("summary %+v", s)
+			}
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	b.StopTimer()
+	reportPixels(b, b.N, prof.Pixels(), cores)
+	close(in)
+	<-done
+}
+
+// The stages on one core, on the same frames, for the per-stage figures.
+
+func BenchmarkStage4MDecode(b *testing.B) {
+	loadBenchFrames(b)
+	d := codec.NewDecoder()
+	dst := make([]byte, benchFrames.prof.Pixels()*2)
+	b.SetBytes(int64(len(dst)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := d.Decode(dst, benchFrames.enc[i%len(benchFrames.enc)], codec.BSLZ4, 2); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportPixels(b, b.N, benchFrames.prof.Pixels(), 1)
+}
+
+func BenchmarkStage4MAnalyse(b *testing.B) {
+	loadBenchFrames(b)
+	g := benchFrames.gen.Config()
+	prof := benchFrames.prof
+	t, err := analysis.NewTables(analysis.Geometry{Width: prof.Width(), Height: prof.Height(), BeamX: g.BeamX, BeamY: g.BeamY,
+		Distance: g.Distance, Wavelength: g.Wavelength, PixelSize: prof.PixelSize}, analysis.DefaultParams(), analysis.Masks{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	a := analysis.NewAnalyser(t)
+	var res analysis.Result
+	b.SetBytes(int64(prof.Pixels() * 2))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := a.Analyse(benchFrames.raw[i%len(benchFrames.raw)], 2, &res); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportPixels(b, b.N, prof.Pixels(), 1)
+}
+
+func BenchmarkStage4MWriteCBFGzip(b *testing.B) {
+	loadBenchFrames(b)
+	prof := benchFrames.prof
+	g := benchFrames.gen.Config()
+	w, err := writer.Open(writer.Config{Directory: tmpfsDir(b), Prefix: "stage", Run: 1, MinFreeBytes: -1, Fsync: writer.FsyncNever},
+		cbf.Header{Detector: "Dectris EIGER X 4M", PixelSizeX: 75e-6, PixelSizeY: 75e-6, Wavelength: g.Wavelength,
+			Distance: g.Distance, BeamX: g.BeamX, BeamY: g.BeamY, ExposureTime: 0.001, ExposurePeriod: 0.001, CountCutoff: 65534})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Close()
+	var sc writer.Scratch
+	b.SetBytes(int64(prof.Pixels() * 2))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := w.Write(&sc, i, cbf.Pixels{Data: benchFrames.raw[i%len(benchFrames.raw)], Width: prof.Width(), Height: prof.Height(), ElemSize: 2}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportPixels(b, b.N, prof.Pixels(), 1)
+}

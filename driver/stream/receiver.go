@@ -40,8 +40,9 @@ type Config struct {
 	// ReceiveBuffer is the kernel socket buffer (ZMQ_RCVBUF) in bytes; 0
 	// keeps the OS default.
 	ReceiveBuffer int
-	// MaxMessageSize is ZMQ_MAXMSGSIZE in bytes; a peer sending a larger
-	// message is disconnected. 0 means no limit.
+	// MaxMessageSize is ZMQ_MAXMSGSIZE in bytes: libzmq disconnects a peer
+	// that sends a larger message part (a V1 flatfield of a 16M is 72 MB).
+	// 0 means no limit.
 	MaxMessageSize int64
 
 	// SeriesTimeout ends an open series with a synthesized End (reason
@@ -212,31 +213,27 @@ func (r *Receiver) openSockets() error {
 	if r.sock, err = r.zctx.NewSocket(zmq.PULL); err != nil {
 		return fmt.Errorf("stream: PULL socket: %w", err)
 	}
-	opts := []struct {
+	// Options are applied in order; the first failure names its option.
+	type option struct {
 		name string
-		set  func() error
-	}{
-		{"linger", func() error { return r.sock.SetLinger(0) }},
-		{"rcvhwm", func() error { return r.sock.SetRcvhwm(cfg.ReceiveHWM) }},
-		{"rcvtimeo", func() error { return r.sock.SetRcvtimeo(cfg.PollInterval) }},
+		err  error
+	}
+	opts := []option{
+		{"linger", r.sock.SetLinger(0)},
+		{"rcvhwm", r.sock.SetRcvhwm(cfg.ReceiveHWM)},
+		{"rcvtimeo", r.sock.SetRcvtimeo(cfg.PollInterval)},
 		// Keepalive lets a dead DCU connection be noticed and re-dialled.
-		{"tcp_keepalive", func() error { return r.sock.SetTcpKeepalive(1) }},
+		{"tcp_keepalive", r.sock.SetTcpKeepalive(1)},
 	}
 	if cfg.ReceiveBuffer > 0 {
-		opts = append(opts, struct {
-			name string
-			set  func() error
-		}{"rcvbuf", func() error { return r.sock.SetRcvbuf(cfg.ReceiveBuffer) }})
+		opts = append(opts, option{"rcvbuf", r.sock.SetRcvbuf(cfg.ReceiveBuffer)})
 	}
 	if cfg.MaxMessageSize > 0 {
-		opts = append(opts, struct {
-			name string
-			set  func() error
-		}{"maxmsgsize", func() error { return r.sock.SetMaxmsgsize(cfg.MaxMessageSize) }})
+		opts = append(opts, option{"maxmsgsize", r.sock.SetMaxmsgsize(cfg.MaxMessageSize)})
 	}
 	for _, o := range opts {
-		if err := o.set(); err != nil {
-			return fmt.Errorf("stream: set %s: %w", o.name, err)
+		if o.err != nil {
+			return fmt.Errorf("stream: set %s: %w", o.name, o.err)
 		}
 	}
 	if cfg.Bind {
@@ -245,7 +242,11 @@ func (r *Receiver) openSockets() error {
 		err = r.sock.Connect(cfg.Endpoint)
 	}
 	if err != nil {
-		return fmt.Errorf("stream: %s %s: %w", map[bool]string{true: "bind", false: "connect"}[cfg.Bind], cfg.Endpoint, err)
+		verb := "connect"
+		if cfg.Bind {
+			verb = "bind"
+		}
+		return fmt.Errorf("stream: %s %s: %w", verb, cfg.Endpoint, err)
 	}
 	r.endpoint = cfg.Endpoint
 	if cfg.Bind {

@@ -231,7 +231,7 @@ func pixelMD5(t *testing.T, p *Pixels) string {
 
 func TestReceiverV1Capture(t *testing.T) {
 	push := newPusher(t)
-	rr := startReceiver(t, Config{Endpoint: push.endpoint})
+	rr := startReceiver(t, Config{Endpoint: push.endpoint, ReceiveBuffer: 4 << 20, MaxMessageSize: 64 << 20})
 	capture := v1Capture(t)
 	var total uint64
 	for _, msg := range capture {

@@ -61,11 +61,16 @@ func (b *V2Builder) AppendEnd(dst []byte, e *End) []byte {
 	return appendKeyText(dst, "series_unique_id", e.UniqueID)
 }
 
-// AppendImage appends an image message: the Image's Pixels (channel
-// "threshold_1" when Channel is empty) followed by its Other channels, each a
-// MultiDimArray; raw pixels as a plain typed array, codec.BSLZ4 and
-// codec.HDF5LZ4 data inside tag 56500. The pixel bytes are copied once, into
-// dst. Times are written as [Count, Rate] rationals.
+// AppendImage appends an image message, keys in the detector's order: the
+// Image's Pixels (channel "threshold_1" when Channel is empty) followed by
+// its Other channels, each a MultiDimArray; raw pixels as a plain typed
+// array, codec.BSLZ4 and codec.HDF5LZ4 data inside tag 56500. The pixel
+// bytes are copied once, into dst; nothing is allocated.
+//
+// Times are written as the rationals [Count, Rate]: set Rate to the
+// detector clock (50 MHz on an EIGER2). series_date is written when
+// SeriesDate is set. The Appendix becomes user_data: verbatim when Version
+// is 2 (it must then be one CBOR item), else as a CBOR text string.
 func (b *V2Builder) AppendImage(dst []byte, img *Image) ([]byte, error) {
 	pairs := 8
 	if img.Appendix != nil {

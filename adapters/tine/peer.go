@@ -310,6 +310,13 @@ func (p *peer) attach(l *wire.Link, input []byte, now time.Time) {
 		}
 		p.removeLink(old)
 	}
+	// A client reuses a link id only for a new incarnation of the link
+	// (a new start time): the old one is dead.
+	for k, old := range p.links {
+		if k.id == key.id {
+			p.removeLink(old)
+		}
+	}
 	c := &l.Contract
 	if c.Access&wire.AccessWrite != 0 {
 		p.fail(l, fail(wire.IllegalMode, "links read; write with SINGLE requests"))

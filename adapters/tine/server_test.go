@@ -394,3 +394,26 @@ export = false
 		t.Fatal(err)
 	}
 }
+
+// TestReattachReplacesOldIncarnation: a link id attached again with a new
+// start time replaces the old link instead of doubling the deliveries.
+func TestReattachReplacesOldIncarnation(t *testing.T) {
+	ref := newRefTree(t)
+	s := startServer(t, ref.tree, Config{})
+	c := newUDPClient(t, s)
+	for start := uint32(1); start <= 3; start++ {
+		l := wire.Link{
+			Subscription: wire.Subscription{MTU: 1246, NumBlocks: 1, BlockNum: 1, LinkID: 4, Mode: wire.Poll, BlockID: 1, PollingInterval: 1000, StartTime: start},
+			Contract:     wire.Contract{Property: "frame-count", Device: "tioga", EqmName: "TIOGA", SizeOut: 1, Access: wire.AccessRead, FormatIn: wire.Null, FormatOut: wire.Int32},
+		}
+		b, _ := wire.AppendRequest(nil, "ROOT", []wire.Link{l})
+		c.send(b)
+		blocks, err := wire.ParseReply(c.recv(time.Second), nil)
+		if err != nil || blocks[0].Header.StartTime != start {
+			t.Fatalf("%v %+v", err, blocks)
+		}
+	}
+	if n := s.Stats().Links; n != 1 {
+		t.Fatalf("%d links, want 1", n)
+	}
+}

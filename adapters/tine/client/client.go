@@ -271,15 +271,26 @@ func (c *Client) newKeyLocked() partKey {
 		if c.nextID == 0 {
 			c.nextID = 1
 		}
-		k := partKey{c.nextID, start}
-		if _, busy := c.calls[k]; busy {
-			continue
+		if !c.idBusyLocked(c.nextID) {
+			return partKey{c.nextID, start}
 		}
-		if _, busy := c.links[k]; busy {
-			continue
-		}
-		return k
 	}
+}
+
+// idBusyLocked reports whether a pending call or a link uses the id (with
+// any start time: a server takes a reused id for a new incarnation).
+func (c *Client) idBusyLocked(id uint16) bool {
+	for k := range c.calls {
+		if k.sub == id {
+			return true
+		}
+	}
+	for k := range c.links {
+		if k.sub == id {
+			return true
+		}
+	}
+	return false
 }
 
 // send writes one request datagram (or TCP message).

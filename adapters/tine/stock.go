@@ -90,7 +90,9 @@ func sortedProperties(ps []*properties.Property) []*properties.Property {
 // text, rows x width for records with numRows/rowSize set), access (1 read,
 // 2 write, 3 both), the input a write or query takes, units and the display
 // range. Without units or limits the fields carry tine.jar's defaults
-// ("none", 0 and 10) [verified: query-propinfo.rep002.bin].
+// ("none", 0 and 10) [verified: query-propinfo.rep002.bin]. numRows is a
+// 16-bit field: records properties of more than 32767 rows publish 32767
+// there, their true capacity stays in the output size.
 func PropertyInfo(p *properties.Property) wire.PropertyInfo {
 	s := p.Spec()
 	f := nativeFormat(s.Elem)

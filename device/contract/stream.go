@@ -49,6 +49,7 @@ type Stream struct {
 	QueueCapacity    *properties.Property
 	QueueState       *properties.Property // ok, or full: the receiver waits for the workers
 	BadFrames        *properties.Property // frames that could not be decoded or analysed
+	Overloaded       *properties.Property // frames with too many strong pixels to hold spots (ice, shadows, overexposure)
 	BackPressure     *properties.Property // times the receiver waited for a full queue
 	Workers          *properties.Property
 	LastError        *properties.Property
@@ -150,6 +151,7 @@ func NewStream() *Stream {
 	s.QueueState = d.Add(text("queue-state", r, 128, "ok, or full: the workers cannot keep up and the receiver waits (the detector's buffer fills next)"))
 	s.QueueState.SetText("ok")
 	s.BadFrames = d.Add(ro("count-bad-frames", properties.Int32, "frames", "frames of the current series that could not be decoded or analysed (recorded with zero results)"))
+	s.Overloaded = d.Add(ro("count-overloaded-frames", properties.Int32, "frames", "frames of the current series with so many strong pixels (ice, a shadow, overexposure) that no spots are reported for them"))
 	s.BackPressure = d.Add(ro("count-back-pressure", properties.Int32, "frames", "frames the receiver had to hold because the queue was full"))
 	s.Workers = d.Add(ro("workers", properties.Int32, "", "analysis workers (one per core by default)"))
 	s.LastError = d.Add(text("last-error", r, 1024, "the last error reported by the stream, pipeline or writer"))

@@ -54,6 +54,7 @@ func (p *Pipeline) exportSeries(s *series, now time.Time) {
 	}
 	st.CountDropped.SetInt32(clamp32(int(s.dropped.Load())))
 	st.BadFrames.SetInt32(clamp32(int(s.bad.Load())))
+	st.Overloaded.SetInt32(clamp32(int(s.overloaded.Load())))
 
 	x := p.ssx.Stats()
 	st.SSXFrames.SetInt32(clamp32(x.Frames))

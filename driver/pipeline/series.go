@@ -47,13 +47,14 @@ type series struct {
 	dropped    atomic.Int64
 
 	// Committer, read by others.
-	committed atomic.Uint64
-	written   atomic.Int64
-	bad       atomic.Int64
-	hits      atomic.Int64
-	failed    atomic.Int64
-	sumMeanI  float64 // committer only
-	spotsTot  int     // committer only
+	committed  atomic.Uint64
+	written    atomic.Int64
+	bad        atomic.Int64
+	overloaded atomic.Int64
+	hits       atomic.Int64
+	failed     atomic.Int64
+	sumMeanI   float64 // committer only
+	spotsTot   int     // committer only
 
 	mu   sync.Mutex
 	cond *sync.Cond
@@ -425,7 +426,7 @@ func (p *Pipeline) publishSeriesStart(s *series) {
 	}
 	st.SeriesStart.SetText(arrival.UTC().Format(time.RFC3339Nano))
 	for _, prop := range []*properties.Property{st.FrameCount, st.FramesReceived, st.FramesWritten, st.Hits, st.CountDropped,
-		st.BadFrames, st.FilesWritten, st.FilesFailed, st.FilesPending} {
+		st.BadFrames, st.Overloaded, st.FilesWritten, st.FilesFailed, st.FilesPending} {
 		prop.SetInt32(0)
 	}
 	st.HitRate.SetFloat(0)

@@ -24,6 +24,7 @@ type job struct {
 	// Filled by the worker.
 	res      analysis.Result // only the scalars are used after the worker
 	analysed bool
+	overload bool
 	path     string // "" when not written
 	writeErr error
 	err      error     // decode or analysis failure
@@ -83,6 +84,7 @@ func (p *Pipeline) worker(id int) {
 			} else {
 				j.analysed = true
 				j.res.Spots, j.res.Score, j.res.Resolution, j.res.IS, j.res.Hit = res.Spots, res.Score, res.Resolution, res.IS, res.Hit
+				j.overload = res.Overloaded
 				var sumI float64
 				for _, sp := range res.SpotList {
 					j.spots = append(j.spots, float32(sp.X), float32(sp.Y), float32(sp.Intensity), float32(sp.Sigma), float32(sp.D))
@@ -138,6 +140,9 @@ func (p *Pipeline) commit(j *job) {
 		s.bad.Add(1)
 		p.log.Warn().Err(j.err).Uint64("series", s.id).Int("frame", frame).Msg("bad frame recorded with zero results")
 		p.dev.Stream.LastError.SetText(j.err.Error())
+	}
+	if j.overload {
+		s.overloaded.Add(1)
 	}
 	if j.analysed {
 		rec.Spots = j.res.Spots

@@ -287,7 +287,7 @@ func NewTracker() *Tracker {
 	t.Load = d.Add(cmd("load", properties.Text, "show this image in ADXV now (switches tracking off)", "full image path"))
 	q := records("queue", []string{"frame", "score", "spots", "resolution"}, MaxTrackerQueue, "best written frames, best first [frame, score, spots, resolution]")
 	t.Queue = d.Add(q)
-	t.QueuePaths = d.Add(text("queue-paths", r, 0, "image paths of the queue, one per line, in the order of queue"))
+	t.QueuePaths = d.Add(text("queue-paths", r, MaxTrackerQueue*256, "image paths of the queue, one per line, in the order of queue"))
 	t.Shown = d.Add(text("shown", r, 4096, "path of the image shown last"))
 	t.ADXVHost = d.Add(text("adxv-host", w, 255, "host where ADXV listens (adxv -socket)"))
 	t.ADXVPort = d.Add(rw("adxv-port", properties.Int32, "", "ADXV socket port", lim(1, 65535)))

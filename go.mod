@@ -6,12 +6,13 @@ require (
 	github.com/BurntSushi/toml v1.6.0
 	github.com/fxamacker/cbor/v2 v2.10.0
 	github.com/go-co-op/gocron/v2 v2.21.2
-	github.com/gopcua/opcua v0.9.0
+	github.com/gopcua/opcua v0.9.1
 	github.com/klauspost/compress v1.20.3
 	github.com/pebbe/zmq4 v1.4.0
 	github.com/pierrec/lz4/v4 v4.1.33
 	github.com/rs/zerolog v1.35.1
 	github.com/schollz/progressbar/v3 v3.19.1
+	golang.org/x/sys v0.46.0
 )
 
 require (
@@ -23,6 +24,9 @@ require (
 	github.com/rivo/uniseg v0.4.7 // indirect
 	github.com/robfig/cron/v3 v3.0.1 // indirect
 	github.com/x448/float16 v0.8.4 // indirect
-	golang.org/x/sys v0.46.0 // indirect
 	golang.org/x/term v0.44.0 // indirect
 )
+
+// gopcua v0.9.1 with fixes for remotely triggerable crashes in its decoder
+// and server handshake; see adapters/opcua/gopcua-patched/PATCHES.md.
+replace github.com/gopcua/opcua v0.9.1 => ./adapters/opcua/gopcua-patched

@@ -37,20 +37,20 @@ import (
 //
 // Whole-file throughput and size per level (BenchmarkCBFGzip: byte-offset,
 // header, MD5 and gzip of the synthetic 16-bit EIGER 4M frame of cbftest,
-// background ~1-3 counts; one core; megapixels per CPU-second of the
-// process, measured on the shared 2-core EPYC development machine under
-// load, so a quiet machine does better; sizes are exact):
+// background ~1-3 counts; one core, megapixels per CPU-second of the
+// process on the shared 2-core 2.6 GHz EPYC development machine; sizes are
+// exact):
 //
 //	level               Mpx/cpu-s   .cbf.gz bytes
-//	none (.cbf)           430        4 495 577
-//	GzipAuto (default)    243        1 732 408   (chose Huffman-only)
-//	-2 Huffman-only       248        1 732 408
-//	1 BestSpeed           102        1 875 518
-//	2                      96        1 847 938
-//	3                      90        1 831 310
-//	5                      66        1 898 410
-//	6                      62        1 896 174
-//	9                       7.8      1 763 566
+//	none (.cbf)           436        4 495 577
+//	GzipAuto (default)    252        1 732 408   (chose Huffman-only)
+//	-2 Huffman-only       257        1 732 408
+//	1 BestSpeed           120        1 875 518
+//	2                     120        1 847 938
+//	3                     108        1 831 310
+//	5                      77        1 898 410
+//	6                      75        1 896 174
+//	9                       9.3      1 763 566
 //
 // On the real EIGER 4M frame of the eiger-stream-v1 fixture (mean 1.1
 // counts): Huffman-only 1 123 156 bytes, level 1 1 237 535, level 6

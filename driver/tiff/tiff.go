@@ -30,18 +30,18 @@ import (
 // DefaultLevel is the zlib level of the strips unless configured.
 //
 // BenchmarkTIFF on the synthetic 16-bit EIGER 4M frame (one core, Mpx per
-// CPU-second on the loaded shared machine; exact sizes; raw int32 is
+// CPU-second on the shared development machine; exact sizes; raw int32 is
 // 17.9 MB):
 //
 //	level             Mpx/cpu-s   bytes
-//	-2 Huffman-only      101      3 437 628
-//	1 BestSpeed           77-82   2 772 192
-//	6                     46      2 446 004
+//	-2 Huffman-only      102      3 437 628
+//	1 BestSpeed           86      2 772 192
+//	6                     49      2 446 004
 //
 // Signed 32-bit pixels put three mostly-zero bytes beside each count, which
 // LZ77 matches compress and Huffman coding alone does not (unlike the CBF
 // byte-offset stream), so BestSpeed is the default: 20 % smaller than
-// Huffman-only for 20 % more CPU; level 6 saves 12 % more for twice the CPU.
+// Huffman-only for 20 % more CPU; level 6 saves 12 % more for 1.8x the CPU.
 const DefaultLevel = zlib.BestSpeed
 
 // Software is written into the Software tag.

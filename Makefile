@@ -11,7 +11,7 @@ BIN   := bin
 # peers the tests read our output with (bitshuffle's C library, CBFlib,
 # libtiff, tifffile).
 APT_PACKAGES := libzmq3-dev pkg-config gcc bitshuffle cbflib-bin python3-pycbf \
-                libtiff-tools python3-tifffile python3-numpy gzip
+                libtiff-tools python3-tifffile python3-fabio python3-numpy gzip
 
 NODE_CLIENT := adapters/opcua/testdata/nodeclient
 

@@ -231,7 +231,7 @@ func pixelMask(h *stream.Series, channel string, width, height int) []uint32 {
 // over the scan device's properties.
 func (p *Pipeline) setupGrid(s *series) {
 	sc := p.dev.Scan
-	g, found, err := raster.ParseGeometry(s.header.Appendix.Raw)
+	g, found, err := raster.GeometryFrom(s.header.Appendix.Value)
 	if err != nil {
 		p.log.Warn().Err(err).Msg("raster geometry in the series header ignored")
 	}

@@ -59,32 +59,61 @@ func (g Grid) String() string {
 	return fmt.Sprintf("%d x %d %s", g.Lines, g.FramesPerLine, kind)
 }
 
-// ParseGeometry looks for a raster geometry in a series header appendix or
-// user_data (JSON). Accepted spellings, at the top level or inside an
-// object named "raster", "scan" or "grid":
+// ParseGeometry looks for a raster geometry in a series header appendix
+// (JSON text). See GeometryFrom for the accepted spellings.
+func ParseGeometry(raw []byte) (g Grid, found bool, err error) {
+	if len(raw) == 0 {
+		return Grid{}, false, nil
+	}
+	var top any
+	if err := json.Unmarshal(raw, &top); err != nil {
+		return Grid{}, false, nil // not JSON: an appendix may be anything
+	}
+	return GeometryFrom(top)
+}
+
+// GeometryFrom looks for a raster geometry in an already decoded appendix
+// or user_data value: a JSON object (map[string]any) or a CBOR map (Stream
+// V2 user_data; keys of any type, numbers of any integer or float type).
+// Accepted spellings, at the top level or inside an object named "raster",
+// "scan" or "grid":
 //
 //	lines | n_lines | nlines | num_lines
 //	frames_per_line | nframes_per_line | frames-per-line | num_frames_per_line | images_per_line
 //	serpentine | snake  (bool, or 0/1)
 //
-// found is false when the JSON holds no geometry; an error means the JSON
-// names a geometry that is unusable (e.g. zero or negative sizes).
-func ParseGeometry(raw []byte) (g Grid, found bool, err error) {
-	if len(raw) == 0 {
+// found is false when the value holds no geometry; an error means it names
+// a geometry that is unusable (e.g. zero or negative sizes).
+func GeometryFrom(v any) (g Grid, found bool, err error) {
+	top, ok := asMap(v)
+	if !ok {
 		return Grid{}, false, nil
 	}
-	var top map[string]any
-	if err := json.Unmarshal(raw, &top); err != nil {
-		return Grid{}, false, nil // not JSON: an appendix may be anything
-	}
 	for _, k := range []string{"raster", "scan", "grid"} {
-		if sub, ok := top[k].(map[string]any); ok {
+		if sub, ok := asMap(top[k]); ok {
 			if g, found, err := geometryFrom(sub); found || err != nil {
 				return g, found, err
 			}
 		}
 	}
 	return geometryFrom(top)
+}
+
+// asMap normalises JSON and CBOR maps to map[string]any.
+func asMap(v any) (map[string]any, bool) {
+	switch m := v.(type) {
+	case map[string]any:
+		return m, true
+	case map[any]any:
+		out := make(map[string]any, len(m))
+		for k, x := range m {
+			if ks, ok := k.(string); ok {
+				out[ks] = x
+			}
+		}
+		return out, true
+	}
+	return nil, false
 }
 
 func geometryFrom(m map[string]any) (Grid, bool, error) {
@@ -98,11 +127,10 @@ func geometryFrom(m map[string]any) (Grid, bool, error) {
 	}
 	g := Grid{Lines: int(lines), FramesPerLine: int(frames)}
 	for _, k := range []string{"serpentine", "snake"} {
-		switch v := m[k].(type) {
-		case bool:
-			g.Serpentine = v
-		case float64:
-			g.Serpentine = v != 0
+		if b, ok := m[k].(bool); ok {
+			g.Serpentine = b
+		} else if f, ok := toFloat(m[k]); ok {
+			g.Serpentine = f != 0
 		}
 	}
 	return g, true, nil
@@ -110,9 +138,29 @@ func geometryFrom(m map[string]any) (Grid, bool, error) {
 
 func number(m map[string]any, keys ...string) (float64, bool) {
 	for _, k := range keys {
-		if v, ok := m[k].(float64); ok {
-			return v, true
+		if f, ok := toFloat(m[k]); ok {
+			return f, true
 		}
+	}
+	return 0, false
+}
+
+func toFloat(v any) (float64, bool) {
+	switch x := v.(type) {
+	case float64:
+		return x, true
+	case float32:
+		return float64(x), true
+	case int:
+		return float64(x), true
+	case int64:
+		return float64(x), true
+	case uint64:
+		return float64(x), true
+	case int32:
+		return float64(x), true
+	case uint32:
+		return float64(x), true
 	}
 	return 0, false
 }

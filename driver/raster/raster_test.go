@@ -58,6 +58,18 @@ func TestParseGeometry(t *testing.T) {
 	}
 }
 
+func TestGeometryFromCBORValue(t *testing.T) {
+	// Stream V2 user_data decodes to CBOR maps with unsigned integers.
+	v := map[any]any{"raster": map[any]any{"lines": uint64(37), "frames_per_line": uint64(213), "serpentine": true}}
+	g, found, err := GeometryFrom(v)
+	if err != nil || !found || g != (Grid{37, 213, true}) {
+		t.Fatalf("%+v %v %v", g, found, err)
+	}
+	if _, found, _ := GeometryFrom("just text"); found {
+		t.Fatal("text taken for a geometry")
+	}
+}
+
 func TestMapAndHeatMap(t *testing.T) {
 	g := Grid{Lines: 3, FramesPerLine: 4, Serpentine: true}
 	m := NewMap(g)

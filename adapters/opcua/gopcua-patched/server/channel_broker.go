@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/rsa"
+	"errors"
 	"io"
 	mrand "math/rand"
 	"sync"
@@ -52,6 +53,11 @@ func newChannelBroker(logger Logger) *channelBroker {
 // Response channel
 // Blocks until the context is done, the connection closes, or a critical error
 func (c *channelBroker) RegisterConn(ctx context.Context, conn *uacp.Conn, localCert []byte, localKey *rsa.PrivateKey) error {
+	// Nothing reads the connection once this returns: close it, or the
+	// client of a channel that failed waits for its request to time out and
+	// the socket stays open.
+	defer conn.Close()
+
 	cfg := defaultChannelConfig()
 	cfg.Certificate = localCert
 	cfg.LocalKey = localKey
@@ -109,6 +115,8 @@ outer:
 				if c.logger != nil {
 					c.logger.Error("Secure Channel %d error: %s", secureChannelID, msg.Err)
 				}
+				// tell the client why the connection closes
+				conn.SendError(errorStatus(msg.Err))
 				break outer
 			}
 			// todo(fs): honor ctx
@@ -149,6 +157,16 @@ func (c *channelBroker) Close() error {
 	}
 
 	return err
+}
+
+// errorStatus is the status code sent to a client whose channel fails
+// with err.
+func errorStatus(err error) ua.StatusCode {
+	var code ua.StatusCode
+	if errors.As(err, &code) {
+		return code
+	}
+	return ua.StatusBadTCPInternalError
 }
 
 func (c *channelBroker) ReadMessage(ctx context.Context) *uasc.MessageBody {

@@ -8,7 +8,9 @@ import (
 	"context"
 	"crypto/rsa"
 	"encoding/xml"
+	"errors"
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"slices"
@@ -70,6 +72,10 @@ type serverConfig struct {
 	cap ServerCapabilities
 
 	logger Logger
+
+	// handshakeTimeout bounds the wait for a new connection's Hello;
+	// zero means uacp.DefaultHandshakeTimeout.
+	handshakeTimeout time.Duration
 }
 
 var capabilities = ServerCapabilities{
@@ -256,6 +262,9 @@ func (s *Server) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if s.cfg.handshakeTimeout > 0 {
+		s.l.SetHandshakeTimeout(s.cfg.handshakeTimeout)
+	}
 	log.Printf("Started listening on %v", s.URLs())
 
 	s.initEndpoints()
@@ -301,7 +310,11 @@ func (s *Server) acceptAndRegister(ctx context.Context, l *uacp.Listener) {
 		case <-ctx.Done():
 			return
 		default:
-			c, err := l.Accept(ctx)
+			// The handshake runs on the connection's own goroutine: done
+			// here, one client that connects and sends nothing blocked every
+			// later connection (and a handshake's network error ended this
+			// loop as if the listener had been closed).
+			c, err := l.AcceptConn()
 			if err != nil {
 				switch x := err.(type) {
 				case *net.OpError:
@@ -322,12 +335,31 @@ func (s *Server) acceptAndRegister(ctx context.Context, l *uacp.Listener) {
 				}
 			}
 
-			go s.cb.RegisterConn(ctx, c, s.cfg.certificate, s.cfg.privateKey)
-			if s.cfg.logger != nil {
-				s.cfg.logger.Info("registered connection: %s", c.RemoteAddr())
-			}
+			go s.handshakeAndRegister(ctx, l, c)
 		}
 	}
+}
+
+// handshakeAndRegister completes the handshake of a newly accepted
+// connection and registers it with the channel broker, which serves it
+// until it closes.
+func (s *Server) handshakeAndRegister(ctx context.Context, l *uacp.Listener, c *uacp.Conn) {
+	remote := c.RemoteAddr()
+	if err := l.Handshake(c); err != nil {
+		switch {
+		case s.cfg.logger == nil:
+		case errors.Is(err, io.EOF):
+			// connected and closed without a word: a port probe
+			s.cfg.logger.Info("connection from %s closed before its Hello", remote)
+		default:
+			s.cfg.logger.Warn("handshake with %s failed: %s", remote, err)
+		}
+		return
+	}
+	if s.cfg.logger != nil {
+		s.cfg.logger.Info("registered connection: %s", remote)
+	}
+	s.cb.RegisterConn(ctx, c, s.cfg.certificate, s.cfg.privateKey)
 }
 
 // monitorConnections reads messages off the secure channel connection and

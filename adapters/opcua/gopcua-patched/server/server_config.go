@@ -157,6 +157,15 @@ type Logger interface {
 	Warn(msg string, args ...any)
 }
 
+// HandshakeTimeout sets how long the server waits for the Hello message of
+// a new connection before closing it (default uacp.DefaultHandshakeTimeout).
+// d <= 0 keeps the default.
+func HandshakeTimeout(d time.Duration) Option {
+	return func(s *serverConfig) {
+		s.handshakeTimeout = d
+	}
+}
+
 // the server.SetLogger takes a server.Logger interface.  This interface is met by
 // slog.Logger{}.  A simple wrapper could be made for other loggers if they don't already
 // meet the interface.

@@ -23,6 +23,10 @@ type Buffer struct {
 	buf []byte
 	pos int
 	err error
+
+	// depth is how many Variants, DataValues, DiagnosticInfos and
+	// ExtensionObjects enclose the bytes being read (see nestedDecoder).
+	depth int
 }
 
 func NewBuffer(b []byte) *Buffer {
@@ -166,10 +170,12 @@ func (b *Buffer) ReadStruct(r interface{}) {
 	var n int
 	var err error
 	switch x := r.(type) {
+	case nestedDecoder:
+		n, err = x.decodeNested(b.buf[b.pos:], b.depth)
 	case BinaryDecoder:
 		n, err = x.Decode(b.buf[b.pos:])
 	default:
-		n, err = Decode(b.buf[b.pos:], r)
+		n, err = decodeNested(b.buf[b.pos:], r, b.depth)
 	}
 	if err != nil {
 		b.err = err
@@ -196,7 +202,9 @@ func (b *Buffer) ReadN(n int) []byte {
 		return nil
 	}
 	d := b.buf[b.pos:]
-	if n > len(d) {
+	if n < 0 || n > len(d) {
+		// n < 0: a wire length above MaxInt32 converted to int on a
+		// 32-bit platform, which panicked in the slice expression below.
 		b.err = io.ErrUnexpectedEOF
 		return nil
 	}

@@ -37,7 +37,16 @@ type DataValue struct {
 }
 
 func (d *DataValue) Decode(b []byte) (int, error) {
+	return d.decodeNested(b, 0)
+}
+
+func (d *DataValue) decodeNested(b []byte, depth int) (int, error) {
+	inner, err := checkNestingDepth(depth)
+	if err != nil {
+		return 0, err
+	}
 	buf := NewBuffer(b)
+	buf.depth = inner
 	d.EncodingMask = buf.ReadByte()
 	d.Value = new(Variant)
 	if d.Has(DataValueValue) {

@@ -30,12 +30,40 @@ type BinaryDecoder interface {
 	Decode([]byte) (int, error)
 }
 
-func Decode(b []byte, v interface{}) (int, error) {
-	val := reflect.ValueOf(v)
-	return decode(b, val, val.Type().String())
+// MaxDecodeNestingDepth limits how deeply Variants, DataValues,
+// DiagnosticInfos and ExtensionObjects may nest in a decoded message.
+// Without it a message of nested Variants (one byte per level) recursed
+// until the goroutine stack exceeded its limit, a fatal error that no
+// recover catches.
+var MaxDecodeNestingDepth = 100
+
+// nestedDecoder is implemented by the types through which encoded values
+// can nest. depth is how many such values enclose this one; the decoder
+// refuses to go past MaxDecodeNestingDepth and decodes what it contains
+// at depth+1.
+type nestedDecoder interface {
+	decodeNested(b []byte, depth int) (int, error)
 }
 
-func decode(b []byte, val reflect.Value, name string) (n int, err error) {
+// checkNestingDepth returns the depth of the values nested in a value at
+// depth, or StatusBadEncodingLimitsExceeded when that is too deep.
+func checkNestingDepth(depth int) (int, error) {
+	if depth >= MaxDecodeNestingDepth {
+		return depth, StatusBadEncodingLimitsExceeded
+	}
+	return depth + 1, nil
+}
+
+func Decode(b []byte, v interface{}) (int, error) {
+	return decodeNested(b, v, 0)
+}
+
+func decodeNested(b []byte, v interface{}, depth int) (int, error) {
+	val := reflect.ValueOf(v)
+	return decode(b, val, val.Type().String(), depth)
+}
+
+func decode(b []byte, val reflect.Value, name string, depth int) (n int, err error) {
 	if debugCodec {
 		fmt.Printf("decode: %s has type %v and is a %s, %d bytes\n", name, val.Type(), val.Type().Kind(), len(b))
 		defer func() {
@@ -46,6 +74,9 @@ func decode(b []byte, val reflect.Value, name string) (n int, err error) {
 	buf := NewBuffer(b)
 	switch {
 	case isBinaryDecoder(val):
+		if v, ok := val.Interface().(nestedDecoder); ok {
+			return v.decodeNested(b, depth)
+		}
 		v := val.Interface().(BinaryDecoder)
 		return v.Decode(b)
 	case isTime(val):
@@ -78,13 +109,13 @@ func decode(b []byte, val reflect.Value, name string) (n int, err error) {
 		case reflect.String:
 			val.SetString(buf.ReadString())
 		case reflect.Slice:
-			return decodeSlice(b, val, name)
+			return decodeSlice(b, val, name, depth)
 		case reflect.Array:
-			return decodeArray(b, val, name)
+			return decodeArray(b, val, name, depth)
 		case reflect.Ptr:
-			return decode(b, val.Elem(), name)
+			return decode(b, val.Elem(), name, depth)
 		case reflect.Struct:
-			return decodeStruct(b, val, name)
+			return decodeStruct(b, val, name, depth)
 		default:
 			return 0, errors.Errorf("unsupported type %s", val.Type())
 		}
@@ -92,7 +123,7 @@ func decode(b []byte, val reflect.Value, name string) (n int, err error) {
 	return buf.Pos(), buf.Error()
 }
 
-func decodeStruct(b []byte, val reflect.Value, name string) (int, error) {
+func decodeStruct(b []byte, val reflect.Value, name string, depth int) (int, error) {
 	pos := 0
 	valt := val.Type()
 	for i := 0; i < val.NumField(); i++ {
@@ -107,7 +138,7 @@ func decodeStruct(b []byte, val reflect.Value, name string) (int, error) {
 			// fmt.Printf("decode: %s has type %v and has new value %#v\n", fname, f.Type(), f.Interface())
 		}
 
-		n, err := decode(b[pos:], f, fname)
+		n, err := decode(b[pos:], f, fname, depth)
 		if err != nil {
 			return pos, err
 		}
@@ -116,7 +147,7 @@ func decodeStruct(b []byte, val reflect.Value, name string) (int, error) {
 	return pos, nil
 }
 
-func decodeSlice(b []byte, val reflect.Value, name string) (int, error) {
+func decodeSlice(b []byte, val reflect.Value, name string, depth int) (int, error) {
 	buf := NewBuffer(b)
 	n := buf.ReadUint32()
 	if buf.Error() != nil {
@@ -166,7 +197,7 @@ func decodeSlice(b []byte, val reflect.Value, name string) (int, error) {
 		}
 
 		ename := fmt.Sprintf("%s[%d]", name, i)
-		m, err := decode(b[pos:], a.Index(i), ename)
+		m, err := decode(b[pos:], a.Index(i), ename, depth)
 		if err != nil {
 			return pos, err
 		}
@@ -177,7 +208,7 @@ func decodeSlice(b []byte, val reflect.Value, name string) (int, error) {
 	return pos, nil
 }
 
-func decodeArray(b []byte, val reflect.Value, name string) (int, error) {
+func decodeArray(b []byte, val reflect.Value, name string, depth int) (int, error) {
 	buf := NewBuffer(b)
 	n := buf.ReadUint32()
 	if buf.Error() != nil {
@@ -220,7 +251,7 @@ func decodeArray(b []byte, val reflect.Value, name string) (int, error) {
 		}
 
 		ename := fmt.Sprintf("%s[%d]", name, i)
-		m, err := decode(b[pos:], a.Index(i), ename)
+		m, err := decode(b[pos:], a.Index(i), ename, depth)
 		if err != nil {
 			return pos, err
 		}

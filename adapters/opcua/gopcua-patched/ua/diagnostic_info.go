@@ -31,7 +31,16 @@ type DiagnosticInfo struct {
 }
 
 func (d *DiagnosticInfo) Decode(b []byte) (int, error) {
+	return d.decodeNested(b, 0)
+}
+
+func (d *DiagnosticInfo) decodeNested(b []byte, depth int) (int, error) {
+	inner, err := checkNestingDepth(depth)
+	if err != nil {
+		return 0, err
+	}
 	buf := NewBuffer(b)
+	buf.depth = inner
 	d.EncodingMask = buf.ReadByte()
 	if d.Has(DiagnosticInfoSymbolicID) {
 		d.SymbolicID = buf.ReadInt32()

@@ -48,6 +48,14 @@ func NewExtensionObject(value interface{}) *ExtensionObject {
 }
 
 func (e *ExtensionObject) Decode(b []byte) (int, error) {
+	return e.decodeNested(b, 0)
+}
+
+func (e *ExtensionObject) decodeNested(b []byte, depth int) (int, error) {
+	inner, err := checkNestingDepth(depth)
+	if err != nil {
+		return 0, err
+	}
 	buf := NewBuffer(b)
 	e.TypeID = new(ExpandedNodeID)
 	buf.ReadStruct(e.TypeID)
@@ -66,6 +74,7 @@ func (e *ExtensionObject) Decode(b []byte) (int, error) {
 	if buf.Error() != nil {
 		return buf.Pos(), buf.Error()
 	}
+	body.depth = inner
 
 	if e.EncodingMask == ExtensionObjectXML {
 		e.Value = new(XMLElement)

@@ -15,6 +15,11 @@ import (
 var (
 	// MaxVariantArrayLength sets a limit on the number of elements in array
 	MaxVariantArrayLength = 0xffff
+
+	// MaxVariantArrayDimensions sets a limit on the number of dimensions of
+	// a multi-dimensional array. (Patched in: the dimension count comes off
+	// the wire and sized an allocation without any limit.)
+	MaxVariantArrayDimensions = 32
 )
 
 const (
@@ -116,7 +121,16 @@ func (m *Variant) Value() interface{} {
 
 // Decode implements the codec interface.
 func (m *Variant) Decode(b []byte) (int, error) {
+	return m.decodeNested(b, 0)
+}
+
+func (m *Variant) decodeNested(b []byte, depth int) (int, error) {
+	inner, err := checkNestingDepth(depth)
+	if err != nil {
+		return 0, err
+	}
 	buf := NewBuffer(b)
+	buf.depth = inner
 	m.mask = buf.ReadByte()
 
 	// a null value specifies that no other fields are encoded
@@ -138,11 +152,20 @@ func (m *Variant) Decode(b []byte) (int, error) {
 
 	// get total array length (flattened for multi-dimensional arrays)
 	m.arrayLength = buf.ReadInt32()
+	if buf.Error() != nil {
+		return buf.Pos(), buf.Error()
+	}
 
 	// read flattened array elements
 	n := int(m.arrayLength)
-	if n > MaxVariantArrayLength {
+	if n < -1 || n > MaxVariantArrayLength {
+		// -1 is the null array; a length below it made MakeSlice panic.
 		return buf.Pos(), StatusBadEncodingLimitsExceeded
+	}
+	if n > buf.Len() {
+		// Every element takes at least one byte: a length the remaining
+		// bytes cannot hold is refused before allocating the slice.
+		return buf.Pos(), StatusBadDecodingError
 	}
 
 	// get the type for the slice
@@ -169,8 +192,16 @@ func (m *Variant) Decode(b []byte) (int, error) {
 	// check for dimensions of multi-dimensional array
 	if m.Has(VariantArrayDimensions) {
 		m.arrayDimensionsLength = buf.ReadInt32()
-		if m.arrayDimensionsLength < 0 {
+		if buf.Error() != nil {
+			return buf.Pos(), buf.Error()
+		}
+		if m.arrayDimensionsLength < 0 || int(m.arrayDimensionsLength) > MaxVariantArrayDimensions {
 			return buf.Pos(), StatusBadEncodingLimitsExceeded
+		}
+		if int(m.arrayDimensionsLength) > buf.Len()/4 {
+			// Each dimension is an Int32: refuse a count the remaining
+			// bytes cannot hold before allocating for it.
+			return buf.Pos(), StatusBadDecodingError
 		}
 		m.arrayDimensions = make([]int32, m.arrayDimensionsLength)
 		for i := 0; i < int(m.arrayDimensionsLength); i++ {
@@ -191,11 +222,19 @@ func (m *Variant) Decode(b []byte) (int, error) {
 	// validate that the total number of elements
 	// matches the product of the array dimensions
 	if m.arrayDimensionsLength > 0 {
-		count := int32(1)
+		// The product was computed in int32, so dimensions whose product
+		// wrapped around to the array length passed and split() then built
+		// the huge shape. Every dimension is at least 1, so the running
+		// product never shrinks: stop as soon as it passes the length, which
+		// also keeps it far from overflowing int64.
+		count := int64(1)
 		for i := range m.arrayDimensions {
-			count *= m.arrayDimensions[i]
+			count *= int64(m.arrayDimensions[i])
+			if count > int64(m.arrayLength) {
+				return buf.Pos(), errUnbalancedSlice
+			}
 		}
-		if count != m.arrayLength {
+		if count != int64(m.arrayLength) {
 			return buf.Pos(), errUnbalancedSlice
 		}
 	}
@@ -313,12 +352,12 @@ func (m *Variant) decodeValue(buf *Buffer) interface{} {
 		buf.ReadStruct(v)
 		return v
 	case TypeIDVariant:
-		// todo(fs): limit recursion depth to 100
+		// depth limited by MaxDecodeNestingDepth (ReadStruct passes it on)
 		v := new(Variant)
 		buf.ReadStruct(v)
 		return v
 	case TypeIDDiagnosticInfo:
-		// todo(fs): limit recursion depth to 100
+		// depth limited by MaxDecodeNestingDepth (ReadStruct passes it on)
 		v := new(DiagnosticInfo)
 		buf.ReadStruct(v)
 		return v

@@ -26,6 +26,11 @@ const (
 	DefaultSendBufSize    = 0xffff
 	DefaultMaxChunkCount  = 512
 	DefaultMaxMessageSize = 2 * MB
+
+	// DefaultHandshakeTimeout bounds how long a server waits for the Hello
+	// of a new connection (and for its Acknowledge to be sent). A client
+	// sends its Hello as soon as it connects.
+	DefaultHandshakeTimeout = 5 * time.Second
 )
 
 var (
@@ -111,6 +116,8 @@ type Listener struct {
 	l        *net.TCPListener
 	ack      *Acknowledge
 	endpoint string
+
+	handshakeTimeout time.Duration
 }
 
 // Listen acts like net.Listen for OPC UA Connection Protocol networks.
@@ -135,27 +142,69 @@ func Listen(ctx context.Context, endpoint string, ack *Acknowledge) (*Listener, 
 		return nil, err
 	}
 	return &Listener{
-		l:        l.(*net.TCPListener),
-		ack:      ack,
-		endpoint: endpoint,
+		l:                l.(*net.TCPListener),
+		ack:              ack,
+		endpoint:         endpoint,
+		handshakeTimeout: DefaultHandshakeTimeout,
 	}, nil
+}
+
+// SetHandshakeTimeout sets how long Accept and Handshake wait for the Hello
+// of a new connection; d <= 0 means no limit.
+func (l *Listener) SetHandshakeTimeout(d time.Duration) {
+	l.handshakeTimeout = d
 }
 
 // Accept accepts the next incoming call and returns the new connection.
 //
 // The first param ctx is to be passed to monitor(), which monitors and handles
 // incoming messages automatically in another goroutine.
+//
+// Accept reads the connection's Hello before it returns, so a client that
+// connects and sends nothing holds it up for the handshake timeout. A
+// server should call AcceptConn and run Handshake on another goroutine.
 func (l *Listener) Accept(ctx context.Context) (*Conn, error) {
+	conn, err := l.AcceptConn()
+	if err != nil {
+		return nil, err
+	}
+	if err := l.Handshake(conn); err != nil {
+		return nil, err
+	}
+	return conn, nil
+}
+
+// AcceptConn accepts the next incoming TCP connection without reading
+// anything from it. The caller completes it with Handshake, on a goroutine
+// of its own, so that one silent client cannot block the accept loop.
+func (l *Listener) AcceptConn() (*Conn, error) {
 	c, err := l.l.AcceptTCP()
 	if err != nil {
 		return nil, err
 	}
-	conn := &Conn{TCPConn: c, id: nextid(), ack: l.ack}
-	if err := conn.srvhandshake(l.endpoint); err != nil {
-		c.Close()
-		return nil, err
+	return &Conn{TCPConn: c, id: nextid(), ack: l.ack}, nil
+}
+
+// Handshake reads the Hello of a connection returned by AcceptConn and
+// answers it, within the listener's handshake timeout. It closes the
+// connection when the handshake fails.
+func (l *Listener) Handshake(conn *Conn) error {
+	if l.handshakeTimeout > 0 {
+		if err := conn.SetDeadline(time.Now().Add(l.handshakeTimeout)); err != nil {
+			conn.Close()
+			return err
+		}
 	}
-	return conn, nil
+	if err := conn.srvhandshake(l.endpoint); err != nil {
+		conn.Close()
+		return err
+	}
+	// the secure channel reads and writes without deadlines of its own
+	if err := conn.SetDeadline(time.Time{}); err != nil {
+		conn.Close()
+		return err
+	}
+	return nil
 }
 
 // Close closes the Listener.

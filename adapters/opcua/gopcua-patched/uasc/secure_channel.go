@@ -404,6 +404,13 @@ func (s *SecureChannel) Receive(ctx context.Context) *MessageBody {
 			// handlers and check them periodically to time them out.
 			_, body, err := ua.DecodeService(b)
 			if err != nil {
+				// The server sends this status to the client before it
+				// closes the channel: a message that does not decode is
+				// BadDecodingError unless the decoder was more precise.
+				var code ua.StatusCode
+				if !errors.As(err, &code) {
+					err = errors.Errorf("%w: %w", ua.StatusBadDecodingError, err)
+				}
 				msg.Err = err
 				return msg
 			}

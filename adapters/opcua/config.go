@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/go-co-op/gocron/v2"
+	"github.com/gopcua/opcua/uacp"
 )
 
 // Config configures the OPC UA server. The zero value works on a laptop:
@@ -69,6 +70,11 @@ type Config struct {
 	// MinPublishingInterval is the fastest publishing interval granted to
 	// subscriptions. Default 20 ms.
 	MinPublishingInterval time.Duration
+	// HandshakeTimeout is how long a new connection may take to send its
+	// Hello before the server closes it. Connections are handshaken each on
+	// their own, so a slow or silent client delays nobody else; the limit
+	// only frees what it holds. Default 5 s.
+	HandshakeTimeout time.Duration
 
 	// Scheduler runs the server's periodic work (trust-list reload,
 	// session expiry). Default: a scheduler of the server's own, started
@@ -135,6 +141,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MinPublishingInterval <= 0 {
 		c.MinPublishingInterval = 20 * time.Millisecond
+	}
+	if c.HandshakeTimeout <= 0 {
+		c.HandshakeTimeout = uacp.DefaultHandshakeTimeout
 	}
 	return c, nil
 }

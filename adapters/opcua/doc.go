@@ -31,8 +31,11 @@
 //
 // # Services
 //
-// gopcua v0.9.0 provides the transport, the secure channels and namespace
-// 0. Its session, attribute, method, view and subscription services are
+// gopcua v0.9.1 provides the transport, the secure channels and namespace
+// 0, from a patched copy (gopcua-patched, see its PATCHES.md): its Variant
+// decoder could be crashed or made to allocate gigabytes by one crafted
+// request, and one client that connected and said nothing blocked every
+// new connection. Its session, attribute, method, view and subscription services are
 // replaced by this package's: gopcua's have no access control, no Call,
 // accept any user token, crash on unknown monitored-item ids and reuse
 // subscription ids. Reads, browse (with continuation points),

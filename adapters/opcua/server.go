@@ -130,6 +130,7 @@ func NewServer(tree *device.Tree, cfg Config, log zerolog.Logger) (*Server, erro
 		server.ManufacturerName("Tioga"),
 		server.ProductName("Tioga OPC UA adapter"),
 		server.SetLogger(glog),
+		server.HandshakeTimeout(cfg.HandshakeTimeout),
 	)
 	s.as = newAddressSpace(cfg.NamespaceURI)
 	s.srv.AddNamespace(s.as)

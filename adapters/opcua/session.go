@@ -33,7 +33,7 @@ const (
 // channelSecurity reads the security mode, policy and client certificate a
 // secure channel was opened with.
 //
-// gopcua v0.9.0 keeps them in the channel's unexported configuration and
+// gopcua v0.9.1 keeps them in the channel's unexported configuration and
 // offers no accessor, and its server accepts whatever mode a client asks
 // for, advertised or not. Access control needs to know the mode (anonymous
 // None channels must never control the server), so this reads the fields

@@ -295,3 +295,103 @@ func TestResetDuringHandshake(t *testing.T) {
 		t.Fatalf("read after reset clients: %v", v.Status)
 	}
 }
+
+// TestPartialChunkFloodRefused: a client that sends intermediate ('C')
+// chunks of many different requests and never the final ones made gopcua
+// buffer them all without bound. The patched copy holds at most a few
+// messages' worth per channel and answers BadEncodingLimitsExceeded.
+func TestPartialChunkFloodRefused(t *testing.T) {
+	h := startHarness(t, nil)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	const chunks, pad = 400, 60 << 10 // 24 MB of partial messages
+	fromSrv := make(chan []byte, 1)
+	go func() {
+		client, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer client.Close()
+		server, err := net.Dial("tcp", net.JoinHostPort(h.cfg.ListenHost, strconv.Itoa(h.cfg.Port)))
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer server.Close()
+		var got bytes.Buffer
+		back := make(chan struct{})
+		go func() { _, _ = io.Copy(io.MultiWriter(client, &got), server); close(back) }()
+		for {
+			hdr := make([]byte, 8)
+			if _, err := io.ReadFull(client, hdr); err != nil {
+				break
+			}
+			chunk := append(hdr, make([]byte, binary.LittleEndian.Uint32(hdr[4:])-8)...)
+			if _, err := io.ReadFull(client, chunk[8:]); err != nil {
+				break
+			}
+			if string(chunk[:3]) != "MSG" {
+				if _, err := server.Write(chunk); err != nil {
+					break
+				}
+				continue
+			}
+			// The first request of the session becomes a flood of
+			// intermediate chunks, each of its own request id
+			// (None policy: message header, channel id, token id,
+			// sequence number, request id, body).
+			for i := 0; i < chunks; i++ {
+				c := append(append([]byte(nil), chunk...), make([]byte, pad)...)
+				c[3] = 'C'
+				binary.LittleEndian.PutUint32(c[4:], uint32(len(c)))
+				binary.LittleEndian.PutUint32(c[16:], uint32(1000+i))
+				binary.LittleEndian.PutUint32(c[20:], uint32(1000+i))
+				if _, err := server.Write(c); err != nil {
+					break // the server closed the channel: what we want
+				}
+			}
+			break
+		}
+		server.(*net.TCPConn).CloseWrite()
+		select {
+		case <-back:
+		case <-time.After(10 * time.Second):
+		}
+		fromSrv <- got.Bytes()
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	eps, err := opcua.GetEndpoints(ctx, h.srv.Endpoint())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep, err := opcua.SelectEndpoint(eps, ua.SecurityPolicyURINone, ua.MessageSecurityModeNone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := opcua.NewClient("opc.tcp://"+l.Addr().String(), opcua.SecurityFromEndpoint(ep, ua.UserTokenTypeAnonymous),
+		opcua.AutoReconnect(false), opcua.RequestTimeout(3*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Connect(ctx); err == nil {
+		c.Close(context.Background())
+		t.Fatal("session created through the flood")
+	}
+	got := <-fromSrv
+	i := bytes.LastIndex(got, []byte("ERRF"))
+	if i < 0 || len(got) < i+12 {
+		t.Fatalf("server did not answer the flood with an Error message: % x", got[max(0, len(got)-64):])
+	}
+	if code := ua.StatusCode(binary.LittleEndian.Uint32(got[i+8:])); code != ua.StatusBadEncodingLimitsExceeded {
+		t.Fatalf("server sent %v, want BadEncodingLimitsExceeded", code)
+	}
+	// The server still serves.
+	ok := h.connect(ua.MessageSecurityModeNone, nil)
+	if v := readValues(t, ok, &ua.ReadValueID{NodeID: h.nodeID("/P14/rideau/tioga/spot-level"), AttributeID: ua.AttributeIDValue})[0]; v.Status != ua.StatusOK {
+		t.Fatalf("read after the flood: %v", v.Status)
+	}
+}

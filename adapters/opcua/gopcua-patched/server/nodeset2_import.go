@@ -2,7 +2,7 @@ package server
 
 import (
 	"fmt"
-	"log"
+	"github.com/gopcua/opcua/debug"
 
 	"github.com/gopcua/opcua/schema"
 	"github.com/gopcua/opcua/ua"
@@ -36,7 +36,7 @@ func (srv *Server) namespacesImportNodeSet(nodes *schema.UANodeSet) error {
 
 func (srv *Server) nodesImportNodeSet(nodes *schema.UANodeSet) error {
 
-	log.Printf("New Node Set: %s", nodes.LastModifiedAttr)
+	debug.Printf("New Node Set: %s", nodes.LastModifiedAttr)
 
 	reftypes := make(map[string]*schema.UAReferenceType)
 
@@ -247,7 +247,7 @@ func (srv *Server) nodesImportNodeSet(nodes *schema.UANodeSet) error {
 		ot := nodes.UAObject[i]
 		nid := ua.MustParseNodeID(ot.NodeIdAttr)
 		if ot.NodeIdAttr == "i=85" {
-			log.Printf("doing objects.")
+			debug.Printf("doing objects.")
 		}
 		var attrs Attributes = make(map[ua.AttributeID]*ua.DataValue)
 		attrs[ua.AttributeIDAccessRestrictions] = DataValueFromValue(ot.AccessRestrictionsAttr)
@@ -281,7 +281,7 @@ func (srv *Server) nodesImportNodeSet(nodes *schema.UANodeSet) error {
 }
 func (srv *Server) refsImportNodeSet(nodes *schema.UANodeSet) error {
 
-	log.Printf("New Node Set: %s", nodes.LastModifiedAttr)
+	debug.Printf("New Node Set: %s", nodes.LastModifiedAttr)
 
 	failures := 0
 	reftypes := make(map[string]*schema.UAReferenceType)
@@ -348,7 +348,7 @@ func (srv *Server) refsImportNodeSet(nodes *schema.UANodeSet) error {
 		nodeid := ua.MustParseNodeID(rt.NodeIdAttr)
 		node := srv.Node(nodeid)
 		if node == nil {
-			log.Printf("Error loading node %s", rt.NodeIdAttr)
+			debug.Printf("Error loading node %s", rt.NodeIdAttr)
 		}
 
 		for rid := range rt.References.Reference {
@@ -356,7 +356,7 @@ func (srv *Server) refsImportNodeSet(nodes *schema.UANodeSet) error {
 			refnodeid := ua.MustParseNodeID(ref.Value)
 			n := srv.Node(refnodeid)
 			if n == nil {
-				log.Printf("can't find node %s as %s reference to %s", ref.Value, ref.ReferenceTypeAttr, rt.BrowseNameAttr)
+				debug.Printf("can't find node %s as %s reference to %s", ref.Value, ref.ReferenceTypeAttr, rt.BrowseNameAttr)
 				failures++
 				continue
 			}
@@ -381,7 +381,7 @@ func (srv *Server) refsImportNodeSet(nodes *schema.UANodeSet) error {
 		node := srv.Node(nid)
 
 		if nid.IntID() == 24 {
-			log.Printf("doing BaseDataType")
+			debug.Printf("doing BaseDataType")
 		}
 
 		for rid := range dt.References.Reference {
@@ -389,7 +389,7 @@ func (srv *Server) refsImportNodeSet(nodes *schema.UANodeSet) error {
 			refnodeid := ua.MustParseNodeID(ref.Value)
 			n := srv.Node(refnodeid)
 			if n == nil {
-				log.Printf("can't find node %s as %s reference to %s", ref.Value, ref.ReferenceTypeAttr, dt.BrowseNameAttr)
+				debug.Printf("can't find node %s as %s reference to %s", ref.Value, ref.ReferenceTypeAttr, dt.BrowseNameAttr)
 				failures++
 				continue
 			}
@@ -420,7 +420,7 @@ func (srv *Server) refsImportNodeSet(nodes *schema.UANodeSet) error {
 			refnodeid := ua.MustParseNodeID(ref.Value)
 			n := srv.Node(refnodeid)
 			if n == nil {
-				log.Printf("can't find node %s as %s reference to %s", ref.Value, ref.ReferenceTypeAttr, ot.BrowseNameAttr)
+				debug.Printf("can't find node %s as %s reference to %s", ref.Value, ref.ReferenceTypeAttr, ot.BrowseNameAttr)
 				failures++
 				continue
 			}
@@ -447,7 +447,7 @@ func (srv *Server) refsImportNodeSet(nodes *schema.UANodeSet) error {
 			refnodeid := ua.MustParseNodeID(ref.Value)
 			n := srv.Node(refnodeid)
 			if n == nil {
-				log.Printf("can't find node %s as %s reference to %s", ref.Value, ref.ReferenceTypeAttr, ot.BrowseNameAttr)
+				debug.Printf("can't find node %s as %s reference to %s", ref.Value, ref.ReferenceTypeAttr, ot.BrowseNameAttr)
 				failures++
 				continue
 			}
@@ -476,7 +476,7 @@ func (srv *Server) refsImportNodeSet(nodes *schema.UANodeSet) error {
 			refnodeid := ua.MustParseNodeID(ref.Value)
 			n := srv.Node(refnodeid)
 			if n == nil {
-				log.Printf("can't find node %s as %s reference to %s", ref.Value, ref.ReferenceTypeAttr, ot.BrowseNameAttr)
+				debug.Printf("can't find node %s as %s reference to %s", ref.Value, ref.ReferenceTypeAttr, ot.BrowseNameAttr)
 				failures++
 				continue
 			}
@@ -505,7 +505,7 @@ func (srv *Server) refsImportNodeSet(nodes *schema.UANodeSet) error {
 			refnodeid := ua.MustParseNodeID(ref.Value)
 			n := srv.Node(refnodeid)
 			if n == nil {
-				log.Printf("can't find node %s as %s reference to %s", ref.Value, ref.ReferenceTypeAttr, ot.BrowseNameAttr)
+				debug.Printf("can't find node %s as %s reference to %s", ref.Value, ref.ReferenceTypeAttr, ot.BrowseNameAttr)
 				failures++
 				continue
 			}
@@ -528,7 +528,7 @@ func (srv *Server) refsImportNodeSet(nodes *schema.UANodeSet) error {
 		nid := ua.MustParseNodeID(ot.NodeIdAttr)
 		node := srv.Node(nid)
 		if ot.NodeIdAttr == "i=84" {
-			log.Printf("doing root.")
+			debug.Printf("doing root.")
 		}
 
 		for rid := range ot.References.Reference {
@@ -536,7 +536,7 @@ func (srv *Server) refsImportNodeSet(nodes *schema.UANodeSet) error {
 			refnodeid := ua.MustParseNodeID(ref.Value)
 			n := srv.Node(refnodeid)
 			if n == nil {
-				log.Printf("can't find node %s as %s reference to %s", ref.Value, ref.ReferenceTypeAttr, ot.BrowseNameAttr)
+				debug.Printf("can't find node %s as %s reference to %s", ref.Value, ref.ReferenceTypeAttr, ot.BrowseNameAttr)
 				failures++
 				continue
 			}

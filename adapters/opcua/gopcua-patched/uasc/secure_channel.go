@@ -138,6 +138,9 @@ type SecureChannel struct {
 	// chunks maintains a temporary list of chunks for a given request ID
 	chunks   map[uint32][]*MessageChunk
 	chunksMu sync.Mutex
+	// chunkBytes is the number of bytes held in chunks, over every request
+	// id (tioga patch: bounded, see bufferLimit).
+	chunkBytes int
 
 	// openingInstance is a temporary var that allows the dispatcher know how to handle a open channel request
 	// note: we only allow a single "open" request in flight at any point in time. The mutex is held for the entire
@@ -351,7 +354,7 @@ func (s *SecureChannel) Receive(ctx context.Context) *MessageBody {
 
 			switch hdr.ChunkType {
 			case 'A':
-				delete(s.chunks, reqID)
+				s.dropChunks(reqID)
 				s.chunksMu.Unlock()
 
 				msga := new(MessageAbort)
@@ -365,10 +368,29 @@ func (s *SecureChannel) Receive(ctx context.Context) *MessageBody {
 
 			case 'C':
 				s.chunks[reqID] = append(s.chunks[reqID], chunk)
+				s.chunkBytes += len(chunk.Data)
 				if n := len(s.chunks[reqID]); uint32(n) > s.c.MaxChunkCount() {
-					delete(s.chunks, reqID)
+					s.dropChunks(reqID)
 					s.chunksMu.Unlock()
 					msg.Err = errors.Errorf("too many chunks: %d > %d", n, s.c.MaxChunkCount())
+					return msg
+				}
+				// tioga patch: a client must not make the server buffer
+				// more than one message's worth per request, nor more than
+				// a few messages' worth in all (partial messages of many
+				// request ids were otherwise kept without bound).
+				if held, limit := chunkSize(s.chunks[reqID]), s.messageLimit(); held > limit {
+					s.dropChunks(reqID)
+					s.chunksMu.Unlock()
+					msg.Err = ua.StatusBadEncodingLimitsExceeded
+					debug.Printf("uasc %d/%d: partial message of %d bytes exceeds %d", s.c.ID(), reqID, held, limit)
+					return msg
+				}
+				if s.chunkBytes > bufferedMessages*s.messageLimit() {
+					s.dropChunks(reqID)
+					s.chunksMu.Unlock()
+					msg.Err = ua.StatusBadEncodingLimitsExceeded
+					debug.Printf("uasc %d/%d: %d bytes of partial messages buffered", s.c.ID(), reqID, s.chunkBytes)
 					return msg
 				}
 				s.chunksMu.Unlock()
@@ -377,7 +399,7 @@ func (s *SecureChannel) Receive(ctx context.Context) *MessageBody {
 
 			// merge chunks
 			all := append(s.chunks[reqID], chunk)
-			delete(s.chunks, reqID)
+			s.dropChunks(reqID)
 
 			s.chunksMu.Unlock()
 
@@ -1229,6 +1251,36 @@ func (s *SecureChannel) timeNow() time.Time {
 		return s.time()
 	}
 	return time.Now()
+}
+
+// bufferedMessages is how many maximum-size messages' worth of partial
+// chunks one channel may hold (tioga patch).
+const bufferedMessages = 4
+
+// defaultMessageLimit bounds partial messages when no MaxMessageSize was
+// negotiated (0 means "no limit" in OPC UA).
+const defaultMessageLimit = 16 << 20
+
+// messageLimit is the largest message the channel accepts.
+func (s *SecureChannel) messageLimit() int {
+	if m := s.c.MaxMessageSize(); m > 0 && m < 1<<30 {
+		return int(m)
+	}
+	return defaultMessageLimit
+}
+
+// dropChunks forgets the partial message of reqID. chunksMu must be held.
+func (s *SecureChannel) dropChunks(reqID uint32) {
+	s.chunkBytes -= chunkSize(s.chunks[reqID])
+	delete(s.chunks, reqID)
+}
+
+func chunkSize(chunks []*MessageChunk) int {
+	n := 0
+	for _, c := range chunks {
+		n += len(c.Data)
+	}
+	return n
 }
 
 func mergeChunks(chunks []*MessageChunk) ([]byte, error) {

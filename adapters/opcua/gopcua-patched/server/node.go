@@ -1,7 +1,7 @@
 package server
 
 import (
-	"log"
+	"github.com/gopcua/opcua/debug"
 	"maps"
 	"slices"
 	"time"
@@ -261,7 +261,7 @@ func (n *Node) SetDescription(text, locale string) {
 
 func (n *Node) DataType() *ua.ExpandedNodeID {
 	if n == nil {
-		log.Printf("n was nil!")
+		debug.Printf("n was nil!")
 		return ua.NewTwoByteExpandedNodeID(0)
 	}
 	v := n.attr[ua.AttributeIDDataType]
@@ -270,7 +270,7 @@ func (n *Node) DataType() *ua.ExpandedNodeID {
 		for i := range n.refs {
 			r := n.refs[i]
 			if r.ReferenceTypeID == nil {
-				log.Printf("reftypeid was nil!")
+				debug.Printf("reftypeid was nil!")
 			}
 			if r.ReferenceTypeID.IntID() == id.HasTypeDefinition && r.IsForward {
 				return r.NodeID

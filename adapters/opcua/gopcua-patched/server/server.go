@@ -10,6 +10,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"github.com/gopcua/opcua/debug"
 	"io"
 	"log"
 	"net"
@@ -265,7 +266,7 @@ func (s *Server) Start(ctx context.Context) error {
 	if s.cfg.handshakeTimeout > 0 {
 		s.l.SetHandshakeTimeout(s.cfg.handshakeTimeout)
 	}
-	log.Printf("Started listening on %v", s.URLs())
+	debug.Printf("Started listening on %v", s.URLs())
 
 	s.initEndpoints()
 	s.setServerState(ua.ServerStateRunning)

@@ -7,7 +7,7 @@ package server
 import (
 	"crypto/rsa"
 	"fmt"
-	"log"
+	"github.com/gopcua/opcua/debug"
 	"strings"
 	"time"
 
@@ -71,7 +71,7 @@ func EnableSecurity(secPolicy string, secMode ua.MessageSecurityMode) Option {
 			}
 		}
 		if !ok {
-			log.Printf("error adding endpoint to config, %s is unsupported", secPolicy)
+			debug.Printf("error adding endpoint to config, %s is unsupported", secPolicy)
 			return
 		}
 

@@ -2,7 +2,7 @@ package server
 
 import (
 	"crypto/rand"
-	"log"
+	"github.com/gopcua/opcua/debug"
 	"strings"
 	"time"
 
@@ -47,7 +47,7 @@ func (s *SessionService) CreateSession(sc *uasc.SecureChannel, r ua.Request, req
 
 	nonce := make([]byte, sessionNonceLength)
 	if _, err := rand.Read(nonce); err != nil {
-		log.Printf("error creating session nonce")
+		debug.Printf("error creating session nonce")
 		return nil, ua.StatusBadInternalError
 	}
 	sess.serverNonce = nonce
@@ -55,7 +55,7 @@ func (s *SessionService) CreateSession(sc *uasc.SecureChannel, r ua.Request, req
 
 	sig, alg, err := sc.NewSessionSignature(req.ClientCertificate, req.ClientNonce)
 	if err != nil {
-		log.Printf("error creating session signature")
+		debug.Printf("error creating session signature")
 		return nil, ua.StatusBadInternalError
 	}
 
@@ -113,7 +113,7 @@ func (s *SessionService) ActivateSession(sc *uasc.SecureChannel, r ua.Request, r
 
 	nonce := make([]byte, sessionNonceLength)
 	if _, err := rand.Read(nonce); err != nil {
-		log.Printf("error creating session nonce")
+		debug.Printf("error creating session nonce")
 		return nil, ua.StatusBadInternalError
 	}
 	sess.serverNonce = nonce

@@ -55,9 +55,16 @@ test: setup setup-node
 	$(GO) test -count=1 -timeout 20m ./...
 	cd adapters/opcua/gopcua-patched && $(GO) test -count=1 ./ua ./uacp
 
-# bench prints the throughput figures quoted in README.md.
-bench: setup
-	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 30m ./...
+# bench runs every benchmark (full output in out/bench.txt) and ends with
+# the headline figures quoted in README.md. Figures are per core unless the
+# name says otherwise; run it on a quiet machine.
+HEADLINE := EndToEnd4M|Stage4M|Decode/|DecodeCLibrary|Analyse/threshold|CBFGzip/default|ByteOffset/u16|SyncRead|EventLatency|BenchmarkRead|NotificationLatency|Stream750|FrameWritten
+bench: setup setup-node
+	@mkdir -p out
+	set -o pipefail; $(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 30m ./... | tee out/bench.txt
+	@echo; echo "== Headline figures ($$(nproc) cores, $$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'))"
+	@grep -E '$(HEADLINE)' out/bench.txt | sed -E 's/[[:space:]]+/ /g; s/ [0-9]+ B\/op//; s/ [0-9]+ allocs\/op//'
+
 
 # fuzz runs every fuzz target for FUZZTIME each (default 20s).
 FUZZTIME ?= 20s

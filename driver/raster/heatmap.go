@@ -21,8 +21,10 @@ type HeatMapOptions struct {
 
 // WritePNG draws the score grid as a PNG heat map: one cell per frame, line
 // by line from the top, colour from dark (score 0) through purple and
-// orange to yellow (the best score), on a log scale so that weak hits at a
-// crystal's edge stay visible beside a strong centre. Unmeasured cells are
+// orange to yellow (the best score), on a square-root scale: weak hits at a
+// crystal's edge stay visible beside a strong centre, yet the centre still
+// stands out (a log scale saturated whole crystals in yellow, hiding the
+// gradient a person centres on). Unmeasured cells are
 // grey, and the best cell is outlined in white, so a person sees at a
 // glance where the crystal is.
 func (m *Map) WritePNG(w io.Writer, opt HeatMapOptions) error {
@@ -114,7 +116,7 @@ func colourOf(score, max float32) color.RGBA {
 	if score <= 0 || max <= 0 {
 		return palette[0]
 	}
-	t := math.Log1p(float64(score)) / math.Log1p(float64(max))
+	t := math.Sqrt(float64(score) / float64(max))
 	if t > 1 {
 		t = 1
 	}

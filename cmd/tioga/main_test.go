@@ -109,7 +109,9 @@ func TestServerSystem(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tc.Close()
-	addr := func(dev, prop string) client.Address { return client.Address{Module: "TIOGA", Device: dev, Property: prop} }
+	addr := func(dev, prop string) client.Address {
+		return client.Address{Module: "TIOGA", Device: dev, Property: prop}
+	}
 	tctx, tcancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer tcancel()
 	for deadline := time.Now().Add(30 * time.Second); ; {

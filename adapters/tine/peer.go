@@ -209,19 +209,34 @@ func wantsWrite(c *wire.Contract) bool {
 	return c.Access&wire.AccessRead == 0 && c.FormatIn != wire.Null && c.FormatOut == wire.Null
 }
 
-func (p *peer) single(l *wire.Link, input []byte, user string) {
+// resolveWithInput finds what the link's contract addresses and decodes the
+// contract's input data; when either fails it answers the link with the
+// error and ok is false. SINGLE requests and attaches start alike.
+func (p *peer) resolveWithInput(l *wire.Link, input []byte) (tgt target, in properties.Value, hasIn, ok bool) {
 	c := &l.Contract
 	tgt, e := p.s.resolve(c)
 	if e != nil {
 		p.fail(l, e)
-		return
+		return tgt, in, false, false
 	}
-	in, hasIn, e := decodeInput(c, input)
+	in, hasIn, e = decodeInput(c, input)
 	if e != nil {
 		p.fail(l, e)
+		return tgt, in, false, false
+	}
+	return tgt, in, hasIn, true
+}
+
+func (p *peer) single(l *wire.Link, input []byte, user string) {
+	c := &l.Contract
+	tgt, in, hasIn, ok := p.resolveWithInput(l, input)
+	if !ok {
 		return
 	}
-	var pl payload
+	var (
+		pl payload
+		e  *tineError
+	)
 	ts := time.Now()
 	if wantsWrite(c) {
 		ip := p.addr.Addr().Unmap()
@@ -326,14 +341,8 @@ func (p *peer) attach(l *wire.Link, input []byte, now time.Time) {
 		p.fail(l, fail(wire.ResourcesExhausted, fmt.Sprintf("%d links from this client", len(p.links))))
 		return
 	}
-	tgt, e := p.s.resolve(c)
-	if e != nil {
-		p.fail(l, e)
-		return
-	}
-	in, hasIn, e := decodeInput(c, input)
-	if e != nil {
-		p.fail(l, e)
+	tgt, in, hasIn, ok := p.resolveWithInput(l, input)
+	if !ok {
 		return
 	}
 	interval := time.Duration(l.PollingInterval) * time.Millisecond

@@ -343,10 +343,6 @@ func (p *Pipeline) dispatch(ctx context.Context, s *series, img *stream.Image) {
 	}
 }
 
-// Close is a no-op placeholder for symmetry with other components; stop the
-// pipeline by cancelling Run's context or closing its input.
-func (p *Pipeline) Close() error { return nil }
-
 // LastSummary returns the summary of the last finished series.
 func (p *Pipeline) LastSummary() (Summary, bool) {
 	s := p.lastSummary.Load()
@@ -355,9 +351,6 @@ func (p *Pipeline) LastSummary() (Summary, bool) {
 	}
 	return *s, true
 }
-
-// current returns the open series (nil when none).
-func (p *Pipeline) current() *series { return p.cur.Load() }
 
 // cbfHeader maps a series header to the CBF header.
 func cbfHeader(h *stream.Series, g analysis.Geometry, elemSize int) cbf.Header {

@@ -219,24 +219,36 @@ func NewSpotRing(frames, maxSpots int) *SpotRing {
 	return &SpotRing{frames: frames, maxSpots: maxSpots, spots: map[int][]float32{}}
 }
 
-// Put stores a copy of a frame's spot records (SpotWidth floats each).
+// Put stores a copy of a frame's spot records (SpotWidth floats each). The
+// storage of evicted frames is reused, so a running series costs no
+// allocation per frame once the ring is full.
 func (r *SpotRing) Put(frame int, spots []float32) {
-	c := append([]float32(nil), spots...)
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	var spare []float32
 	if old, ok := r.spots[frame]; ok {
 		r.total -= len(old) / SpotWidth
+		spare = old[:0]
 	} else {
 		r.order = append(r.order, frame)
 	}
-	r.spots[frame] = c
-	r.total += len(c) / SpotWidth
-	for len(r.order) > 0 && (len(r.order) > r.frames || r.total > r.maxSpots) {
+	n := len(spots) / SpotWidth
+	// Evict the oldest frames until the new one fits both budgets.
+	for len(r.order) > 1 && (len(r.order) > r.frames || r.total+n > r.maxSpots) {
 		f := r.order[0]
+		if f == frame {
+			break
+		}
 		r.order = r.order[1:]
-		r.total -= len(r.spots[f]) / SpotWidth
+		old := r.spots[f]
+		r.total -= len(old) / SpotWidth
 		delete(r.spots, f)
+		if cap(old) > cap(spare) {
+			spare = old[:0]
+		}
 	}
+	r.spots[frame] = append(spare, spots...)
+	r.total += n
 }
 
 // Get returns the spot records of a frame, if still held.

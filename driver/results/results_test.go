@@ -103,6 +103,23 @@ func TestSpotRingBounds(t *testing.T) {
 	}
 }
 
+func TestSpotRingReusesStorage(t *testing.T) {
+	r := NewSpotRing(4, 1000)
+	spots := make([]float32, 10*SpotWidth)
+	for i := 0; i < 8; i++ {
+		r.Put(i, spots) // warm up: the ring fills
+	}
+	allocs := testing.AllocsPerRun(100, func() {
+		r.Put(int(r.order[len(r.order)-1])+1, spots)
+	})
+	if allocs > 0 {
+		t.Fatalf("%.1f allocations per Put once the ring is full", allocs)
+	}
+	if len(r.spots) != 4 {
+		t.Fatalf("%d frames held", len(r.spots))
+	}
+}
+
 func TestSpeedOverTheLastSecond(t *testing.T) {
 	s := NewSpeed(time.Second)
 	t0 := time.Unix(1000, 0)

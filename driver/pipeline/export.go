@@ -3,10 +3,12 @@ package pipeline
 import (
 	"fmt"
 	"math"
+	"path/filepath"
 	"time"
 
 	"tioga/device/contract"
 	"tioga/driver/results"
+	"tioga/driver/writer"
 	"tioga/properties"
 )
 
@@ -114,6 +116,40 @@ func (p *Pipeline) publishCounters() {
 		st.QueueState.SetText("ok")
 	}
 	st.SeriesIncomplete.SetInt32(clamp32(int(p.incomplete.Load())))
+}
+
+// housekeepingPeriod is how often the idle-time state is refreshed.
+const housekeepingPeriod = 10 * time.Second
+
+// housekeeping refreshes what changes without a series: the counters, and
+// the free space where the next series will write (operators check it
+// before they start a collection; during a series the writer reports it).
+func (p *Pipeline) housekeeping() {
+	p.exportMu.Lock()
+	p.publishCounters()
+	p.exportMu.Unlock()
+	if p.cur.Load() != nil {
+		return
+	}
+	cfg, enabled := p.WriterConfig()
+	if !enabled || cfg.Directory == "" {
+		return
+	}
+	fsys := cfg.FS
+	if fsys == nil {
+		fsys = writer.OS
+	}
+	// The directory may not exist yet (the writer creates it): ask the
+	// nearest existing parent, which is the file system it will be on.
+	for dir := filepath.Clean(cfg.Directory); ; dir = filepath.Dir(dir) {
+		if free, err := fsys.FreeBytes(dir); err == nil {
+			p.dev.Stream.FreeDisk.SetFloat(float64(free))
+			return
+		}
+		if dir == filepath.Dir(dir) {
+			return
+		}
+	}
 }
 
 func clamp32(n int) int32 {

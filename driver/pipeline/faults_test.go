@@ -399,3 +399,19 @@ func TestBackPressureLosesNothing(t *testing.T) {
 	}
 	waitFor(t, "queue-state back to ok", func() bool { return st.QueueState.Value().Text == "ok" })
 }
+
+// TestFreeDiskPublishedBetweenSeries: the housekeeping job reports the free
+// space where the next series will write, before any series arrives.
+func TestFreeDiskPublishedBetweenSeries(t *testing.T) {
+	det := newScriptedDetector(t)
+	srv := newServer(t, det.endpoint(), nil)
+	waitFor(t, "free-disk", func() bool { return srv.dev.Stream.FreeDisk.Value().Float() > 0 })
+	free, err := writer.OS.FreeBytes(srv.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := srv.dev.Stream.FreeDisk.Value().Float()
+	if d := got - float64(free); d > 1<<30 || d < -(1<<30) {
+		t.Fatalf("free-disk %.0f, statfs says %d", got, free)
+	}
+}

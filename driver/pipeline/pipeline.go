@@ -248,6 +248,12 @@ func New(cfg Config, dev *contract.Devices, sched gocron.Scheduler, receiver Rec
 		if err != nil {
 			return nil, fmt.Errorf("schedule result export: %w", err)
 		}
+		_, err = sched.NewJob(gocron.DurationJob(housekeepingPeriod), gocron.NewTask(p.housekeeping),
+			gocron.WithSingletonMode(gocron.LimitModeReschedule), gocron.WithName("housekeeping"),
+			gocron.WithStartAt(gocron.WithStartImmediately()))
+		if err != nil {
+			return nil, fmt.Errorf("schedule housekeeping: %w", err)
+		}
 	}
 	return p, nil
 }

@@ -161,10 +161,10 @@ func suitableRefType(srv *Server, ref1, ref2 *ua.NodeID, subtypes bool) bool {
 	hasRef2Fn := func(nid *ua.NodeID) bool { return nid.Equal(ref2) }
 	hasSubtypeFn := func(nid *ua.NodeID) bool { return nid.Equal(hasSubtype) }
 	oktypes := getSubRefs(srv, ref1)
-	if !subtypes && slices.ContainsFunc(oktypes, hasSubtypeFn) {
-		for n := slices.IndexFunc(oktypes, hasSubtypeFn); n > 0; {
-			oktypes = slices.Delete(oktypes, n, n+1)
-		}
+	if !subtypes {
+		// tioga patch: the loop here never advanced its index and deleted
+		// past the end of the slice (a panic on every such Browse).
+		oktypes = slices.DeleteFunc(oktypes, hasSubtypeFn)
 	}
 	return slices.ContainsFunc(oktypes, hasRef2Fn)
 }

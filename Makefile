@@ -15,7 +15,7 @@ APT_PACKAGES := libzmq3-dev pkg-config gcc bitshuffle cbflib-bin python3-pycbf \
 
 NODE_CLIENT := adapters/opcua/testdata/nodeclient
 
-.PHONY: all setup setup-node build test bench demo fuzz check-readers compare-dials clean
+.PHONY: all setup setup-node build test gopcua-check bench demo fuzz check-readers compare-dials clean
 
 all: build
 
@@ -50,10 +50,16 @@ build: setup
 # The patched gopcua copy is a module of its own (go.mod replace), which
 # ./... does not enter: its decoder-limit and handshake tests run here.
 # (Not vet: upstream's Buffer.ReadByte/WriteByte trip vet's signature check.)
-test: setup setup-node
+test: setup setup-node gopcua-check
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
-	cd adapters/opcua/gopcua-patched && $(GO) test -count=1 ./ua ./uacp
+	cd third_party/gopcua/opcua && $(GO) test -count=1 ./...
+
+# gopcua-check rebuilds the patched gopcua copy from upstream v0.9.1 (module
+# cache or proxy) plus third_party/gopcua/patches and fails unless it matches
+# third_party/gopcua/opcua byte for byte (see third_party/gopcua/PATCHES.md).
+gopcua-check:
+	GO=$(GO) third_party/gopcua/rebuild.sh check
 
 # bench runs every benchmark (full output in out/bench.txt) and ends with
 # the headline figures quoted in README.md. Figures are per core unless the

@@ -28,5 +28,5 @@ require (
 )
 
 // gopcua v0.9.1 with fixes for remotely triggerable crashes in its decoder
-// and server handshake; see adapters/opcua/gopcua-patched/PATCHES.md.
-replace github.com/gopcua/opcua v0.9.1 => ./adapters/opcua/gopcua-patched
+// and server handshake; see third_party/gopcua/PATCHES.md.
+replace github.com/gopcua/opcua v0.9.1 => ./third_party/gopcua/opcua

@@ -32,7 +32,7 @@
 // # Services
 //
 // gopcua v0.9.1 provides the transport, the secure channels and namespace
-// 0, from a patched copy (gopcua-patched, see its PATCHES.md): its Variant
+// 0, from a patched copy (third_party/gopcua, see its PATCHES.md): its Variant
 // decoder could be crashed or made to allocate gigabytes by one crafted
 // request, and one client that connected and said nothing blocked every
 // new connection. Its session, attribute, method, view and subscription services are

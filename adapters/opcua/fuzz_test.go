@@ -154,7 +154,7 @@ func seedHeader() *ua.RequestHeader {
 // (testdata/fuzz/FuzzWriteValue/8470b4939c139242) and allocating without
 // bound for huge or overflowing array dimensions (808ab2dd2d523bcc,
 // 2810518bf08bc330); the patched copy this module uses
-// (gopcua-patched/PATCHES.md) refuses them with an error. Nothing here
+// (third_party/gopcua/PATCHES.md) refuses them with an error. Nothing here
 // recovers or filters inputs: a panic or runaway allocation in the decoder
 // fails the fuzz run again.
 func decodeVariant(b []byte) (*ua.Variant, bool) {

@@ -18,7 +18,7 @@ import (
 )
 
 // Inputs that crashed gopcua's Variant decoder (v0.9.0 and v0.9.1) before
-// any code of this package ran; the patched copy in gopcua-patched refuses
+// any code of this package ran; the patched copy in third_party/gopcua refuses
 // them. The first three are FuzzWriteValue's saved crashers.
 var hostileVariants = []struct {
 	name string

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -99,9 +100,16 @@ type Stats struct {
 	Stragglers   uint64 // images/ends of an older series, dropped
 	MissedHeader uint64 // images/ends of a series whose header never came, dropped
 	Malformed    uint64 // messages that did not parse, dropped
-	Duplicates   uint64 // repeated image numbers (dropped) or repeated headers (ignored)
-	OutOfOrder   uint64 // images numbered below one already delivered (delivered)
-	AbortDropped uint64 // messages of an aborted series dropped while draining
+	Duplicates   uint64 // repeated image numbers (dropped) or byte-identical repeated headers (ignored)
+	// Restarts counts headers that arrived with the id of the open series
+	// but different content (a detector restart or re-arm): the open
+	// series was ended (also counted in Superseded) and a new one started.
+	Restarts uint64
+	// HeaderUnusable counts header parts that were sent but unusable
+	// (Series.Unusable); their series were delivered without them.
+	HeaderUnusable uint64
+	OutOfOrder     uint64 // images numbered below one already delivered (delivered)
+	AbortDropped   uint64 // messages of an aborted series dropped while draining
 
 	// Back-pressure: how often the Events channel was full when the
 	// receiver had an event, and the total time it waited.
@@ -124,7 +132,8 @@ type Stats struct {
 type counters struct {
 	messages, bytes                                 atomic.Uint64
 	series, images, ends                            atomic.Uint64
-	superseded, timeouts, aborts                    atomic.Uint64
+	superseded, timeouts, aborts, restarts          atomic.Uint64
+	headerUnusable                                  atomic.Uint64
 	stragglers, missedHeader, malformed, duplicates atomic.Uint64
 	outOfOrder, abortDropped, queueFull             atomic.Uint64
 	stalledNs, forwarded, forwardDropped, seriesID  atomic.Uint64
@@ -156,13 +165,17 @@ type Receiver struct {
 	c counters
 
 	// State of the receive loop (owned by the Run goroutine).
-	parser  Parser
-	cur     *openSeries
-	drain   *seriesKey // an aborted series, dropped until its end
-	recent  [8]seriesKey
-	nRecent int
-	lastMsg time.Time
-	seen    bitset
+	parser Parser
+	cur    *openSeries
+	drain  *seriesKey // an aborted series, dropped until its end
+	// drainHeader is the fingerprint of the aborted series' header: the
+	// same header again is part of the drain, another one a new series.
+	drainHeader uint64
+	seed        maphash.Seed
+	recent      [8]seriesKey
+	nRecent     int
+	lastMsg     time.Time
+	seen        bitset
 }
 
 // New creates the socket and connects (or binds) it, so that nothing sent
@@ -191,6 +204,7 @@ func New(cfg Config) (*Receiver, error) {
 		events:  make(chan Message, cfg.QueueLength),
 		abortCh: make(chan uint64, 1),
 		parser:  Parser{Channel: cfg.Channel},
+		seed:    maphash.MakeSeed(),
 	}
 	r.log = cfg.Logger.With().Str("component", "stream").Str("endpoint", cfg.Endpoint).Logger()
 	r.sampled = r.log.Sample(&zerolog.BurstSampler{Burst: 5, Period: 10 * time.Second})
@@ -358,8 +372,9 @@ func (r *Receiver) Stats() Stats {
 	s := Stats{
 		Messages: c.messages.Load(), Bytes: c.bytes.Load(),
 		Series: c.series.Load(), Images: c.images.Load(), Ends: c.ends.Load(),
-		Superseded: c.superseded.Load(), Timeouts: c.timeouts.Load(), Aborts: c.aborts.Load(),
-		Stragglers: c.stragglers.Load(), MissedHeader: c.missedHeader.Load(),
+		Superseded: c.superseded.Load(), Timeouts: c.timeouts.Load(), Aborts: c.aborts.Load(), Restarts: c.restarts.Load(),
+		HeaderUnusable: c.headerUnusable.Load(),
+		Stragglers:     c.stragglers.Load(), MissedHeader: c.missedHeader.Load(),
 		Malformed: c.malformed.Load(), Duplicates: c.duplicates.Load(),
 		OutOfOrder: c.outOfOrder.Load(), AbortDropped: c.abortDropped.Load(),
 		QueueFull: c.queueFull.Load(), Stalled: time.Duration(c.stalledNs.Load()),
@@ -381,6 +396,14 @@ func (r *Receiver) problem(counter *atomic.Uint64, kind string, err error) {
 	r.c.lastErr, r.c.lastErrAt = err.Error(), now
 	r.c.mu.Unlock()
 	r.sampled.Warn().Str("problem", kind).Err(err).Msg("stream message dropped")
+}
+
+// note records a problem that dropped nothing as the last error, and logs it.
+func (r *Receiver) note(msg string) {
+	r.c.mu.Lock()
+	r.c.lastErr, r.c.lastErrAt = msg, time.Now()
+	r.c.mu.Unlock()
+	r.log.Warn().Msg(msg)
 }
 
 // Run receives until ctx is cancelled, then closes the socket and the Events
@@ -482,7 +505,7 @@ func (r *Receiver) handle(ctx context.Context, parts [][]byte, now time.Time) bo
 		r.problem(&r.c.malformed, "malformed", err)
 		return true
 	}
-	return r.track(ctx, m, now)
+	return r.track(ctx, m, parts, now)
 }
 
 // parse detects the version (unless configured) and parses.

@@ -13,6 +13,7 @@ import (
 	zmq "github.com/pebbe/zmq4"
 
 	"tioga/driver/codec"
+	"tioga/sim/fixtures"
 )
 
 // Every test here runs the real libzmq: a PUSH socket on 127.0.0.1 sends,
@@ -764,5 +765,89 @@ func TestReceiverSelectsChannel(t *testing.T) {
 		if got.Channel != c.want || len(got.Other) != 1 || !bytes.Equal(got.Data, map[string][]byte{"threshold_1": d1, "threshold_2": d2}[c.want]) {
 			t.Errorf("configured %q: delivered %q (other %d)", c.configured, got.Channel, len(got.Other))
 		}
+	}
+}
+
+// headerDated is series id's header as armed at date: a re-arm or a
+// detector restart sends the same id with another date.
+func (s *v1Stream) headerDated(id uint64, date string) [][]byte {
+	parts, err := s.b.Header(&Series{ID: id, HeaderDetail: "basic", Width: 8, Height: 4, NumberOfImages: 4, Description: "test",
+		Config: map[string]any{"data_collection_date": date}})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return cloneParts(parts)
+}
+
+// A detector restart numbers series from 1 again: a header with the open
+// series' id but other content is a new acquisition. The open series ends
+// (superseded, its frames kept), the new one starts and gets its own
+// frames 0..3; nothing is merged and nothing is dropped as a duplicate.
+func TestReceiverRestartWithSameSeriesID(t *testing.T) {
+	push := newPusher(t)
+	rr := startReceiver(t, Config{Endpoint: push.endpoint})
+	v := v1Stream{t: t}
+	first := v.headerDated(1, "2026-12-02T10:00:00.000+01:00")
+	for _, msg := range [][][]byte{
+		first, v.image(1, 0), v.image(1, 1),
+		first, // the same header again (sent twice): a repeat, ignored
+		v.headerDated(1, "2026-12-02T10:05:00.000+01:00"),
+		v.image(1, 0), v.image(1, 1), v.image(1, 2), v.image(1, 3), v.end(1),
+	} {
+		push.send(msg...)
+	}
+	ev := rr.expect("S1", "I1/0", "I1/1", "E1:superseded", "S1", "I1/0", "I1/1", "I1/2", "I1/3", "E1")
+	if e := ev[3].End; e.Images != 2 || e.Expected != 4 {
+		t.Errorf("first acquisition's end %+v", e)
+	}
+	if e := ev[9].End; e.Images != 4 || e.Synthesized {
+		t.Errorf("second acquisition's end %+v", e)
+	}
+	st := rr.Stats()
+	if st.Series != 2 || st.Superseded != 1 || st.Restarts != 1 || st.Duplicates != 1 || st.Images != 6 ||
+		!strings.Contains(st.LastError, "same series id") {
+		t.Errorf("stats %+v", st)
+	}
+
+	// The same while an aborted series drains: another header with its id
+	// is a new series, not part of the drain.
+	push.send(v.headerDated(2, "a")...)
+	rr.expect("S2")
+	rr.Abort()
+	rr.expect("E2:aborted")
+	push.send(v.image(2, 0)...) // drained
+	push.send(v.headerDated(2, "b")...)
+	push.send(v.image(2, 0)...)
+	push.send(v.end(2)...)
+	rr.expect("S2", "I2/0", "E2")
+	if st := rr.Stats(); st.AbortDropped != 1 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+// The real EIGER2 V1 dump (dials/data-files): a header_detail "all" header
+// whose flatfield, mask and count-rate parts have empty bodies. The series
+// is kept with what the header carries (the config part), the three
+// unusable parts are counted and said, and the frame is delivered.
+func TestReceiverEIGER2HeaderWithEmptyTables(t *testing.T) {
+	push := newPusher(t)
+	rr := startReceiver(t, Config{Endpoint: push.endpoint})
+	dir := []string{"real-frames", "eiger2-16m-roi4m-thaumatin-v1dump"}
+	push.send(fixtures.MessageParts(t, append(dir, "header")...)...)
+	push.send(fixtures.MessageParts(t, append(dir, "image000044")...)...)
+	push.send([]byte(`{"htype":"dseries_end-1.0","series":2619}`))
+	ev := rr.expect("S2619", "I2619/43", "E2619")
+	s := ev[0].Series
+	if s.Width != 2068 || s.Height != 2162 || s.NumberOfImages != 80 || s.Wavelength < 0.976 || s.Wavelength > 0.977 ||
+		s.DetectorDistance != 0.337 || s.Flatfield != nil || s.PixelMask != nil || s.CountRateTable != nil || len(s.Unusable) != 3 {
+		t.Errorf("series %+v", s)
+	}
+	if img := ev[1].Image; img.Width != 2068 || img.ElemSize != 2 || img.Encoding != codec.BSLZ4 || len(img.Data) != 673061 {
+		t.Errorf("image %dx%d x%d %v %d bytes", img.Width, img.Height, img.ElemSize, img.Encoding, len(img.Data))
+	}
+	st := rr.Stats()
+	if st.HeaderUnusable != 3 || st.Malformed != 0 || st.MissedHeader != 0 ||
+		!strings.Contains(st.LastError, "dflatfield (part 4): empty data part") {
+		t.Errorf("stats %+v", st)
 	}
 }

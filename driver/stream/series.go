@@ -2,7 +2,10 @@ package stream
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
+	"hash/maphash"
+	"strings"
 	"time"
 )
 
@@ -15,7 +18,12 @@ import (
 //   - images and ends of an older series are stragglers: counted, dropped;
 //   - images and ends of a series whose header never came are counted as
 //     "header missed" (the receiver was connected after arming) and dropped;
-//   - a new header while a series is open ends it (End "superseded");
+//   - a new header while a series is open ends it (End "superseded") and
+//     starts a new series, also when it carries the same series id: the DCU
+//     numbers series from 1 again after a restart, so only a header that is
+//     byte-identical to the open series' one is a repeat (counted as a
+//     duplicate and ignored). Every message after a header belongs to the
+//     newest series of its id: a PUSH stream from one DCU keeps its order;
 //   - Abort ends the open series (End "aborted") and drops its messages until
 //     its end message arrives. A new header (a different series) also ends
 //     the drain: with series ids on every message there is no risk of mixing
@@ -38,6 +46,7 @@ func (k seriesKey) matches(id uint64, uid string) bool {
 // openSeries is the series being received.
 type openSeries struct {
 	key       seriesKey
+	header    uint64 // fingerprint of the header message (headerFingerprint)
 	version   int
 	expected  uint64
 	delivered uint64
@@ -79,10 +88,10 @@ func (b *bitset) testAndSet(i uint64) bool {
 
 // track applies the series rules to one parsed message. It returns false
 // when ctx was cancelled during delivery.
-func (r *Receiver) track(ctx context.Context, m Message, now time.Time) bool {
+func (r *Receiver) track(ctx context.Context, m Message, parts [][]byte, now time.Time) bool {
 	switch {
 	case m.Series != nil:
-		return r.onSeries(ctx, m.Series, now)
+		return r.onSeries(ctx, m.Series, r.headerFingerprint(parts), now)
 	case m.Image != nil:
 		return r.onImage(ctx, m.Image, now)
 	default:
@@ -90,34 +99,59 @@ func (r *Receiver) track(ctx context.Context, m Message, now time.Time) bool {
 	}
 }
 
-func (r *Receiver) onSeries(ctx context.Context, s *Series, now time.Time) bool {
+// headerFingerprint identifies a header message by its bytes (every part):
+// the arm date, the configuration and the V2 unique id are all in them, so
+// two arms never give the same fingerprint, while a header sent twice does.
+func (r *Receiver) headerFingerprint(parts [][]byte) uint64 {
+	var h maphash.Hash
+	h.SetSeed(r.seed)
+	for _, p := range parts {
+		var n [8]byte
+		binary.LittleEndian.PutUint64(n[:], uint64(len(p)))
+		h.Write(n[:])
+		h.Write(p)
+	}
+	return h.Sum64()
+}
+
+func (r *Receiver) onSeries(ctx context.Context, s *Series, fp uint64, now time.Time) bool {
 	s.Arrival = now
 	if r.cur != nil {
-		if r.cur.key.matches(s.ID, s.UniqueID) {
-			r.problem(&r.c.duplicates, "duplicate header", fmt.Errorf("series %d: header repeated while the series is open, ignored", s.ID))
+		if r.cur.key.matches(s.ID, s.UniqueID) && r.cur.header == fp {
+			r.problem(&r.c.duplicates, "duplicate header", fmt.Errorf("series %d: identical header repeated while the series is open, ignored", s.ID))
 			return true
 		}
 		old := r.cur.key.id
+		sameID := r.cur.key.matches(s.ID, s.UniqueID)
 		r.c.superseded.Add(1)
 		if !r.endCurrent(ctx, EndSuperseded) {
 			return false
 		}
-		r.log.Warn().Uint64("series", old).Uint64("new_series", s.ID).Msg("series superseded by a new header before its end")
+		if sameID {
+			r.c.restarts.Add(1)
+			r.note(fmt.Sprintf("series %d: a different header with the same series id arrived before the end (detector restarted or re-armed): the open series ended incomplete, a new one started", s.ID))
+		} else {
+			r.log.Warn().Uint64("series", old).Uint64("new_series", s.ID).Msg("series superseded by a new header before its end")
+		}
 	}
 	if r.drain != nil {
-		if r.drain.matches(s.ID, s.UniqueID) {
+		if r.drain.matches(s.ID, s.UniqueID) && r.drainHeader == fp {
 			r.c.abortDropped.Add(1)
 			return true
 		}
 		r.log.Warn().Uint64("aborted_series", r.drain.id).Uint64("new_series", s.ID).Msg("end of aborted series never arrived; new series accepted")
 		r.drain = nil
 	}
-	r.cur = &openSeries{key: seriesKey{s.ID, s.UniqueID}, version: s.Version, expected: s.NumberOfImages}
+	r.cur = &openSeries{key: seriesKey{s.ID, s.UniqueID}, header: fp, version: s.Version, expected: s.NumberOfImages}
 	r.seen.reset(s.NumberOfImages)
 	// The channel to deliver: the configured one, else the first announced.
 	r.parser.Channel = r.cfg.Channel
 	if r.parser.Channel == "" && len(s.Channels) > 0 {
 		r.parser.Channel = s.Channels[0]
+	}
+	if len(s.Unusable) > 0 {
+		r.c.headerUnusable.Add(uint64(len(s.Unusable)))
+		r.note(fmt.Sprintf("series %d: header parts unusable, series kept without them: %s", s.ID, strings.Join(s.Unusable, "; ")))
 	}
 	r.c.series.Add(1)
 	r.c.seriesID.Store(s.ID)
@@ -235,7 +269,7 @@ func (r *Receiver) handleAbort(ctx context.Context, id uint64) bool {
 	k := r.cur.key
 	r.c.aborts.Add(1)
 	r.log.Warn().Uint64("series", k.id).Uint64("images", r.cur.delivered).Msg("series aborted; draining until its end")
-	r.drain = &k
+	r.drain, r.drainHeader = &k, r.cur.header
 	return r.endCurrent(ctx, EndAborted)
 }
 

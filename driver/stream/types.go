@@ -146,6 +146,11 @@ type Series struct {
 	// Appendix is the V1 header appendix or the V2 user_data.
 	Appendix UserData
 
+	// Unusable lists the parts of the header that were sent but could not
+	// be used (a V1 flatfield, mask or count-rate table with an empty
+	// body); the series is delivered without them.
+	Unusable []string
+
 	ArmDate time.Time // V2 arm_date; zero in V1
 	Arrival time.Time // when the receiver got the message; zero from the parsers
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 
 	"tioga/driver/codec"
 )
@@ -127,6 +128,13 @@ func (p *Parser) parseV1Header(parts [][]byte, first *v1First) (*Series, error) 
 		}
 		if i+1 >= len(parts) {
 			return nil, fmt.Errorf("V1 header part %d: %s header without its data part", i+1, kind)
+		}
+		if len(parts[i+1]) == 0 {
+			// A real EIGER2 sends (or a capture keeps) the table's header
+			// with an empty body: the table is unusable, the series is not.
+			s.Unusable = append(s.Unusable, fmt.Sprintf("%s (part %d): empty data part", strings.TrimSuffix(kind, "-1.0"), i+2))
+			i++
+			continue
 		}
 		t, err := parseV1Table(parts[i], parts[i+1], i+1)
 		if err != nil {

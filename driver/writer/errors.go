@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io/fs"
 	"strconv"
+	"strings"
 	"syscall"
 )
 
@@ -92,7 +93,14 @@ func (e *Error) Error() string {
 	if e.Frame >= 0 {
 		s += "frame " + strconv.Itoa(e.Frame) + ": "
 	}
-	return s + e.Op + " " + e.Path + ": " + e.Cause.String() + ": " + e.Err.Error()
+	s += e.Op + " " + e.Path + ": "
+	// The cause once: most system errors ("mkdir /d: permission denied")
+	// and ErrExists already say it.
+	msg := e.Err.Error()
+	if cause := e.Cause.String(); !strings.Contains(msg, cause) {
+		s += cause + ": "
+	}
+	return s + msg
 }
 
 func (e *Error) Unwrap() error { return e.Err }

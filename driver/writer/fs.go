@@ -32,6 +32,9 @@ type FS interface {
 	// durable (syncfs), cheaper than an fsync per file at the end of a
 	// series.
 	SyncFS(dir string) error
+	// Truncate cuts a file to size bytes: a result line that a full disk
+	// cut short is taken back, so that a reader never sees half a record.
+	Truncate(name string, size int64) error
 }
 
 // File is an open file of an FS.
@@ -53,6 +56,7 @@ func (osFS) OpenFile(name string, flag int, perm fs.FileMode) (File, error) {
 func (osFS) Link(oldname, newname string) error        { return os.Link(oldname, newname) }
 func (osFS) Rename(oldname, newname string) error      { return os.Rename(oldname, newname) }
 func (osFS) Remove(name string) error                  { return os.Remove(name) }
+func (osFS) Truncate(name string, size int64) error    { return os.Truncate(name, size) }
 func (osFS) Lstat(name string) (fs.FileInfo, error)    { return os.Lstat(name) }
 func (osFS) ReadDir(dir string) ([]fs.DirEntry, error) { return os.ReadDir(dir) }
 

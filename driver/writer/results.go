@@ -52,15 +52,18 @@ const maxLineBuffer = 16 << 20
 // buffer. Each flush opens the file for appending, writes and closes it:
 // no descriptor is held between flushes, so the file system may be
 // remounted or the directory recreated meanwhile. Unlike bufio.Writer it
-// survives write errors: what could not be written stays buffered (a
-// partly written line is completed first) and is tried again at the next
-// flush, so a disk that fills up and is then cleared loses nothing unless
-// the buffer bound is reached.
+// survives write errors: what could not be written stays buffered and is
+// tried again at the next flush, so a disk that fills up and is then
+// cleared loses nothing unless the buffer bound is reached. A line that a
+// full disk cut short is truncated away again, so the file only ever holds
+// whole lines (a reader never sees half a record); only when even the
+// truncation fails is the rest of that line completed at the next flush.
 type lineFile struct {
 	path        string
 	buf         []byte
-	headPartial bool // buf starts in the middle of a line already partly on disk
-	limit       int  // bound of buf after a failed flush; 0 means maxLineBuffer
+	size        int64 // bytes of the file on disk (it is created empty)
+	headPartial bool  // buf starts in the middle of a line already partly on disk
+	limit       int   // bound of buf after a failed flush; 0 means maxLineBuffer
 	// Counters are atomic so that Stats never waits for a slow disk.
 	lines   atomic.Uint64
 	dropped atomic.Uint64
@@ -83,6 +86,14 @@ func (l *lineFile) flush(fsys FS, sync bool) (op string, err error) {
 	if cerr := f.Close(); err == nil && cerr != nil {
 		err, op = cerr, "close"
 	}
+	if n > 0 && l.buf[n-1] != '\n' && !l.headPartial {
+		// Take the cut line back: keep whole lines only on disk.
+		whole := bytes.LastIndexByte(l.buf[:n], '\n') + 1
+		if fsys.Truncate(l.path, l.size+int64(whole)) == nil {
+			n = whole
+		}
+	}
+	l.size += int64(n)
 	if n > 0 {
 		l.headPartial = l.buf[n-1] != '\n'
 		l.buf = l.buf[:copy(l.buf, l.buf[n:])]
@@ -108,6 +119,8 @@ type results struct {
 	closed         bool
 	res, hits, spt lineFile
 	lastFlush      time.Time
+	next           int              // the frame whose lines are due next
+	waiting        map[int]*waiting // frames that arrived before an earlier one
 	hitsNotWritten atomic.Uint64
 	flushErrors    atomic.Uint64
 }
@@ -158,11 +171,26 @@ func backupByRename(fsys FS, path string) (string, error) {
 	return "", fmt.Errorf("%s: 999 backups exist", path)
 }
 
+// reorderLimit bounds the frames whose result lines wait for a missing
+// earlier frame. When it is reached the missing frame is taken as lost and
+// the lines after it are written; should it arrive after all, its lines
+// follow where it arrived.
+const reorderLimit = 1024
+
+// waiting holds the rendered lines of a frame that arrived before an
+// earlier one.
+type waiting struct {
+	res, hits, spots []byte
+}
+
 // AddResult appends a frame's result line, its hit-list line (when it is a
-// hit whose image was written) and its spot lines. Call it in frame order.
-// Lines are buffered and written when FlushInterval has passed since the
-// last write, by Flush, and by Close; an error means the result files could
-// not be written (the lines stay buffered and are tried again).
+// hit whose image was written) and its spot lines. The three files are in
+// frame order: a frame that arrives before an earlier one waits (at most
+// reorderLimit frames) for the missing one; a frame arriving after its
+// successors were written goes where it arrived. Lines are buffered and
+// written when FlushInterval has passed since the last write, by Flush,
+// and by Close; an error means the result files could not be written (the
+// lines stay buffered and are tried again).
 func (s *Series) AddResult(res Result, spots []Spot) error {
 	r := &s.res
 	r.mu.Lock()
@@ -170,7 +198,76 @@ func (s *Series) AddResult(res Result, spots []Spot) error {
 	if r.closed {
 		return &Error{Frame: -1, Path: r.res.path, Op: "append", Cause: CauseOther, Err: ErrClosed}
 	}
-	b := r.res.buf
+	r.res.lines.Add(1)
+	r.spt.lines.Add(uint64(len(spots)))
+	if res.Hit && res.File == "" {
+		r.hitsNotWritten.Add(1)
+	}
+	if res.Hit && res.File != "" {
+		r.hits.lines.Add(1)
+	}
+	switch {
+	case res.Frame == r.next:
+		r.res.buf, r.hits.buf, r.spt.buf = appendResult(r.res.buf, r.hits.buf, r.spt.buf, res, spots)
+		r.next++
+		r.release()
+	case res.Frame < r.next || r.waiting[res.Frame] != nil:
+		// Later than reorderLimit frames, or a repeated number.
+		r.res.buf, r.hits.buf, r.spt.buf = appendResult(r.res.buf, r.hits.buf, r.spt.buf, res, spots)
+	default:
+		w := &waiting{}
+		w.res, w.hits, w.spots = appendResult(nil, nil, nil, res, spots)
+		if r.waiting == nil {
+			r.waiting = make(map[int]*waiting)
+		}
+		r.waiting[res.Frame] = w
+		if len(r.waiting) > reorderLimit {
+			r.next = r.firstWaiting()
+			r.release()
+		}
+	}
+	if time.Since(r.lastFlush) >= s.cfg.FlushInterval {
+		return r.flushLocked(s)
+	}
+	return nil
+}
+
+// release appends the waiting frames that follow on r.next.
+func (r *results) release() {
+	for len(r.waiting) > 0 {
+		w := r.waiting[r.next]
+		if w == nil {
+			return
+		}
+		r.res.buf = append(r.res.buf, w.res...)
+		r.hits.buf = append(r.hits.buf, w.hits...)
+		r.spt.buf = append(r.spt.buf, w.spots...)
+		delete(r.waiting, r.next)
+		r.next++
+	}
+}
+
+func (r *results) firstWaiting() int {
+	first := -1
+	for f := range r.waiting {
+		if first < 0 || f < first {
+			first = f
+		}
+	}
+	return first
+}
+
+// releaseAll appends every waiting frame in frame order (the series ends:
+// the missing frames will not come).
+func (r *results) releaseAll() {
+	for len(r.waiting) > 0 {
+		r.next = r.firstWaiting()
+		r.release()
+	}
+}
+
+// appendResult renders a frame's lines.
+func appendResult(b, hits, spt []byte, res Result, spots []Spot) ([]byte, []byte, []byte) {
 	b = append(b, `{"frame":`...)
 	b = strconv.AppendInt(b, int64(res.Frame), 10)
 	b = append(b, `,"file":`...)
@@ -190,33 +287,19 @@ func (s *Series) AddResult(res Result, spots []Spot) error {
 	b = append(b, `,"hit":`...)
 	b = strconv.AppendBool(b, res.Hit)
 	b = append(b, "}\n"...)
-	r.res.buf = b
-	r.res.lines.Add(1)
 
-	if res.Hit {
-		if res.File != "" {
-			r.hits.buf = append(append(r.hits.buf, res.File...), '\n')
-			r.hits.lines.Add(1)
-		} else {
-			r.hitsNotWritten.Add(1)
-		}
+	if res.Hit && res.File != "" {
+		hits = append(append(hits, res.File...), '\n')
 	}
-	b = r.spt.buf
 	for _, sp := range spots {
-		b = strconv.AppendInt(b, int64(res.Frame), 10)
+		spt = strconv.AppendInt(spt, int64(res.Frame), 10)
 		for _, v := range [...]float64{sp.X, sp.Y, sp.Intensity, sp.Sigma, sp.D} {
-			b = append(b, ' ')
-			b = strconv.AppendFloat(b, v, 'g', -1, 64)
+			spt = append(spt, ' ')
+			spt = strconv.AppendFloat(spt, v, 'g', -1, 64)
 		}
-		b = append(b, '\n')
+		spt = append(spt, '\n')
 	}
-	r.spt.buf = b
-	r.spt.lines.Add(uint64(len(spots)))
-
-	if time.Since(r.lastFlush) >= s.cfg.FlushInterval {
-		return r.flushLocked(s)
-	}
-	return nil
+	return b, hits, spt
 }
 
 // Flush writes the buffered result lines now (the pipeline may call it
@@ -249,6 +332,7 @@ func (r *results) close(s *Series) error {
 		return nil
 	}
 	r.closed = true
+	r.releaseAll()
 	var errs []error
 	for _, l := range r.files() {
 		if op, err := l.flush(s.fs, s.cfg.Fsync != FsyncNever); err != nil {

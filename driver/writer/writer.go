@@ -276,6 +276,33 @@ func Open(cfg Config, h cbf.Header) (*Series, error) {
 	return s, nil
 }
 
+// Check validates the configuration as Open will (format, prefix, run,
+// policies, levels), without touching the file system: a server checks
+// its configuration at start-up, not at the first series.
+func (c Config) Check() error { return c.normalise() }
+
+// CheckDirectory makes sure dir exists (creating it with its parents) and
+// that a file can be created in it, by creating and removing a hidden
+// probe file.
+func CheckDirectory(fsys FS, dir string) error {
+	if fsys == nil {
+		fsys = OS
+	}
+	if err := fsys.MkdirAll(dir, 0o755); err != nil {
+		return newError(-1, dir, "create directory", err)
+	}
+	probe := filepath.Join(dir, ".tioga-probe-"+strconv.Itoa(os.Getpid()))
+	f, err := fsys.OpenFile(probe, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return newError(-1, dir, "create a file in", err)
+	}
+	f.Close()
+	if err := fsys.Remove(probe); err != nil {
+		return newError(-1, probe, "remove", err)
+	}
+	return nil
+}
+
 func (c *Config) normalise() error {
 	if c.Directory == "" {
 		return fmt.Errorf("%w: no directory", ErrConfig)

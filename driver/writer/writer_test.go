@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -769,6 +770,16 @@ func TestResultsSurviveFullDisk(t *testing.T) {
 			if CauseOf(err) != CauseNoSpace || !strings.Contains(err.Error(), s.ResultsPath()) {
 				t.Fatalf("flush on a full disk: %v", err)
 			}
+			// A reader looking now sees whole records only.
+			got, _ := os.ReadFile(s.ResultsPath())
+			if len(got) == 0 || got[len(got)-1] != '\n' {
+				t.Fatalf("results file torn after a full disk: ends %q", got[max(0, len(got)-20):])
+			}
+			for _, line := range strings.Split(strings.TrimSuffix(string(got), "\n"), "\n") {
+				if !json.Valid([]byte(line)) {
+					t.Fatalf("half a record on disk: %q", line)
+				}
+			}
 		}
 		if i == 30 {
 			if err := s.Flush(); err == nil {
@@ -829,8 +840,8 @@ func TestConcurrentWritersCount(t *testing.T) {
 }
 
 // When the disk stays full, the line buffer is bounded: complete lines are
-// dropped and counted, a partly written line is still completed, and the
-// file holds whole lines only.
+// dropped and counted, a line the full disk cut short is truncated away
+// (a reader never sees half a record), and the file holds whole lines only.
 func TestLineBufferBound(t *testing.T) {
 	dir := t.TempDir()
 	ffs := newFaultFS()
@@ -842,13 +853,16 @@ func TestLineBufferBound(t *testing.T) {
 	if _, err := l.flush(ffs, false); CauseOf(err) != CauseNoSpace {
 		t.Fatalf("flush: %v", err)
 	}
+	if got, _ := os.ReadFile(l.path); string(got) != "line 00\n" {
+		t.Fatalf("after a flush cut short the file holds %q, want whole lines only", got)
+	}
 	for i := 5; i < 30; i++ {
 		l.buf = append(l.buf, fmt.Sprintf("line %02d\n", i)...)
 	}
 	if _, err := l.flush(ffs, false); err == nil { // budget exhausted: buffer 212 bytes > 100
 		t.Fatal("flush on a full disk succeeded")
 	}
-	if l.dropped.Load() != 28 || string(l.buf) != " 01\n" {
+	if l.dropped.Load() != 29 || string(l.buf) != "" {
 		t.Fatalf("dropped %d, kept %q", l.dropped.Load(), l.buf)
 	}
 	ffs.set(func(f *faultFS) { f.budget = -1 })
@@ -857,7 +871,78 @@ func TestLineBufferBound(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, _ := os.ReadFile(l.path)
-	if string(got) != "line 00\nline 01\nline 30\n" {
+	if string(got) != "line 00\nline 30\n" {
 		t.Fatalf("file %q", got)
+	}
+}
+
+// Result, hit and spot lines are in frame order, whatever the arrival
+// order: out-of-order frames wait for the missing ones; a frame that never
+// comes holds the others back at most reorderLimit frames (or until Close),
+// and a frame numbered beyond the series goes last.
+func TestResultsInFrameOrder(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, Config{Directory: dir, Prefix: "o", Run: 1, FlushInterval: time.Hour})
+	add := func(f int) {
+		t.Helper()
+		r := Result{Frame: f, File: fmt.Sprintf("/d/o_1_%05d.cbf.gz", f+1), Spots: 1, Hit: true}
+		if err := s.AddResult(r, []Spot{{X: float64(f)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range []int{0, 1, 3, 2, 5, 4, 100, 6, 8} { // 7 never comes
+		add(f)
+	}
+	if err := s.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	frames := func(path string, field func(string) string) []string {
+		b, _ := os.ReadFile(path)
+		var out []string
+		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			if line != "" && line[0] != '#' {
+				out = append(out, field(line))
+			}
+		}
+		return out
+	}
+	frameOf := func(line string) string {
+		var v struct{ Frame int }
+		if err := json.Unmarshal([]byte(line), &v); err != nil {
+			t.Fatalf("%q: %v", line, err)
+		}
+		return strconv.Itoa(v.Frame)
+	}
+	if got := strings.Join(frames(s.ResultsPath(), frameOf), " "); got != "0 1 2 3 4 5 6" {
+		t.Fatalf("before close (7 missing) results hold frames %s", got)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(frames(s.ResultsPath(), frameOf), " "); got != "0 1 2 3 4 5 6 8 100" {
+		t.Fatalf("results hold frames %s", got)
+	}
+	if got := strings.Join(frames(s.SpotsPath(), func(l string) string { return strings.Fields(l)[0] }), " "); got != "0 1 2 3 4 5 6 8 100" {
+		t.Fatalf("spots hold frames %s", got)
+	}
+	if got := frames(s.HitsPath(), func(l string) string { return l }); len(got) != 9 || got[3] != "/d/o_1_00004.cbf.gz" || got[8] != "/d/o_1_00101.cbf.gz" {
+		t.Fatalf("hit list %q", got)
+	}
+
+	// A gap that lasts: after reorderLimit frames the lines go out, and the
+	// missing frame, arriving after all, follows where it arrived.
+	s2 := open(t, Config{Directory: dir, Prefix: "o", Run: 2, FlushInterval: time.Hour})
+	s = s2
+	add(0)
+	for f := 2; f <= reorderLimit+2; f++ {
+		add(f)
+	}
+	add(1)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got := frames(s.ResultsPath(), frameOf)
+	if len(got) != reorderLimit+3 || got[1] != "2" || got[len(got)-1] != "1" {
+		t.Fatalf("%d lines, frames %v ... %v", len(got), got[:3], got[len(got)-3:])
 	}
 }

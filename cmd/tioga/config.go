@@ -11,6 +11,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"tioga/driver/analysis"
+	"tioga/driver/writer"
 )
 
 // Duration is a time.Duration written as "300ms", "2s", "1m" in the file.
@@ -286,6 +287,10 @@ func (c Config) Validate() error {
 	}
 	if c.Writer.Enabled && c.Writer.Directory == "" {
 		errs = append(errs, "writer.directory is required when the writer is enabled")
+	} else if c.Writer.Enabled {
+		if err := c.WriterConfig().Check(); err != nil {
+			errs = append(errs, "writer: "+strings.TrimPrefix(err.Error(), writer.ErrConfig.Error()+": "))
+		}
 	}
 	if c.TINE.PortOffset < 0 || c.TINE.PortOffset > 50000 {
 		errs = append(errs, "tine.port_offset out of range")
@@ -295,6 +300,38 @@ func (c Config) Validate() error {
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("configuration: %s", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// WriterConfig is the writer's configuration as the pipeline starts with it.
+func (c Config) WriterConfig() writer.Config {
+	w := c.Writer
+	return writer.Config{
+		Directory: w.Directory, Prefix: w.Prefix, Run: w.Run, FirstImage: w.FirstImage,
+		Format: writer.Format(w.Format), GzipLevel: w.GzipLevel, Fsync: writer.FsyncPolicy(w.Fsync),
+		Overwrite: writer.OverwritePolicy(w.Overwrite), MinFreeBytes: w.MinFreeBytes,
+	}
+}
+
+// CheckStartup checks what needs the machine: the writer's directory must
+// exist or be creatable, and writable. The server refuses to start
+// otherwise, rather than fail at the first series.
+func (c Config) CheckStartup() error {
+	if !c.Writer.Enabled {
+		return nil
+	}
+	if err := writer.CheckDirectory(nil, c.Writer.Directory); err != nil {
+		return fmt.Errorf("configuration: writer.directory: %w", err)
+	}
+	return nil
+}
+
+// checkArgs refuses positional arguments: "tioga tioga.toml" without
+// -config would otherwise run with the defaults, silently.
+func checkArgs(args []string) error {
+	if len(args) > 0 {
+		return fmt.Errorf("unexpected argument %q: options start with - (the configuration file is given with -config)", args[0])
 	}
 	return nil
 }

@@ -51,6 +51,10 @@ func main() {
 		flag.PrintDefaults()
 	}
 	flag.Parse()
+	if err := checkArgs(flag.Args()); err != nil {
+		fmt.Fprintln(os.Stderr, "tioga:", err)
+		os.Exit(2)
+	}
 	if *showVersion {
 		fmt.Println("tioga", version, runtime.Version())
 		return
@@ -69,6 +73,10 @@ func main() {
 		fmt.Print(text)
 		return
 	}
+	if err := cfg.CheckStartup(); err != nil {
+		fmt.Fprintln(os.Stderr, "tioga:", err)
+		os.Exit(2)
+	}
 	log, err := newLogger(cfg.Log)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "tioga:", err)
@@ -81,6 +89,12 @@ func main() {
 		os.Exit(1)
 	}
 	log.Info().Msg("tioga stopped")
+}
+
+func writerConfig(cfg Config, log zerolog.Logger) writer.Config {
+	w := cfg.WriterConfig()
+	w.Log = ptr(log.With().Str("component", "writer").Logger())
+	return w
 }
 
 func newLogger(c LogConfig) (zerolog.Logger, error) {
@@ -157,12 +171,7 @@ func run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 		Workers: cfg.Pipeline.Workers, QueueDepth: cfg.Pipeline.QueueDepth, ExportPeriod: time.Duration(cfg.Pipeline.ExportPeriod),
 		DefaultDistance: cfg.Detector.Distance, DefaultBeamX: cfg.Detector.BeamX, DefaultBeamY: cfg.Detector.BeamY,
 		DefaultWavelength: cfg.Detector.Wavelength, Channel: cfg.Stream.Channel,
-		Writer: writer.Config{
-			Directory: cfg.Writer.Directory, Prefix: cfg.Writer.Prefix, Run: cfg.Writer.Run, FirstImage: cfg.Writer.FirstImage,
-			Format: writer.Format(cfg.Writer.Format), GzipLevel: cfg.Writer.GzipLevel, Fsync: writer.FsyncPolicy(cfg.Writer.Fsync),
-			Overwrite: writer.OverwritePolicy(cfg.Writer.Overwrite), MinFreeBytes: cfg.Writer.MinFreeBytes,
-			Log: ptr(log.With().Str("component", "writer").Logger()),
-		},
+		Writer:        writerConfig(cfg, log),
 		WriterEnabled: cfg.Writer.Enabled, Analysis: params,
 		Scan:          raster.Grid{Lines: cfg.Scan.Lines, FramesPerLine: cfg.Scan.FramesPerLine, Serpentine: cfg.Scan.Serpentine},
 		AccumulateSSX: cfg.Pipeline.AccumulateSSX,

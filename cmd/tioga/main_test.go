@@ -282,6 +282,9 @@ func TestConfigRejectsUnknownKeysAndBadValues(t *testing.T) {
 		{"[analysis]\nmethod = \"magic\"\n", "not one of"},
 		{"[stream]\nseries_timeout = \"soon\"\n", "duration"},
 		{"[log]\nformat = \"xml\"\n", "log.format"},
+		{"[writer]\nformat = \"jpeg\"\n", "writer: format \"jpeg\" (want cbf, cbf.gz or tiff)"},
+		{"[writer]\noverwrite = \"always\"\n", "writer: overwrite policy"},
+		{"[writer]\nprefix = \"a/b\"\n", "writer: prefix"},
 	} {
 		if _, err := LoadConfig(write(c.text)); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%q: error %v, want %q", c.text, err, c.want)
@@ -297,6 +300,34 @@ func TestConfigRejectsUnknownKeysAndBadValues(t *testing.T) {
 	}
 	if cfg.Writer.Directory != "/data/p14" || cfg.Writer.Prefix != "tioga" {
 		t.Fatalf("writer %+v", cfg.Writer)
+	}
+	// One line each, naming the key.
+	if _, err := LoadConfig(write("[writer]\nformat = \"jpeg\"\nfsync = \"sometimes\"\n")); err == nil || strings.Contains(err.Error(), "\n") {
+		t.Errorf("bad writer configuration: %v", err)
+	}
+	// A directory that cannot be created refuses the start, in one line.
+	blocker := filepath.Join(dir, "file")
+	if err := os.WriteFile(blocker, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bad := DefaultConfig()
+	bad.Writer.Directory = filepath.Join(blocker, "images")
+	if err := bad.CheckStartup(); err == nil || !strings.Contains(err.Error(), "writer.directory") || !strings.Contains(err.Error(), blocker) || strings.Contains(err.Error(), "\n") {
+		t.Errorf("uncreatable directory: %v", err)
+	}
+	good := DefaultConfig()
+	good.Writer.Directory = filepath.Join(dir, "new", "images")
+	if err := good.CheckStartup(); err != nil {
+		t.Errorf("creatable directory refused: %v", err)
+	}
+	if entries, _ := os.ReadDir(good.Writer.Directory); len(entries) != 0 {
+		t.Errorf("probe left behind: %v", entries)
+	}
+	if err := checkArgs([]string{"tioga.toml"}); err == nil || !strings.Contains(err.Error(), `"tioga.toml"`) {
+		t.Errorf("stray argument: %v", err)
+	}
+	if err := checkArgs(nil); err != nil {
+		t.Error(err)
 	}
 	// The printed defaults load back to the same configuration.
 	text, err := DefaultConfig().TOML()

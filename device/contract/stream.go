@@ -54,6 +54,13 @@ type Stream struct {
 	Workers          *properties.Property
 	LastError        *properties.Property
 	SeriesIncomplete *properties.Property // series that ended without all their frames
+	BeyondNImages    *properties.Property // frames numbered beyond nimages in the current series (kept)
+	OutOfOrder       *properties.Property // frames that arrived after a higher-numbered one (kept)
+	Duplicates       *properties.Property // repeated frames or identical repeated headers (dropped)
+	AbortDropped     *properties.Property // messages of an aborted series dropped while draining
+	Superseded       *properties.Property // series ended by a new header before their end
+	Restarts         *properties.Property // of those, headers with the open series' id (detector restart)
+	HeaderUnusable   *properties.Property // header parts that could not be used (series kept)
 
 	// SSX statistics (since the last reset).
 	SSXFrames      *properties.Property
@@ -156,6 +163,13 @@ func NewStream() *Stream {
 	s.Workers = d.Add(ro("workers", properties.Int32, "", "analysis workers (one per core by default)"))
 	s.LastError = d.Add(text("last-error", r, 1024, "the last error reported by the stream, pipeline or writer"))
 	s.SeriesIncomplete = d.Add(ro("count-incomplete-series", properties.Int32, "series", "series that ended without all their announced frames"))
+	s.BeyondNImages = d.Add(ro("count-beyond-nimages", properties.Int32, "frames", "frames of the current series numbered at or beyond nimages: kept, written and reported, never counted as lost"))
+	s.OutOfOrder = d.Add(ro("count-out-of-order", properties.Int32, "frames", "frames that arrived after a higher-numbered frame of their series, since start-up (kept: late is not lost)"))
+	s.Duplicates = d.Add(ro("count-duplicates", properties.Int32, "messages", "repeated frames and byte-identical repeated series headers dropped since start-up"))
+	s.AbortDropped = d.Add(ro("count-abort-dropped", properties.Int32, "messages", "messages of an aborted series dropped while waiting for its end, since start-up"))
+	s.Superseded = d.Add(ro("count-series-superseded", properties.Int32, "series", "series ended incomplete by a new header before their end message, since start-up"))
+	s.Restarts = d.Add(ro("count-series-restarts", properties.Int32, "series", "new headers carrying the open series' id (detector restarted or re-armed), since start-up; each ended the open series and started a new one"))
+	s.HeaderUnusable = d.Add(ro("count-header-parts-unusable", properties.Int32, "parts", "series header parts that could not be used (e.g. an empty flatfield or mask), since start-up; the series goes on without them"))
 
 	s.SSXFrames = d.Add(ro("ssx-frames", properties.Int32, "frames", "frames analysed since the statistics were reset"))
 	s.SSXHits = d.Add(ro("ssx-hits", properties.Int32, "frames", "hits since the statistics were reset"))

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"tioga/device/contract"
@@ -54,7 +55,8 @@ func (p *Pipeline) exportSeries(s *series, now time.Time) {
 	if n > 0 {
 		st.HitRate.SetFloat(100 * float64(hits) / float64(n))
 	}
-	st.CountDropped.SetInt32(clamp32(int(s.dropped.Load())))
+	st.CountDropped.SetInt32(clamp32(int(s.frames.lost.Load())))
+	st.BeyondNImages.SetInt32(clamp32(int(s.frames.beyond.Load())))
 	st.BadFrames.SetInt32(clamp32(int(s.bad.Load())))
 	st.Overloaded.SetInt32(clamp32(int(s.overloaded.Load())))
 
@@ -78,7 +80,14 @@ func (p *Pipeline) exportSeries(s *series, now time.Time) {
 		st.FreeDisk.SetFloat(float64(ws.FreeBytes))
 		st.WriterError.SetText(ws.LastError)
 		if ws.Failed > 0 {
-			writerProblem = fmt.Sprintf("writer: %d frames not written: %s", ws.Failed, ws.LastError)
+			writerProblem = notWritten(int64(ws.Failed), ws.LastError)
+		}
+	}
+	if s.w == nil && s.writerErr != "" {
+		failed := s.failed.Load()
+		st.FilesFailed.SetInt32(clamp32(int(failed)))
+		if failed > 0 {
+			writerProblem = notWritten(failed, s.writerErr)
 		}
 	}
 	p.publishGrid(s)
@@ -104,6 +113,12 @@ func (p *Pipeline) publishCounters() {
 		st.Malformed.SetInt32(clamp32(int(c.Malformed)))
 		st.MissedHeader.SetInt32(clamp32(int(c.MissedHeader)))
 		st.SeriesTimeouts.SetInt32(clamp32(int(c.Timeouts)))
+		st.OutOfOrder.SetInt32(clamp32(int(c.OutOfOrder)))
+		st.Duplicates.SetInt32(clamp32(int(c.Duplicates)))
+		st.AbortDropped.SetInt32(clamp32(int(c.AbortDropped)))
+		st.Superseded.SetInt32(clamp32(int(c.Superseded)))
+		st.Restarts.SetInt32(clamp32(int(c.Restarts)))
+		st.HeaderUnusable.SetInt32(clamp32(int(c.HeaderUnusable)))
 		if c.LastError != "" && c.LastError != p.lastReceiverError {
 			p.lastReceiverError = c.LastError
 			st.LastError.SetText(c.LastError)
@@ -150,6 +165,13 @@ func (p *Pipeline) housekeeping() {
 			return
 		}
 	}
+}
+
+// notWritten says how many frames the writer could not write and why, in
+// one statement ("writer: 6 frames not written: create /d/f_1_00005.cbf:
+// permission denied").
+func notWritten[N int64 | uint64](n N, cause string) string {
+	return fmt.Sprintf("writer: %d frames not written: %s", n, strings.TrimPrefix(cause, "writer: "))
 }
 
 func clamp32(n int) int32 {

@@ -155,23 +155,26 @@ type SeriesObserver interface {
 
 // Summary describes a finished series.
 type Summary struct {
-	SeriesID   uint64
-	Expected   uint64
-	Received   int
-	Processed  int
-	Written    int
-	Dropped    int
-	BadFrames  int
-	Hits       int
-	EndReason  stream.EndReason
-	Complete   bool
-	Elapsed    time.Duration
-	Template   string
-	Results    string
-	HitList    string
-	Spots      string
-	HeatMap    string
-	WriteError string
+	SeriesID  uint64
+	Expected  uint64
+	Received  int
+	Processed int
+	Written   int
+	Dropped   int // frames that never arrived (see frameBook)
+	// BeyondNImages counts frames numbered at or beyond Expected: kept,
+	// never counted as lost.
+	BeyondNImages int
+	BadFrames     int
+	Hits          int
+	EndReason     stream.EndReason
+	Complete      bool
+	Elapsed       time.Duration
+	Template      string
+	Results       string
+	HitList       string
+	Spots         string
+	HeatMap       string
+	WriteError    string
 }
 
 // Pipeline processes one stream.

@@ -11,6 +11,7 @@ import (
 
 	"tioga/device/contract"
 	"tioga/driver/analysis"
+	"tioga/driver/cbf"
 	"tioga/driver/detector"
 	"tioga/driver/raster"
 	"tioga/driver/results"
@@ -42,9 +43,8 @@ type series struct {
 
 	// Written by the dispatcher only; atomics where the export reads them.
 	dispatched uint64
-	nextNumber uint64
+	frames     frameBook // lost and beyond-nimages counts are atomics
 	received   atomic.Int64
-	dropped    atomic.Int64
 
 	// Committer, read by others.
 	committed  atomic.Uint64
@@ -62,12 +62,7 @@ type series struct {
 
 func (s *series) noteArrival(number uint64) {
 	s.received.Add(1)
-	if number > s.nextNumber {
-		s.dropped.Add(int64(number - s.nextNumber))
-	}
-	if number >= s.nextNumber {
-		s.nextNumber = number + 1
-	}
+	s.frames.arrive(number)
 }
 
 // waitCommitted blocks until every dispatched frame has been committed.
@@ -89,6 +84,7 @@ func (s *series) noteCommitted() {
 func (p *Pipeline) startSeries(h *stream.Series) {
 	s := &series{id: h.ID, header: h, started: time.Now()}
 	s.cond = sync.NewCond(&s.mu)
+	s.frames.init(h.NumberOfImages)
 	expected := int(h.NumberOfImages)
 	if expected <= 0 || expected > p.cfg.ResultsLimit {
 		expected = min(p.cfg.ResultsLimit, 1<<16)
@@ -158,11 +154,13 @@ func (p *Pipeline) prepare(s *series, width, height, elemSize int) {
 		p.log.Debug().Dur("took", time.Since(t0)).Int("analysed_pixels", t.AnalysedPixels()).Str("gaps", t.GapProfile()).Msg("analysis tables built")
 	}
 	if writing {
-		w, err := writer.Open(wcfg, cbfHeader(h, s.geom, elemSize))
+		w, err := p.openWriter(wcfg, cbfHeader(h, s.geom, elemSize))
 		if err != nil {
-			s.writerErr = fmt.Sprintf("writer: %v", err)
+			// Every frame of the series will be counted as failed with
+			// this cause (see commit); the status says it once.
+			s.writerErr = err.Error()
 			p.reportError(s.writerErr)
-			p.dev.Stream.WriterError.SetText(err.Error())
+			p.dev.Stream.WriterError.SetText(s.writerErr)
 		} else {
 			s.w = w
 			st := p.dev.Stream
@@ -180,6 +178,44 @@ func (p *Pipeline) prepare(s *series, width, height, elemSize int) {
 	st.Distance.SetFloat(s.geom.Distance)
 	st.Wavelength.SetFloat(s.geom.Wavelength)
 }
+
+// maxRunSearch bounds the run numbers tried after a refused one.
+const maxRunSearch = 1000
+
+// openWriter opens the series' files. A run number that already has files
+// is never overwritten (unless the policy is backup) and never makes the
+// series vanish: the series is written under the next free run number,
+// which is published in writer-run (and so used from then on), and said
+// once in the log and last-error.
+func (p *Pipeline) openWriter(cfg writer.Config, h cbf.Header) (*writer.Series, error) {
+	w, err := writer.Open(cfg, h)
+	if err == nil || !errors.Is(err, writer.ErrExists) {
+		return w, err
+	}
+	refused := cfg.Run
+	for run := cfg.Run + 1; run <= min(cfg.Run+maxRunSearch, maxRun); run++ {
+		cfg.Run = run
+		w, err2 := writer.Open(cfg, h)
+		if errors.Is(err2, writer.ErrExists) {
+			continue
+		}
+		if err2 != nil {
+			return nil, err2
+		}
+		p.mu.Lock()
+		if p.writerCfg.Prefix == cfg.Prefix && p.writerCfg.Directory == cfg.Directory && p.writerCfg.Run == refused {
+			p.writerCfg.Run = run
+		}
+		p.mu.Unlock()
+		p.dev.Stream.WriterRun.SetInt32(int32(run))
+		p.reportError(fmt.Sprintf("run %d of %q already has files (kept): this series is written as run %d", refused, cfg.Prefix, run))
+		return w, nil
+	}
+	return nil, err
+}
+
+// maxRun is the largest run number writer-run accepts.
+const maxRun = 99999
 
 // geometry takes the analysis geometry from the header, with the
 // configured fallbacks for what the header lacks.
@@ -320,28 +356,27 @@ func (p *Pipeline) endSeries(s *series, e *stream.End) {
 	if e.Reason == "" {
 		sum.EndReason = stream.EndReceived
 	}
-	// Frames missing at the tail of a series the detector says it finished
-	// were lost on the way.
-	if !e.Synthesized && sum.Expected > 0 && s.nextNumber < sum.Expected {
-		s.dropped.Add(int64(sum.Expected - s.nextNumber))
-	}
-	sum.Dropped = int(s.dropped.Load())
-	sum.Complete = !e.Synthesized && (sum.Expected == 0 || uint64(sum.Received) >= sum.Expected)
+	s.frames.finish(!e.Synthesized)
+	sum.Dropped = int(s.frames.lost.Load())
+	sum.BeyondNImages = int(s.frames.beyond.Load())
+	sum.Complete = !e.Synthesized && sum.Dropped == 0
 
 	var problems []string
 	if s.w != nil {
-		if err := s.w.Close(); err != nil {
-			problems = append(problems, "writer: "+err.Error())
-		}
+		closeErr := s.w.Close()
 		st := s.w.Stats()
 		sum.Template, sum.Results, sum.HitList, sum.Spots = s.w.Template(), s.w.ResultsPath(), s.w.HitsPath(), s.w.SpotsPath()
 		sum.WriteError = st.LastError
 		if st.Failed > 0 {
-			problems = append(problems, fmt.Sprintf("%d frames not written (%s)", st.Failed, st.LastError))
+			problems = append(problems, notWritten(st.Failed, st.LastError))
+		}
+		if closeErr != nil && (st.Failed == 0 || !strings.Contains(closeErr.Error(), st.LastError)) {
+			problems = append(problems, closeErr.Error())
 		}
 	}
 	if s.writerErr != "" {
-		problems = append(problems, s.writerErr)
+		sum.WriteError = s.writerErr
+		problems = append(problems, notWritten(s.failed.Load(), s.writerErr))
 	}
 	if s.analysisErr != "" {
 		problems = append(problems, s.analysisErr)
@@ -360,6 +395,9 @@ func (p *Pipeline) endSeries(s *series, e *stream.End) {
 	}
 	if sum.Dropped > 0 {
 		problems = append(problems, fmt.Sprintf("%d frames lost between detector and server", sum.Dropped))
+	}
+	if sum.BeyondNImages > 0 {
+		problems = append(problems, fmt.Sprintf("%d frames numbered beyond nimages %d (kept)", sum.BeyondNImages, sum.Expected))
 	}
 
 	p.exportFinal(s)
@@ -426,13 +464,18 @@ func (p *Pipeline) publishSeriesStart(s *series) {
 	}
 	st.SeriesStart.SetText(arrival.UTC().Format(time.RFC3339Nano))
 	for _, prop := range []*properties.Property{st.FrameCount, st.FramesReceived, st.FramesWritten, st.Hits, st.CountDropped,
-		st.BadFrames, st.Overloaded, st.FilesWritten, st.FilesFailed, st.FilesPending} {
+		st.BadFrames, st.Overloaded, st.BeyondNImages, st.FilesWritten, st.FilesFailed, st.FilesPending} {
 		prop.SetInt32(0)
 	}
 	st.HitRate.SetFloat(0)
 	st.AverageSpeed.SetFloat(0)
 	st.DozorAverageI.SetFloat(0)
 	st.BytesWritten.SetFloat(0)
+	// A new series starts with a clean slate: an error of the previous
+	// series stays in the log, not in last-error (what happens from now on
+	// is reported again).
+	st.LastError.SetText("")
+	st.WriterError.SetText("")
 	st.WriterTemplate.SetText("")
 	st.ResultsFile.SetText("")
 	st.HitListFile.SetText("")

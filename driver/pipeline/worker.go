@@ -159,7 +159,9 @@ func (p *Pipeline) commit(j *job) {
 	}
 	if j.path != "" {
 		s.written.Add(1)
-	} else if j.writeErr != nil {
+	} else if j.writeErr != nil || s.writerErr != "" {
+		// Not written: the writer failed this frame, or could not start
+		// the series at all (then s.writerErr is the cause).
 		s.failed.Add(1)
 	}
 	if s.w != nil {

@@ -108,3 +108,32 @@ func TestDetectorFacts(t *testing.T) {
 		t.Fatal("unknown detector profile accepted")
 	}
 }
+
+// TestStageTiming pins the stage-timing properties that monitoring (web
+// page, Prometheus) reads: float64 [last, mean, max] in ms, read-only,
+// zero before the first frame.
+func TestStageTiming(t *testing.T) {
+	d, err := Build(DefaultNames())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"timing-decode", "timing-analyse", "timing-write", "timing-latency"} {
+		a, err := device.ParseAddress("/P14/rideau/tioga/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := d.Tree.Property(a)
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		s := p.Spec()
+		if s.Elem != properties.Float64 || s.Shape != properties.Array || s.MaxLen != TimingLen || TimingLen != 3 ||
+			s.Access != properties.Read || s.Units != "ms" || s.Description == "" {
+			t.Errorf("%s: %+v; want a read-only float64 array of 3 in ms with a description", name, s)
+		}
+		if v := p.Value().Float64s; len(v) != 3 || v[0] != 0 || v[1] != 0 || v[2] != 0 {
+			t.Errorf("%s: initial value %v, want [0 0 0]", name, v)
+		}
+	}
+}

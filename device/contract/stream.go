@@ -62,6 +62,13 @@ type Stream struct {
 	Restarts         *properties.Property // of those, headers with the open series' id (detector restart)
 	HeaderUnusable   *properties.Property // header parts that could not be used (series kept)
 
+	// Stage timing of the current (or last) series, each [last, mean, max]
+	// in ms: which stage limits the rate.
+	TimingDecode  *properties.Property
+	TimingAnalyse *properties.Property
+	TimingWrite   *properties.Property
+	TimingLatency *properties.Property // receive to committed
+
 	// SSX statistics (since the last reset).
 	SSXFrames      *properties.Property
 	SSXHits        *properties.Property
@@ -171,6 +178,14 @@ func NewStream() *Stream {
 	s.Restarts = d.Add(ro("count-series-restarts", properties.Int32, "series", "new headers carrying the open series' id (detector restarted or re-armed), since start-up; each ended the open series and started a new one"))
 	s.HeaderUnusable = d.Add(ro("count-header-parts-unusable", properties.Int32, "parts", "series header parts that could not be used (e.g. an empty flatfield or mask), since start-up; the series goes on without them"))
 
+	s.TimingDecode = d.Add(timing("timing-decode", "decoding a frame (LZ4, bitshuffle) in a worker"))
+	s.TimingAnalyse = d.Add(timing("timing-analyse", "analysing a frame (background, spots, score) in a worker"))
+	s.TimingWrite = d.Add(timing("timing-write", "encoding and writing a frame's file (byte-offset, gzip, disk) in a worker"))
+	s.TimingLatency = d.Add(timing("timing-latency", "from the arrival of a frame at the receiver to its commit (queue wait, decode, analyse, write, ordering)"))
+	for _, t := range []*properties.Property{s.TimingDecode, s.TimingAnalyse, s.TimingWrite, s.TimingLatency} {
+		_ = t.Set(properties.Float64s(make([]float64, TimingLen)))
+	}
+
 	s.SSXFrames = d.Add(ro("ssx-frames", properties.Int32, "frames", "frames analysed since the statistics were reset"))
 	s.SSXHits = d.Add(ro("ssx-hits", properties.Int32, "frames", "hits since the statistics were reset"))
 	s.SSXHitRate = d.Add(ro("ssx-hit-rate", properties.Float32, "%", "hit rate since the statistics were reset"))
@@ -203,6 +218,14 @@ func NewStream() *Stream {
 
 	s.Abort = d.Add(cmd("abort", properties.Int32, "drop the rest of the current series (the receiver drains to its end message)", "ignored (write 0)"))
 	return s
+}
+
+// TimingLen is the length of the stage timing arrays: [last, mean, max].
+const TimingLen = 3
+
+func timing(name, what string) properties.Spec {
+	return array(name, properties.Float64, TimingLen, properties.Read, "ms",
+		"time per frame "+what+" in the current series: [last, mean, max] in ms (0 before the first frame)")
 }
 
 // AddParameter publishes one analysis parameter as a writable property.

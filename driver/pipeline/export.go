@@ -59,6 +59,7 @@ func (p *Pipeline) exportSeries(s *series, now time.Time) {
 	st.BeyondNImages.SetInt32(clamp32(int(s.frames.beyond.Load())))
 	st.BadFrames.SetInt32(clamp32(int(s.bad.Load())))
 	st.Overloaded.SetInt32(clamp32(int(s.overloaded.Load())))
+	p.timing.publish(st.TimingDecode, st.TimingAnalyse, st.TimingWrite, st.TimingLatency)
 
 	x := p.ssx.Stats()
 	st.SSXFrames.SetInt32(clamp32(x.Frames))

@@ -209,6 +209,8 @@ type Pipeline struct {
 	exportMu sync.Mutex
 	speed    *results.Speed
 
+	timing stageTimes // of the open (or last) series
+
 	backPressure atomic.Uint64
 	incomplete   atomic.Uint64
 	lastSummary  atomic.Pointer[Summary]
@@ -331,7 +333,10 @@ func (p *Pipeline) dispatch(ctx context.Context, s *series, img *stream.Image) {
 		p.dev.Stream.Encoding.SetText(img.Encoding.String())
 	}
 	j := p.jobPool.Get().(*job)
-	*j = job{series: s, image: img, number: img.Number, seq: s.dispatched, spots: j.spots[:0], spotXY: j.spotXY[:0]}
+	*j = job{series: s, image: img, number: img.Number, seq: s.dispatched, spots: j.spots[:0], spotXY: j.spotXY[:0], arrival: img.Arrival}
+	if j.arrival.IsZero() {
+		j.arrival = time.Now()
+	}
 	s.noteArrival(img.Number)
 	s.dispatched++
 	select {

@@ -95,6 +95,7 @@ func (p *Pipeline) startSeries(h *stream.Series) {
 		p.ssx.Reset()
 	}
 	p.speed.Reset()
+	p.timing.reset()
 
 	p.log.Info().Uint64("series", h.ID).Int("version", h.Version).Uint64("images", h.NumberOfImages).
 		Int("width", h.Width).Int("height", h.Height).Str("detector", h.Description).Msg("series start")
@@ -468,6 +469,7 @@ func (p *Pipeline) publishSeriesStart(s *series) {
 		prop.SetInt32(0)
 	}
 	st.HitRate.SetFloat(0)
+	p.timing.publish(st.TimingDecode, st.TimingAnalyse, st.TimingWrite, st.TimingLatency)
 	st.AverageSpeed.SetFloat(0)
 	st.DozorAverageI.SetFloat(0)
 	st.BytesWritten.SetFloat(0)

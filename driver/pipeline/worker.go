@@ -31,7 +31,11 @@ type job struct {
 	spots    []float32 // results.SpotWidth per spot
 	spotXY   []float32 // x, y per spot
 	meanI    float32
-	elapsed  time.Duration
+
+	// Stage timing (see timing.go): arrival at the receiver (or at the
+	// pipeline, for sources that do not stamp it) and the worker's stages.
+	arrival                time.Time
+	decode, analyse, write time.Duration
 }
 
 // worker is one frame worker: it owns its decoder, analyser, decode buffer
@@ -46,7 +50,7 @@ func (p *Pipeline) worker(id int) {
 		scratch writer.Scratch
 	)
 	for j := range p.queue {
-		start := time.Now()
+		t0 := time.Now()
 		s := j.series
 		img := j.image
 		if !s.prepared {
@@ -68,6 +72,8 @@ func (p *Pipeline) worker(id int) {
 		buf = buf[:size]
 		_, err := dec.Decode(buf, img.Data, img.Encoding, img.ElemSize)
 		j.image = nil // the encoded message is no longer needed: let it go early
+		t1 := time.Now()
+		j.decode = t1.Sub(t0)
 		if err != nil {
 			j.err = fmt.Errorf("frame %d: decode %s: %w", img.Number, img.Encoding, err)
 			p.done <- j
@@ -96,11 +102,13 @@ func (p *Pipeline) worker(id int) {
 				}
 			}
 		}
+		t2 := time.Now()
+		j.analyse = t2.Sub(t1)
 		if s.w != nil {
 			path, err := s.w.Write(&scratch, int(img.Number), cbf.Pixels{Data: buf, Width: img.Width, Height: img.Height, ElemSize: img.ElemSize})
 			j.path, j.writeErr = path, err
+			j.write = time.Since(t2)
 		}
-		j.elapsed = time.Since(start)
 		p.done <- j
 	}
 }
@@ -135,6 +143,7 @@ func (p *Pipeline) committer() {
 func (p *Pipeline) commit(j *job) {
 	s := j.series
 	frame := int(j.number)
+	p.timing.add(j.decode, j.analyse, j.write, time.Since(j.arrival))
 	rec := results.Record{Frame: frame}
 	if j.err != nil {
 		s.bad.Add(1)

@@ -107,6 +107,7 @@ type WriterConfig struct {
 	FirstImage   int    `toml:"first_image"`
 	Format       string `toml:"format"`
 	GzipLevel    int    `toml:"gzip_level"`
+	ContentMD5   string `toml:"content_md5"` // auto (plain .cbf only), always, never
 	Fsync        string `toml:"fsync"`
 	Overwrite    string `toml:"overwrite"`
 	MinFreeBytes int64  `toml:"min_free_bytes"`
@@ -165,7 +166,7 @@ func DefaultConfig() Config {
 		Pipeline: PipelineConfig{ExportPeriod: Duration(300 * time.Millisecond)},
 		Analysis: defaultAnalysis(),
 		Writer: WriterConfig{Enabled: true, Directory: "/tmp/tioga", Prefix: "tioga", Run: 1, FirstImage: 1,
-			Format: "cbf.gz", Fsync: "series", Overwrite: "refuse", MinFreeBytes: 2 << 30},
+			Format: "cbf.gz", ContentMD5: "auto", Fsync: "series", Overwrite: "refuse", MinFreeBytes: 2 << 30},
 		Tracker: TrackerConfig{Enabled: true, ADXVHost: "127.0.0.1", ADXVPort: 8100,
 			DisplayPeriod: Duration(300 * time.Millisecond), QueueSize: 100},
 		TINE:  TINEConfig{Enabled: true, FECName: "TIOGA"},
@@ -309,8 +310,8 @@ func (c Config) WriterConfig() writer.Config {
 	w := c.Writer
 	return writer.Config{
 		Directory: w.Directory, Prefix: w.Prefix, Run: w.Run, FirstImage: w.FirstImage,
-		Format: writer.Format(w.Format), GzipLevel: w.GzipLevel, Fsync: writer.FsyncPolicy(w.Fsync),
-		Overwrite: writer.OverwritePolicy(w.Overwrite), MinFreeBytes: w.MinFreeBytes,
+		Format: writer.Format(w.Format), GzipLevel: w.GzipLevel, ContentMD5: writer.MD5Policy(w.ContentMD5),
+		Fsync: writer.FsyncPolicy(w.Fsync), Overwrite: writer.OverwritePolicy(w.Overwrite), MinFreeBytes: w.MinFreeBytes,
 	}
 }
 

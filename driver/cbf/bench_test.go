@@ -46,10 +46,11 @@ func BenchmarkCBF(b *testing.B) {
 }
 
 // BenchmarkCBFGzip measures the whole .cbf.gz file (byte-offset, header,
-// MD5, gzip) at the default level, then at each level for the table of
-// DefaultGzipLevel.
+// gzip) at the default level, with Content-MD5 added, then at each level
+// for the table of DefaultGzipLevel.
 func BenchmarkCBFGzip(b *testing.B) {
 	b.Run("default", func(b *testing.B) { benchEncode(b, cbf.Options{Gzip: true}) })
+	b.Run("default+md5", func(b *testing.B) { benchEncode(b, cbf.Options{Gzip: true, ContentMD5: true}) })
 	for _, level := range []int{cbf.GzipAuto, -2, 1, 2, 3, 5, 6, 9} {
 		b.Run("level="+levelName(level), func(b *testing.B) {
 			benchEncode(b, cbf.Options{Gzip: true, GzipLevel: level})

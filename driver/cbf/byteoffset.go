@@ -57,13 +57,35 @@ func AppendByteOffset(dst []byte, src []int32) []byte {
 // elements to int32 as Pixels.Value does, without an intermediate int32
 // copy. p must be valid.
 func appendPixels(dst []byte, p Pixels) []byte {
-	switch p.ElemSize {
+	return appendPixelRange(dst, p, 0, p.Len())
+}
+
+// appendPixelRange appends the byte-offset encoding of pixels [from, to)
+// of a valid frame, continuing from pixel from-1: encoding a frame range
+// by range, in order, gives exactly the bytes of encoding it whole. It is
+// how the gzip path works through a frame in cache-sized blocks.
+func appendPixelRange(dst []byte, p Pixels, from, to int) []byte {
+	es := p.ElemSize
+	src := p.Data[from*es : to*es]
+	switch es {
 	case 1:
-		return appendU8(dst, p.Data)
+		var base int32
+		if from > 0 {
+			base = fromU8(p.Data[from-1])
+		}
+		return appendU8(dst, src, base)
 	case 2:
-		return appendU16(dst, p.Data)
+		var prev uint64
+		if from > 0 {
+			prev = uint64(binary.LittleEndian.Uint16(p.Data[2*from-2:]))
+		}
+		return appendU16(dst, src, prev)
 	default:
-		return appendU32(dst, p.Data)
+		var base int32
+		if from > 0 {
+			base = fromU32(binary.LittleEndian.Uint32(p.Data[4*from-4:]))
+		}
+		return appendU32(dst, src, base)
 	}
 }
 
@@ -127,11 +149,12 @@ func swarBytes(w, prev uint64) (uint32, bool) {
 	return uint32(x), true
 }
 
-func appendU16(dst []byte, src []byte) []byte {
+// appendU16 encodes 16-bit pixels; prevRaw is the raw value of the pixel
+// before src (0 at the start of a frame).
+func appendU16(dst []byte, src []byte, prevRaw uint64) []byte {
 	n := len(src) / 2
 	o := len(dst)
 	buf := grow(dst, MaxByteOffsetSize(n, 2)+16)
-	var prevRaw uint64 // raw value of the previous pixel (0 before the first)
 	i := 0
 	for ; i+8 <= n; i += 8 {
 		w0 := binary.LittleEndian.Uint64(src[2*i:])
@@ -168,11 +191,12 @@ func appendU16(dst []byte, src []byte) []byte {
 	return buf[:o]
 }
 
-func appendU8(dst []byte, src []byte) []byte {
+// appendU8 encodes 8-bit pixels; base is the mapped value of the pixel
+// before src (0 at the start of a frame).
+func appendU8(dst []byte, src []byte, base int32) []byte {
 	n := len(src)
 	o := len(dst)
 	buf := grow(dst, MaxByteOffsetSize(n, 1)+16)
-	var base int32
 	i := 0
 	for ; i+8 <= n; i += 8 {
 		w := binary.LittleEndian.Uint64(src[i : i+8])
@@ -223,11 +247,10 @@ func appendU8(dst []byte, src []byte) []byte {
 // appendU32 handles 32-bit frames, whose deltas can need the 64-bit escape
 // (from -1 to a clipped MaxInt32 is 2^31); it has no eight-wide path since
 // EIGER sends 32-bit frames only for long exposures, at low frame rates.
-func appendU32(dst []byte, src []byte) []byte {
+func appendU32(dst []byte, src []byte, base int32) []byte {
 	n := len(src) / 4
 	o := len(dst)
 	buf := grow(dst, MaxByteOffsetSize(n, 4)+16)
-	var base int32
 	for i := 0; i < n; i++ {
 		v := fromU32(binary.LittleEndian.Uint32(src[4*i:]))
 		d := int64(v) - int64(base)

@@ -1,14 +1,11 @@
 package cbf
 
 import (
-	"bytes"
 	"crypto/md5"
 	"encoding/base64"
 	"fmt"
 	"hash"
 	"strconv"
-
-	"github.com/klauspost/compress/gzip"
 )
 
 // DefaultGzipLevel is the gzip level of .cbf.gz files unless configured.
@@ -88,6 +85,13 @@ type Options struct {
 	// GzipLevel is GzipAuto or a klauspost/compress gzip level (-2 Huffman
 	// only, 1 BestSpeed ... 9 BestCompression); 0 means DefaultGzipLevel.
 	GzipLevel int
+	// ContentMD5 adds the Content-MD5 line (the base64 MD5 of the binary
+	// data) to the MIME header. It is optional in CBF: readers check it
+	// when present (CBFlib does) and read files without it alike. It costs
+	// as much CPU time as byte-offset encoding itself, and in a .cbf.gz the
+	// gzip CRC-32, which every gzip reader checks, already covers every
+	// byte; driver/writer decides (see its ContentMD5 policy).
+	ContentMD5 bool
 }
 
 // An Encoder writes frames as miniCBF files. Each worker goroutine owns one:
@@ -97,17 +101,15 @@ type Options struct {
 // safe for concurrent use.
 type Encoder struct {
 	opts Options
-	// file is the uncompressed file: the header is written right-aligned
-	// into its first maxHeaderBytes so that the byte-offset data, encoded
-	// first, never has to be copied behind it.
+	// file is the uncompressed file (.cbf): the header is written
+	// right-aligned into its first maxHeaderBytes so that the byte-offset
+	// data, encoded first, never has to be copied behind it.
 	file   []byte
 	head   []byte
 	md5    hash.Hash
 	digest [md5.Size]byte
 	b64    [24]byte
-	gz     *gzip.Writer // the configured level, or Huffman-only for GzipAuto
-	gzFast *gzip.Writer // BestSpeed, for GzipAuto only
-	gzOut  bytes.Buffer
+	gz     *gzipState // nil for .cbf
 }
 
 // NewEncoder returns an Encoder with the given options.
@@ -118,15 +120,11 @@ func NewEncoder(o Options) (*Encoder, error) {
 		if level == 0 {
 			level = DefaultGzipLevel
 		}
-		if level == GzipAuto {
-			e.gzFast, _ = gzip.NewWriterLevel(&e.gzOut, gzip.BestSpeed)
-			level = gzip.HuffmanOnly
-		}
-		gz, err := gzip.NewWriterLevel(&e.gzOut, level)
+		g, err := newGzipState(level)
 		if err != nil {
-			return nil, fmt.Errorf("cbf: gzip level %d: %w", level, err)
+			return nil, err
 		}
-		e.gz = gz
+		e.gz = g
 	}
 	return e, nil
 }
@@ -153,15 +151,39 @@ func (e *Encoder) Encode(h *Header, name string, p Pixels) ([]byte, error) {
 			return nil, fmt.Errorf("%w: header text longer than %d bytes", ErrHeader, maxTextLen)
 		}
 	}
+	if e.gz != nil {
+		return e.encodeGzip(h, name, p)
+	}
 
 	// Binary data first, behind room for the header.
 	e.file = appendPixels(grow(e.file[:0], maxHeaderBytes), p)
 	data := e.file[maxHeaderBytes:]
-	e.md5.Reset()
-	e.md5.Write(data)
-	e.md5.Sum(e.digest[:0])
-	base64.StdEncoding.Encode(e.b64[:], e.digest[:])
+	if e.opts.ContentMD5 {
+		e.md5.Reset()
+		e.md5.Write(data)
+	}
+	hd, err := e.header(h, name, p, len(data))
+	if err != nil {
+		return nil, err
+	}
+	start := maxHeaderBytes - len(hd)
+	copy(e.file[start:], hd)
 
+	n := len(e.file)
+	e.file = grow(e.file, padding)
+	clear(e.file[n:])
+	e.file = append(e.file, binaryEnd...)
+	return e.file[start:], nil
+}
+
+// binaryEnd follows the padding: the end of the MIME section and of the
+// CIF text field.
+const binaryEnd = "\r\n--CIF-BINARY-FORMAT-SECTION----\r\n;\r\n\r\n"
+
+// header returns the file's text up to and including the binary-section
+// marker, for dataLen bytes of byte-offset data whose MD5 (when
+// ContentMD5 is on) e.md5 holds. The slice is owned by the Encoder.
+func (e *Encoder) header(h *Header, name string, p Pixels, dataLen int) ([]byte, error) {
 	hd := e.head[:0]
 	hd = append(hd, "###CBF: VERSION 1.5, "...)
 	hd = append(hd, Software...)
@@ -174,11 +196,17 @@ func (e *Encoder) Encode(h *Header, name string, p Pixels) ([]byte, error) {
 	hd = append(hd, ";\r\n\r\n_array_data.data\r\n;\r\n--CIF-BINARY-FORMAT-SECTION--\r\n"...)
 	hd = append(hd, "Content-Type: application/octet-stream;\r\n     conversions=\"x-CBF_BYTE_OFFSET\"\r\n"...)
 	hd = append(hd, "Content-Transfer-Encoding: BINARY\r\nX-Binary-Size: "...)
-	hd = strconv.AppendInt(hd, int64(len(data)), 10)
+	hd = strconv.AppendInt(hd, int64(dataLen), 10)
 	hd = append(hd, "\r\nX-Binary-ID: 1\r\nX-Binary-Element-Type: \"signed 32-bit integer\"\r\n"...)
-	hd = append(hd, "X-Binary-Element-Byte-Order: LITTLE_ENDIAN\r\nContent-MD5: "...)
-	hd = append(hd, e.b64[:]...)
-	hd = append(hd, "\r\nX-Binary-Number-of-Elements: "...)
+	hd = append(hd, "X-Binary-Element-Byte-Order: LITTLE_ENDIAN\r\n"...)
+	if e.opts.ContentMD5 {
+		e.md5.Sum(e.digest[:0])
+		base64.StdEncoding.Encode(e.b64[:], e.digest[:])
+		hd = append(hd, "Content-MD5: "...)
+		hd = append(hd, e.b64[:]...)
+		hd = append(hd, "\r\n"...)
+	}
+	hd = append(hd, "X-Binary-Number-of-Elements: "...)
 	hd = strconv.AppendInt(hd, int64(p.Len()), 10)
 	hd = append(hd, "\r\nX-Binary-Size-Fastest-Dimension: "...)
 	hd = strconv.AppendInt(hd, int64(p.Width), 10)
@@ -190,30 +218,7 @@ func (e *Encoder) Encode(h *Header, name string, p Pixels) ([]byte, error) {
 		// Cannot happen with the text limits above; never write a bad file.
 		return nil, fmt.Errorf("cbf: header of %d bytes exceeds %d", len(hd), maxHeaderBytes)
 	}
-	start := maxHeaderBytes - len(hd)
-	copy(e.file[start:], hd)
-
-	n := len(e.file)
-	e.file = grow(e.file, padding)
-	clear(e.file[n:])
-	e.file = append(e.file, "\r\n--CIF-BINARY-FORMAT-SECTION----\r\n;\r\n\r\n"...)
-	out := e.file[start:]
-	if e.gz == nil {
-		return out, nil
-	}
-	gz := e.gz
-	if e.gzFast != nil && bytes.Count(data, zeroByte) >= int(autoZeroFraction*float64(len(data))) {
-		gz = e.gzFast
-	}
-	e.gzOut.Reset()
-	gz.Reset(&e.gzOut)
-	if _, err := gz.Write(out); err != nil {
-		return nil, fmt.Errorf("cbf: gzip: %w", err)
-	}
-	if err := gz.Close(); err != nil {
-		return nil, fmt.Errorf("cbf: gzip: %w", err)
-	}
-	return e.gzOut.Bytes(), nil
+	return hd, nil
 }
 
 var zeroByte = []byte{0}

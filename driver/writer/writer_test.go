@@ -405,6 +405,7 @@ func TestConfigValidation(t *testing.T) {
 		{Directory: dir, Prefix: "x", Fsync: "sometimes"},
 		{Directory: dir, Prefix: "x", Overwrite: "always"},
 		{Directory: dir, Prefix: "x", GzipLevel: 42},
+		{Directory: dir, Prefix: "x", ContentMD5: "sometimes"},
 		{Directory: dir, Prefix: "x", Format: FormatTIFF, TIFFLevel: 42},
 	} {
 		if _, err := Open(c, cbftest.Header()); !errors.Is(err, ErrConfig) {
@@ -415,6 +416,39 @@ func TestConfigValidation(t *testing.T) {
 	h.Wavelength = math.NaN()
 	if _, err := Open(Config{Directory: dir, Prefix: "x"}, h); !errors.Is(err, ErrConfig) {
 		t.Errorf("NaN wavelength: %v", err)
+	}
+}
+
+// Content-MD5 by policy: auto puts it in plain .cbf files only (a .cbf.gz
+// has the gzip CRC-32); always and never mean what they say.
+func TestContentMD5Policy(t *testing.T) {
+	p := frames(1)[0]
+	for i, c := range []struct {
+		format Format
+		policy MD5Policy
+		want   bool
+	}{
+		{FormatCBF, "", true}, {FormatCBFGzip, "", false},
+		{FormatCBF, MD5Auto, true}, {FormatCBFGzip, MD5Auto, false},
+		{FormatCBF, MD5Always, true}, {FormatCBFGzip, MD5Always, true},
+		{FormatCBF, MD5Never, false}, {FormatCBFGzip, MD5Never, false},
+	} {
+		s := open(t, Config{Directory: t.TempDir(), Prefix: "md5", Run: i, Format: c.format, ContentMD5: c.policy})
+		path, err := s.Write(&Scratch{}, 0, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		img, err := cbf.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if img.HasMD5 != c.want {
+			t.Errorf("%s, policy %q: Content-MD5 %v, want %v", c.format, c.policy, img.HasMD5, c.want)
+		}
+		checkImage(t, path, p, 0)
 	}
 }
 

@@ -67,6 +67,30 @@ type Config struct {
 
 	// MaxSessions bounds concurrent sessions. Default 50.
 	MaxSessions int
+	// TrustedSessionReserve is how many of MaxSessions only trusted
+	// clients (a secured channel whose certificate is in the trust list)
+	// may take: anonymous and untrusted sessions together are limited to
+	// MaxSessions - TrustedSessionReserve, so they cannot lock out the
+	// clients that control the server. Default 10 (at most a fifth of
+	// MaxSessions); negative means none.
+	TrustedSessionReserve int
+	// MaxSessionTimeout caps the session timeout granted to a client (the
+	// time a silent session keeps its slot). Default 10 minutes.
+	MaxSessionTimeout time.Duration
+	// ActivateTimeout bounds the time from CreateSession to
+	// ActivateSession: a session not activated by then is closed with its
+	// channel. Default 10 s.
+	ActivateTimeout time.Duration
+
+	// MaxConnections bounds the open TCP connections (default 100) and
+	// MaxConnectionsPerHost those from one IP address (default 20); a
+	// connection past either is refused (BadTCPNotEnoughResources).
+	MaxConnections, MaxConnectionsPerHost int
+	// OpenTimeout bounds the time from the Hello to OpenSecureChannel, and
+	// CreateSessionTimeout the time a channel may stay open without an
+	// activated session (from its opening, or from its last session
+	// closing) before it is closed. Defaults 10 s and 30 s.
+	OpenTimeout, CreateSessionTimeout time.Duration
 	// MinPublishingInterval is the fastest publishing interval granted to
 	// subscriptions. Default 20 ms.
 	MinPublishingInterval time.Duration
@@ -138,6 +162,34 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxSessions <= 0 {
 		c.MaxSessions = 50
+	}
+	switch {
+	case c.TrustedSessionReserve == 0:
+		c.TrustedSessionReserve = min(10, c.MaxSessions/5)
+	case c.TrustedSessionReserve < 0:
+		c.TrustedSessionReserve = 0
+	}
+	if c.TrustedSessionReserve > c.MaxSessions {
+		return c, fmt.Errorf("opcua: trusted session reserve %d exceeds the session limit %d", c.TrustedSessionReserve, c.MaxSessions)
+	}
+	if c.MaxSessionTimeout <= 0 {
+		c.MaxSessionTimeout = 10 * time.Minute
+	}
+	c.MaxSessionTimeout = max(c.MaxSessionTimeout, sessionTimeoutMin)
+	if c.ActivateTimeout <= 0 {
+		c.ActivateTimeout = 10 * time.Second
+	}
+	if c.MaxConnections <= 0 {
+		c.MaxConnections = 100
+	}
+	if c.MaxConnectionsPerHost <= 0 {
+		c.MaxConnectionsPerHost = 20
+	}
+	if c.OpenTimeout <= 0 {
+		c.OpenTimeout = 10 * time.Second
+	}
+	if c.CreateSessionTimeout <= 0 {
+		c.CreateSessionTimeout = 30 * time.Second
 	}
 	if c.MinPublishingInterval <= 0 {
 		c.MinPublishingInterval = 20 * time.Millisecond

@@ -186,26 +186,43 @@ type trustList struct {
 	files []string
 	log   zerolog.Logger
 
-	mu    sync.RWMutex
-	certs map[string]*x509.Certificate // by thumbprint
+	mu     sync.RWMutex
+	certs  map[string]*x509.Certificate // by thumbprint
+	byPath map[string]*x509.Certificate // what each file held when last read
+	failed bool                         // the last reload could not read everything
 }
 
 func newTrustList(dir string, files []string, log zerolog.Logger) *trustList {
-	return &trustList{dir: dir, files: files, log: log, certs: map[string]*x509.Certificate{}}
+	return &trustList{dir: dir, files: files, log: log, certs: map[string]*x509.Certificate{}, byPath: map[string]*x509.Certificate{}}
 }
 
-// reload re-reads the trusted certificates. Unreadable files are logged
-// and skipped: one bad file must not revoke every other client.
+// reload re-reads the trusted certificates. A file that does not hold a
+// certificate is logged and skipped: one bad file must not revoke every
+// other client. When reading fails (the directory or a file cannot be
+// read, e.g. the process is out of file descriptors) what was trusted
+// before stays trusted: a transient error must not empty the list.
 func (t *trustList) reload() {
-	certs := map[string]*x509.Certificate{}
+	t.mu.RLock()
+	prev := t.byPath
+	t.mu.RUnlock()
+	byPath := map[string]*x509.Certificate{}
+	var readErr error
 	add := func(path string) {
 		der, err := readCertificate(path)
-		if err != nil {
+		switch {
+		case err == nil:
+			c, _ := x509.ParseCertificate(der)
+			byPath[path] = c
+		case errors.Is(err, os.ErrNotExist):
+			// removed: no longer trusted
+		case isReadError(err):
+			readErr = err
+			if c, ok := prev[path]; ok {
+				byPath[path] = c
+			}
+		default:
 			t.log.Warn().Err(err).Str("file", path).Msg("skipping trusted certificate")
-			return
 		}
-		c, _ := x509.ParseCertificate(der)
-		certs[thumbprint(der)] = c
 	}
 	for _, f := range t.files {
 		add(f)
@@ -213,7 +230,13 @@ func (t *trustList) reload() {
 	if t.dir != "" {
 		entries, err := os.ReadDir(t.dir)
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
-			t.log.Warn().Err(err).Str("dir", t.dir).Msg("cannot read trusted certificates")
+			// keep every certificate that came from the directory
+			readErr = err
+			for path, c := range prev {
+				if filepath.Dir(path) == filepath.Clean(t.dir) {
+					byPath[path] = c
+				}
+			}
 		}
 		for _, e := range entries {
 			if e.IsDir() || strings.HasPrefix(e.Name(), ".") {
@@ -225,6 +248,10 @@ func (t *trustList) reload() {
 			}
 		}
 	}
+	certs := map[string]*x509.Certificate{}
+	for _, c := range byPath {
+		certs[thumbprint(c.Raw)] = c
+	}
 	t.mu.Lock()
 	changed := len(certs) != len(t.certs)
 	for k := range certs {
@@ -232,11 +259,27 @@ func (t *trustList) reload() {
 			changed = true
 		}
 	}
-	t.certs = certs
+	wasFailing := t.failed
+	t.failed = readErr != nil
+	t.certs, t.byPath = certs, byPath
 	t.mu.Unlock()
+	switch {
+	case readErr != nil && !wasFailing:
+		t.log.Warn().Err(readErr).Str("dir", t.dir).Int("certificates", len(certs)).
+			Msg("cannot read the trusted certificates; keeping the ones read before")
+	case readErr == nil && wasFailing:
+		t.log.Info().Str("dir", t.dir).Msg("trusted certificates readable again")
+	}
 	if changed {
 		t.log.Info().Int("certificates", len(certs)).Msg("OPC UA trust list loaded")
 	}
+}
+
+// isReadError tells an I/O failure (the file may be fine) from a file
+// that was read and holds no certificate.
+func isReadError(err error) bool {
+	var pe *os.PathError
+	return errors.As(err, &pe)
 }
 
 // trusts reports whether der is a trusted certificate that is currently

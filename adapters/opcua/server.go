@@ -131,6 +131,9 @@ func NewServer(tree *device.Tree, cfg Config, log zerolog.Logger) (*Server, erro
 		server.ProductName("Tioga OPC UA adapter"),
 		server.SetLogger(glog),
 		server.HandshakeTimeout(cfg.HandshakeTimeout),
+		server.ConnectionLimits(cfg.MaxConnections, cfg.MaxConnectionsPerHost),
+		server.OpenTimeout(cfg.OpenTimeout, cfg.CreateSessionTimeout),
+		server.ChannelClosed(s.channelClosed),
 	)
 	s.as = newAddressSpace(cfg.NamespaceURI)
 	s.srv.AddNamespace(s.as)
@@ -245,8 +248,12 @@ type Stats struct {
 	Panics               uint64 // handler panics recovered (each one is a bug)
 	Notifications        uint64 // data changes queued for subscribers
 	SessionsCreated      uint64
-	SessionsExpired      uint64
+	SessionsExpired      uint64 // silent past their timeout, or not activated in time
+	SessionsOrphaned     uint64 // released because their secure channel closed
+	SessionsRefused      uint64 // BadTooManySessions
 	SessionsOpen         int
+	ConnectionsOpen      int    // TCP connections open now
+	ConnectionsRefused   uint64 // refused by MaxConnections / MaxConnectionsPerHost
 	Subscriptions        uint64 // subscriptions created
 	SubscriptionsExpired uint64
 	MonitoredItems       uint64 // monitored items created
@@ -255,12 +262,16 @@ type Stats struct {
 type counters struct {
 	requests, reads, writes, writesRefused, calls, callsRefused, faults, badSession, malformed, panics   atomic.Uint64
 	notifications, sessionsCreated, sessionsExpired, subscriptions, subscriptionsExpired, monitoredItems atomic.Uint64
+	sessionsOrphaned, sessionsRefused                                                                    atomic.Uint64
 }
 
 // Stats returns the server's counters.
 func (s *Server) Stats() Stats {
 	c := &s.stats
+	connsOpen, connsRefused := s.srv.ConnectionStats()
 	return Stats{
+		SessionsOrphaned: c.sessionsOrphaned.Load(), SessionsRefused: c.sessionsRefused.Load(),
+		ConnectionsOpen: connsOpen, ConnectionsRefused: connsRefused,
 		Requests: c.requests.Load(), Reads: c.reads.Load(), Writes: c.writes.Load(), WritesRefused: c.writesRefused.Load(),
 		Calls: c.calls.Load(), CallsRefused: c.callsRefused.Load(), Faults: c.faults.Load(), BadSession: c.badSession.Load(),
 		Malformed: c.malformed.Load(), Panics: c.panics.Load(), Notifications: c.notifications.Load(),

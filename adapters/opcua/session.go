@@ -6,7 +6,6 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/hex"
-	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,7 +18,6 @@ import (
 const (
 	sessionTimeoutDefault = 60 * time.Second
 	sessionTimeoutMin     = 2 * time.Second
-	sessionTimeoutMax     = time.Hour
 	nonceLength           = 32
 	// opQueue bounds the writes and calls a session may have waiting.
 	opQueue = 64
@@ -30,32 +28,12 @@ const (
 	anonymousPolicy = "anonymous"
 )
 
-// channelSecurity reads the security mode, policy and client certificate a
-// secure channel was opened with.
-//
-// gopcua v0.9.1 keeps them in the channel's unexported configuration and
-// offers no accessor, and its server accepts whatever mode a client asks
-// for, advertised or not. Access control needs to know the mode (anonymous
-// None channels must never control the server), so this reads the fields
-// by reflection. It fails closed: when the fields cannot be found (a
-// gopcua upgrade renamed them) ok is false and the session is treated as
-// insecure, which TestChannelSecurityIntrospection catches.
-func channelSecurity(sc *uasc.SecureChannel) (mode ua.MessageSecurityMode, policy string, remoteCert []byte, ok bool) {
-	if sc == nil {
-		return ua.MessageSecurityModeNone, "", nil, false
-	}
-	f := reflect.ValueOf(sc).Elem().FieldByName("cfg")
-	if !f.IsValid() || f.Type() != reflect.TypeOf((*uasc.Config)(nil)) || f.IsNil() {
-		return ua.MessageSecurityModeNone, "", nil, false
-	}
-	cfg := f.Elem()
-	m := cfg.FieldByName("SecurityMode")
-	p := cfg.FieldByName("SecurityPolicyURI")
-	c := cfg.FieldByName("RemoteCertificate")
-	if m.Kind() != reflect.Uint32 || p.Kind() != reflect.String || c.Kind() != reflect.Slice {
-		return ua.MessageSecurityModeNone, "", nil, false
-	}
-	return ua.MessageSecurityMode(m.Uint()), p.String(), append([]byte(nil), c.Bytes()...), true
+// controlPolicies are the security policies a channel must use for its
+// session to write and call commands (with the SignAndEncrypt mode, or Sign
+// when Config.AllowSignOnlyControl). None never controls; gopcua refuses
+// every policy the endpoints do not offer before a session exists.
+var controlPolicies = map[string]bool{
+	ua.SecurityPolicyURIBasic256Sha256: true,
 }
 
 // session is one client session. Its fields after creation are guarded by
@@ -73,6 +51,9 @@ type session struct {
 	policy   string
 	cert     []byte // client application certificate (secured channels only)
 	clientID string // client application URI as the client states it
+	// reserved: the session holds one of the slots reserved for trusted
+	// clients (Config.TrustedSessionReserve)
+	reserved bool
 	lastSeen atomic.Int64
 
 	mu        sync.Mutex
@@ -163,12 +144,13 @@ func randomGUID() string {
 
 // createSession implements CreateSession (OPC UA Part 4, 5.6.2).
 func (s *Server) createSession(sc *uasc.SecureChannel, req *ua.CreateSessionRequest) (ua.Response, ua.StatusCode) {
-	mode, policy, chanCert, ok := channelSecurity(sc)
+	chanSec, ok := sc.Security()
 	if !ok {
-		s.log.Error().Msg("cannot read the secure channel's security mode (gopcua changed?): treating the session as insecure")
-		mode, policy, chanCert = ua.MessageSecurityModeNone, ua.SecurityPolicyURINone, nil
+		return nil, ua.StatusBadSecureChannelIDInvalid
 	}
-	secured := mode == ua.MessageSecurityModeSign || mode == ua.MessageSecurityModeSignAndEncrypt
+	mode, policy, chanCert := chanSec.Mode, chanSec.PolicyURI, chanSec.RemoteCertificate
+	secured := policy != ua.SecurityPolicyURINone &&
+		(mode == ua.MessageSecurityModeSign || mode == ua.MessageSecurityModeSignAndEncrypt)
 	var cert []byte
 	if secured {
 		cert = req.ClientCertificate
@@ -188,10 +170,33 @@ func (s *Server) createSession(sc *uasc.SecureChannel, req *ua.CreateSessionRequ
 			return nil, ua.StatusBadNonceInvalid
 		}
 	}
+	// Slots: a client whose channel is secured with a trusted certificate
+	// may take any; the others (anonymous, untrusted) only those outside
+	// the trusted reserve, so that they cannot lock out control clients.
+	trusted := false
+	if secured {
+		trusted, _ = s.trust.trusts(chanCert, time.Now())
+	}
 	s.sessions.mu.Lock()
-	n := len(s.sessions.m)
+	total, open := len(s.sessions.m), 0
+	for _, o := range s.sessions.m {
+		if !o.reserved {
+			open++
+		}
+	}
+	admit, reserved := false, false
+	switch {
+	case total >= s.cfg.MaxSessions:
+	case open < s.cfg.MaxSessions-s.cfg.TrustedSessionReserve:
+		admit = true
+	case trusted:
+		admit, reserved = true, true
+	}
 	s.sessions.mu.Unlock()
-	if n >= s.cfg.MaxSessions {
+	if !admit {
+		s.stats.sessionsRefused.Add(1)
+		s.log.Warn().Str("remote", sc.RemoteAddr().String()).Int("sessions", total).Bool("trusted", trusted).
+			Msg("OPC UA session refused: too many sessions")
 		return nil, ua.StatusBadTooManySessions
 	}
 
@@ -201,9 +206,8 @@ func (s *Server) createSession(sc *uasc.SecureChannel, req *ua.CreateSessionRequ
 		timeout = sessionTimeoutDefault
 	case timeout < sessionTimeoutMin:
 		timeout = sessionTimeoutMin
-	case timeout > sessionTimeoutMax:
-		timeout = sessionTimeoutMax
 	}
+	timeout = min(timeout, s.cfg.MaxSessionTimeout)
 	var sig []byte
 	var alg string
 	if secured {
@@ -215,21 +219,22 @@ func (s *Server) createSession(sc *uasc.SecureChannel, req *ua.CreateSessionRequ
 	}
 	now := time.Now()
 	sess := &session{
-		id:      ua.NewGUIDNodeID(s.as.ns, randomGUID()),
-		token:   ua.NewByteStringNodeID(0, randomBytes(32)),
-		name:    req.SessionName,
-		sc:      sc,
-		remote:  sc.RemoteAddr().String(),
-		created: now,
-		timeout: timeout,
-		mode:    mode,
-		policy:  policy,
-		cert:    cert,
-		nonce:   randomBytes(nonceLength),
-		subs:    map[uint32]*subscription{},
-		ops:     make(chan func(), opQueue),
-		done:    make(chan struct{}),
-		wake:    make(chan struct{}, 1),
+		id:       ua.NewGUIDNodeID(s.as.ns, randomGUID()),
+		token:    ua.NewByteStringNodeID(0, randomBytes(32)),
+		name:     req.SessionName,
+		sc:       sc,
+		remote:   sc.RemoteAddr().String(),
+		created:  now,
+		timeout:  timeout,
+		mode:     mode,
+		policy:   policy,
+		cert:     cert,
+		reserved: reserved,
+		nonce:    randomBytes(nonceLength),
+		subs:     map[uint32]*subscription{},
+		ops:      make(chan func(), opQueue),
+		done:     make(chan struct{}),
+		wake:     make(chan struct{}, 1),
 	}
 	if req.ClientDescription != nil {
 		sess.clientID = req.ClientDescription.ApplicationURI
@@ -239,6 +244,11 @@ func (s *Server) createSession(sc *uasc.SecureChannel, req *ua.CreateSessionRequ
 	s.sessions.mu.Lock()
 	s.sessions.m[sess.key] = sess
 	s.sessions.mu.Unlock()
+	// the client has ActivateTimeout to activate it, unless the channel
+	// already carries an activated session
+	if !s.channelActive(sc) {
+		_ = sc.SetReadDeadline(now.Add(s.cfg.ActivateTimeout))
+	}
 	s.stats.sessionsCreated.Add(1)
 	go sess.runOps()
 	go s.publisher(sess)
@@ -296,6 +306,10 @@ func (s *Server) activateSession(sc *uasc.SecureChannel, req *ua.ActivateSession
 		case !ok:
 			trust = "untrusted: " + why
 			s.rejected.keep(sess.cert, s.log)
+		case !controlPolicies[sess.policy]:
+			trust = "trusted, but control needs the Basic256Sha256 policy, not " + sess.policy
+		case sess.mode != ua.MessageSecurityModeSignAndEncrypt && sess.mode != ua.MessageSecurityModeSign:
+			trust = "trusted, but control needs SignAndEncrypt"
 		case sess.mode == ua.MessageSecurityModeSign && !s.cfg.AllowSignOnlyControl:
 			trust = "trusted, but control needs SignAndEncrypt"
 		default:
@@ -310,6 +324,8 @@ func (s *Server) activateSession(sc *uasc.SecureChannel, req *ua.ActivateSession
 	sess.trust = trust
 	sess.nonce = newNonce
 	sess.mu.Unlock()
+	// an activated session keeps its channel open for as long as it lives
+	_ = sc.SetReadDeadline(time.Time{})
 	s.log.Info().Str("session", sess.name).Str("remote", sess.remote).Str("mode", sess.mode.String()).
 		Bool("control", r.control).Str("trust", trust).Msg("OPC UA session activated")
 	return &ua.ActivateSessionResponse{
@@ -362,17 +378,61 @@ func (s *Server) closeSession(sess *session, why string) {
 	for _, p := range pending {
 		s.send(sess, p.reqID, &ua.PublishResponse{ResponseHeader: s.header(p.req.RequestHeader, ua.StatusBadSessionClosed)})
 	}
+	// a channel left without an activated session gets CreateSessionTimeout
+	// to start another one
+	if !s.channelActive(sess.sc) {
+		_ = sess.sc.SetReadDeadline(time.Now().Add(s.cfg.CreateSessionTimeout))
+	}
 	s.log.Info().Str("session", sess.name).Str("remote", sess.remote).Str("reason", why).Msg("OPC UA session closed")
 }
 
 // expireSessions closes sessions that have been silent for longer than
-// their timeout (Part 4, 5.6.2): clients that vanished without closing.
+// their timeout (Part 4, 5.6.2): clients that vanished without closing;
+// and sessions not activated within ActivateTimeout of their creation
+// (their channel's deadline closes it too; this also catches a session
+// created on a channel that died meanwhile).
 func (s *Server) expireSessions() {
-	now := time.Now().UnixNano()
+	now := time.Now()
 	for _, sess := range s.sessions.list() {
-		if now-sess.lastSeen.Load() > int64(sess.timeout) {
+		sess.mu.Lock()
+		activated := sess.activated
+		sess.mu.Unlock()
+		switch {
+		case !activated && now.Sub(sess.created) > s.cfg.ActivateTimeout:
+			s.stats.sessionsExpired.Add(1)
+			s.closeSession(sess, "not activated in time")
+		case now.UnixNano()-sess.lastSeen.Load() > int64(sess.timeout):
 			s.stats.sessionsExpired.Add(1)
 			s.closeSession(sess, "timed out")
+		}
+	}
+}
+
+// channelActive reports whether sc carries an activated session.
+func (s *Server) channelActive(sc *uasc.SecureChannel) bool {
+	for _, o := range s.sessions.list() {
+		if o.sc != sc {
+			continue
+		}
+		o.mu.Lock()
+		a := o.activated && !o.closed
+		o.mu.Unlock()
+		if a {
+			return true
+		}
+	}
+	return false
+}
+
+// channelClosed releases the sessions of a secure channel whose connection
+// closed. They are orphans: this server does not move a session to another
+// channel, so no client can use them again, and they would hold their
+// slots until their timeout.
+func (s *Server) channelClosed(sc *uasc.SecureChannel) {
+	for _, sess := range s.sessions.list() {
+		if sess.sc == sc {
+			s.stats.sessionsOrphaned.Add(1)
+			s.closeSession(sess, "secure channel closed")
 		}
 	}
 }

@@ -152,6 +152,16 @@ type OPCUAConfig struct {
 	PKIDir               string   `toml:"pki_dir"`
 	TrustedCerts         []string `toml:"trusted_certs"`
 	AllowSignOnlyControl bool     `toml:"allow_sign_only_control"`
+	// Limits against a hostile network (0: the adapter's default; see
+	// adapters/opcua.Config and README "OPC UA security").
+	MaxSessions           int      `toml:"max_sessions"`
+	TrustedSessionReserve int      `toml:"trusted_session_reserve"`
+	MaxSessionTimeout     Duration `toml:"max_session_timeout"`
+	ActivateTimeout       Duration `toml:"activate_timeout"`
+	MaxConnections        int      `toml:"max_connections"`
+	MaxConnectionsPerHost int      `toml:"max_connections_per_host"`
+	OpenTimeout           Duration `toml:"open_timeout"`
+	CreateSessionTimeout  Duration `toml:"create_session_timeout"`
 }
 
 // DefaultConfig returns the documented defaults.

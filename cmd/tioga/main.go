@@ -204,7 +204,11 @@ func run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 	if cfg.OPCUA.Enabled {
 		us, err := opcua.NewServer(dev.Tree, opcua.Config{ListenHost: cfg.OPCUA.Listen, Port: cfg.OPCUA.Port,
 			AdvertiseHost: cfg.OPCUA.AdvertiseHost, PKIDir: cfg.OPCUA.PKIDir, TrustedCerts: cfg.OPCUA.TrustedCerts,
-			AllowSignOnlyControl: cfg.OPCUA.AllowSignOnlyControl, Scheduler: sched}, log.With().Str("component", "opcua").Logger())
+			AllowSignOnlyControl: cfg.OPCUA.AllowSignOnlyControl, Scheduler: sched,
+			MaxSessions: cfg.OPCUA.MaxSessions, TrustedSessionReserve: cfg.OPCUA.TrustedSessionReserve,
+			MaxSessionTimeout: time.Duration(cfg.OPCUA.MaxSessionTimeout), ActivateTimeout: time.Duration(cfg.OPCUA.ActivateTimeout),
+			MaxConnections: cfg.OPCUA.MaxConnections, MaxConnectionsPerHost: cfg.OPCUA.MaxConnectionsPerHost,
+			OpenTimeout: time.Duration(cfg.OPCUA.OpenTimeout), CreateSessionTimeout: time.Duration(cfg.OPCUA.CreateSessionTimeout)}, log.With().Str("component", "opcua").Logger())
 		if err != nil {
 			return fmt.Errorf("OPC UA server: %w", err)
 		}

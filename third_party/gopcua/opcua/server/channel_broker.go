@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	mrand "math/rand"
+	"os"
 	"sync"
 	"time"
 
@@ -34,6 +35,15 @@ type channelBroker struct {
 	// get funneled into for handling
 	msgChan chan *uasc.MessageBody
 	logger  Logger
+
+	// allowed is the security (policy URI -> modes) the server offers; its
+	// channels accept nothing else (tioga patch, set by Start).
+	allowed map[string][]ua.MessageSecurityMode
+
+	// tioga patch: stage deadlines and the closed hook (server options
+	// OpenTimeout and ChannelClosed).
+	openTimeout, firstSessionTimeout time.Duration
+	channelClosed                    func(*uasc.SecureChannel)
 }
 
 func newChannelBroker(logger Logger) *channelBroker {
@@ -61,6 +71,7 @@ func (c *channelBroker) RegisterConn(ctx context.Context, conn *uacp.Conn, local
 	cfg := defaultChannelConfig()
 	cfg.Certificate = localCert
 	cfg.LocalKey = localKey
+	cfg.AllowedSecurity = c.allowed
 
 	c.mu.Lock()
 	c.secureChannelID++
@@ -94,6 +105,16 @@ func (c *channelBroker) RegisterConn(ctx context.Context, conn *uacp.Conn, local
 	}
 	c.mu.Unlock()
 	c.wg.Add(1)
+	if c.channelClosed != nil {
+		defer c.channelClosed(sc)
+	}
+	// tioga patch: the client must open the channel within openTimeout,
+	// and after that the host's handlers move the deadline (the first one
+	// is firstSessionTimeout after the open).
+	if c.openTimeout > 0 {
+		_ = conn.SetReadDeadline(time.Now().Add(c.openTimeout))
+	}
+	opened := false
 outer:
 	for {
 		select {
@@ -118,6 +139,15 @@ outer:
 				// tell the client why the connection closes
 				conn.SendError(errorStatus(msg.Err))
 				break outer
+			}
+			if !opened && msg.Err == nil && msg.Request() == nil {
+				// the OpenSecureChannel request was handled in Receive
+				opened = true
+				var dl time.Time
+				if c.firstSessionTimeout > 0 {
+					dl = time.Now().Add(c.firstSessionTimeout)
+				}
+				_ = conn.SetReadDeadline(dl)
 			}
 			// todo(fs): honor ctx
 			c.msgChan <- msg
@@ -165,6 +195,10 @@ func errorStatus(err error) ua.StatusCode {
 	var code ua.StatusCode
 	if errors.As(err, &code) {
 		return code
+	}
+	// tioga patch: a stage deadline passed
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return ua.StatusBadTimeout
 	}
 	return ua.StatusBadTCPInternalError
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/gopcua/opcua/ua"
 	"github.com/gopcua/opcua/uacp"
 	"github.com/gopcua/opcua/uapolicy"
+	"github.com/gopcua/opcua/uasc"
 )
 
 //go:generate go run ../cmd/predefined-nodes/main.go
@@ -53,6 +54,63 @@ type Server struct {
 
 	SubscriptionService  *SubscriptionService
 	MonitoredItemService *MonitoredItemService
+
+	// conns counts the open connections, in all and by IP address
+	// (tioga patch: ConnectionLimits).
+	conns connCounter
+}
+
+// connCounter counts open connections and refusals.
+type connCounter struct {
+	mu         sync.Mutex
+	total      int
+	byHost     map[string]int
+	refused    uint64
+	lastLogged time.Time
+	unlogged   uint64
+}
+
+// ConnectionStats reports the connections open now and how many the
+// connection limits refused since the server started (tioga patch).
+func (s *Server) ConnectionStats() (open int, refused uint64) {
+	s.conns.mu.Lock()
+	defer s.conns.mu.Unlock()
+	return s.conns.total, s.conns.refused
+}
+
+// admit counts a new connection from host, or refuses it (false) when a
+// limit is reached. Refusals are logged at most every 10 s, with a count.
+func (s *Server) admit(host string) bool {
+	c := &s.conns
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.byHost == nil {
+		c.byHost = map[string]int{}
+	}
+	if (s.cfg.maxConns > 0 && c.total >= s.cfg.maxConns) ||
+		(s.cfg.maxConnsPerHost > 0 && c.byHost[host] >= s.cfg.maxConnsPerHost) {
+		c.refused++
+		c.unlogged++
+		if now := time.Now(); now.Sub(c.lastLogged) >= 10*time.Second && s.cfg.logger != nil {
+			s.cfg.logger.Warn("connection limit reached (%d open, %d from %s; limits %d, %d per address): refused %d connection(s)",
+				c.total, c.byHost[host], host, s.cfg.maxConns, s.cfg.maxConnsPerHost, c.unlogged)
+			c.lastLogged, c.unlogged = now, 0
+		}
+		return false
+	}
+	c.total++
+	c.byHost[host]++
+	return true
+}
+
+func (s *Server) release(host string) {
+	c := &s.conns
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.total--
+	if c.byHost[host]--; c.byHost[host] <= 0 {
+		delete(c.byHost, host)
+	}
 }
 
 type serverConfig struct {
@@ -77,6 +135,12 @@ type serverConfig struct {
 	// handshakeTimeout bounds the wait for a new connection's Hello;
 	// zero means uacp.DefaultHandshakeTimeout.
 	handshakeTimeout time.Duration
+
+	// tioga patch: connection limits, stage deadlines and the channel
+	// closed hook (see ConnectionLimits, OpenTimeout, ChannelClosed).
+	maxConns, maxConnsPerHost        int
+	openTimeout, firstSessionTimeout time.Duration
+	channelClosed                    func(*uasc.SecureChannel)
 }
 
 var capabilities = ServerCapabilities{
@@ -274,6 +338,14 @@ func (s *Server) Start(ctx context.Context) error {
 	if s.cb == nil {
 		s.cb = newChannelBroker(s.cfg.logger)
 	}
+	// tioga patch: channels accept exactly the security the endpoints
+	// offer (upstream opened a channel with any policy and mode it knew).
+	s.cb.openTimeout, s.cb.firstSessionTimeout = s.cfg.openTimeout, s.cfg.firstSessionTimeout
+	s.cb.channelClosed = s.cfg.channelClosed
+	s.cb.allowed = map[string][]ua.MessageSecurityMode{}
+	for _, sec := range s.cfg.enabledSec {
+		s.cb.allowed[sec.secPolicy] = append(s.cb.allowed[sec.secPolicy], sec.secMode)
+	}
 
 	go s.acceptAndRegister(ctx, s.l)
 	go s.monitorConnections(ctx)
@@ -301,44 +373,74 @@ func (s *Server) Close() error {
 	return s.cb.Close()
 }
 
-type temporary interface {
-	Temporary() bool
+// acceptAndRegister accepts connections until ctx ends or the listener
+// closes.
+//
+// tioga patch: upstream returned on any *net.OpError, taking a temporary
+// failure such as running out of file descriptors (EMFILE) for a closed
+// listener: the server never accepted again. Now only a closed listener
+// or ctx ends the loop; other errors are retried with a back-off (5 ms
+// doubling to 1 s), logged once when they start and once when accepting
+// works again. Each connection is counted against ConnectionLimits.
+func (s *Server) acceptAndRegister(ctx context.Context, l *uacp.Listener) {
+	var delay time.Duration
+	failures := 0
+	for {
+		if ctx.Err() != nil {
+			return
+		}
+		// The handshake runs on the connection's own goroutine: done
+		// here, one client that connects and sends nothing blocked every
+		// later connection.
+		c, err := l.AcceptConn()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			if failures == 0 && s.cfg.logger != nil {
+				s.cfg.logger.Error("accepting connections failed: %s; retrying with back-off", err)
+			}
+			failures++
+			if delay == 0 {
+				delay = 5 * time.Millisecond
+			} else if delay *= 2; delay > time.Second {
+				delay = time.Second
+			}
+			t := time.NewTimer(delay)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			continue
+		}
+		if failures > 0 {
+			if s.cfg.logger != nil {
+				s.cfg.logger.Warn("accepting connections again after %d failed attempts", failures)
+			}
+			failures, delay = 0, 0
+		}
+		host := hostOf(c.RemoteAddr())
+		if !s.admit(host) {
+			_ = c.SetWriteDeadline(time.Now().Add(time.Second))
+			c.SendError(ua.StatusBadTCPNotEnoughResources)
+			c.Close()
+			continue
+		}
+		go func() {
+			defer s.release(host)
+			s.handshakeAndRegister(ctx, l, c)
+		}()
+	}
 }
 
-func (s *Server) acceptAndRegister(ctx context.Context, l *uacp.Listener) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		default:
-			// The handshake runs on the connection's own goroutine: done
-			// here, one client that connects and sends nothing blocked every
-			// later connection (and a handshake's network error ended this
-			// loop as if the listener had been closed).
-			c, err := l.AcceptConn()
-			if err != nil {
-				switch x := err.(type) {
-				case *net.OpError:
-					// socket closed. Cannot recover from this.
-					if s.cfg.logger != nil {
-						s.cfg.logger.Error("socket closed: %s", err)
-					}
-					return
-				case temporary:
-					if x.Temporary() {
-						continue
-					}
-				default:
-					if s.cfg.logger != nil {
-						s.cfg.logger.Error("error accepting connection: %s", err)
-					}
-					continue
-				}
-			}
-
-			go s.handshakeAndRegister(ctx, l, c)
-		}
+// hostOf is the IP address of a TCP address (the whole string otherwise).
+func hostOf(a net.Addr) string {
+	if t, ok := a.(*net.TCPAddr); ok {
+		return t.IP.String()
 	}
+	return a.String()
 }
 
 // handshakeAndRegister completes the handshake of a newly accepted

@@ -157,6 +157,37 @@ type Logger interface {
 	Warn(msg string, args ...any)
 }
 
+// ConnectionLimits bounds the connections the server keeps open: at most
+// total in all and perHost from one IP address (tioga patch). A connection
+// past either limit is sent BadTCPNotEnoughResources and closed at once.
+// Zero means no limit.
+func ConnectionLimits(total, perHost int) Option {
+	return func(s *serverConfig) {
+		s.maxConns, s.maxConnsPerHost = total, perHost
+	}
+}
+
+// OpenTimeout bounds the time from a connection's Acknowledge to its
+// OpenSecureChannel request, and FirstSessionTimeout the time from the
+// open channel until the host's handlers move or clear the channel's read
+// deadline (SecureChannel.SetReadDeadline; e.g. when a session is
+// created). A channel past its deadline is sent BadTimeout and closed
+// (tioga patch). Zero means no deadline.
+func OpenTimeout(open, firstSession time.Duration) Option {
+	return func(s *serverConfig) {
+		s.openTimeout, s.firstSessionTimeout = open, firstSession
+	}
+}
+
+// ChannelClosed registers fn to be called, on the channel's goroutine,
+// when a secure channel's connection has closed (tioga patch): a host
+// releases what it holds for the channel, e.g. its sessions.
+func ChannelClosed(fn func(*uasc.SecureChannel)) Option {
+	return func(s *serverConfig) {
+		s.channelClosed = fn
+	}
+}
+
 // HandshakeTimeout sets how long the server waits for the Hello message of
 // a new connection before closing it (default uacp.DefaultHandshakeTimeout).
 // d <= 0 keeps the default.

@@ -22,6 +22,10 @@ const (
 	KB = 1024
 	MB = 1024 * KB
 
+	// MinBufSize is the smallest send and receive buffer a Hello may
+	// state (OPC UA Part 6, 7.1.2.3; tioga patch).
+	MinBufSize = 8192
+
 	DefaultReceiveBufSize = 0xffff
 	DefaultSendBufSize    = 0xffff
 	DefaultMaxChunkCount  = 512
@@ -353,6 +357,12 @@ func (c *Conn) srvhandshake(endpoint string) error {
 		}
 		// TODO (dh): Temporarily disabled until a proper fix can be implemented.
 		// Problem is that when listening on a random port, (eg. :0), this check fails
+		// tioga patch: Part 6, 7.1.2.3: both buffers shall be at least
+		// 8192 bytes; a smaller one cannot carry an OpenSecureChannel.
+		if hel.ReceiveBufSize < MinBufSize || hel.SendBufSize < MinBufSize {
+			c.SendError(ua.StatusBadConnectionRejected)
+			return errors.Errorf("uacp: hello buffer sizes %d/%d below %d bytes", hel.ReceiveBufSize, hel.SendBufSize, MinBufSize)
+		}
 		//if hel.EndpointURL != endpoint {
 		//	c.SendError(ua.StatusBadTCPEndpointURLInvalid)
 		//	return fmt.Errorf("uacp: invalid endpoint url %s", hel.EndpointURL)

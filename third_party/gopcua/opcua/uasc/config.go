@@ -58,6 +58,14 @@ type Config struct {
 	// depends on the mapping used and is described in the Part 6.
 	SecurityMode ua.MessageSecurityMode
 
+	// AllowedSecurity, when not nil on a server channel, lists the security
+	// modes accepted for each security policy URI (tioga patch): an
+	// OpenSecureChannel request naming another policy is refused with
+	// BadSecurityPolicyRejected before its message is decrypted, and one
+	// asking for another mode with BadSecurityModeRejected. Nil accepts
+	// whatever the client asks for (upstream's behaviour).
+	AllowedSecurity map[string][]ua.MessageSecurityMode
+
 	// AutoReconnect will make sure that once communication is restored,
 	// the old session is used whenever possible and that Susbcription data is not missed.
 	// You may choose to use AutoReconnect (true by default) or do it manually.

@@ -12,6 +12,7 @@ import (
 	"io"
 	"math"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -176,6 +177,10 @@ type SecureChannel struct {
 	// kind indicates whether this is a server or a client channel.
 	kind channelKind
 
+	// security is what the last accepted OpenSecureChannel request
+	// established (tioga patch; see Security).
+	security atomic.Pointer[ChannelSecurity]
+
 	closeOnce sync.Once
 }
 
@@ -239,6 +244,77 @@ func newSecureChannel(endpoint string, c *uacp.Conn, cfg *Config, kind channelKi
 	}
 
 	return s, nil
+}
+
+// ChannelSecurity is the security a server channel was opened with.
+type ChannelSecurity struct {
+	Mode              ua.MessageSecurityMode
+	PolicyURI         string
+	RemoteCertificate []byte // DER; nil for the None policy
+}
+
+// Security reports the security mode, policy and client certificate of a
+// server channel, as its last accepted OpenSecureChannel request set them
+// (tioga patch: upstream keeps them in the unexported configuration, and a
+// server's service handlers need them for access control). ok is false
+// until the channel is open. The certificate is a copy.
+func (s *SecureChannel) Security() (sec ChannelSecurity, ok bool) {
+	p := s.security.Load()
+	if p == nil {
+		return ChannelSecurity{Mode: ua.MessageSecurityModeInvalid}, false
+	}
+	sec = *p
+	sec.RemoteCertificate = append([]byte(nil), p.RemoteCertificate...)
+	return sec, true
+}
+
+// SecurityMode is Security's mode (MessageSecurityModeInvalid until the
+// channel is open).
+func (s *SecureChannel) SecurityMode() ua.MessageSecurityMode {
+	sec, _ := s.Security()
+	return sec.Mode
+}
+
+// SecurityPolicyURI is Security's policy URI ("" until the channel is open).
+func (s *SecureChannel) SecurityPolicyURI() string {
+	sec, _ := s.Security()
+	return sec.PolicyURI
+}
+
+// RemoteCertificate is Security's client certificate (nil for None).
+func (s *SecureChannel) RemoteCertificate() []byte {
+	sec, _ := s.Security()
+	return sec.RemoteCertificate
+}
+
+// SetReadDeadline bounds the wait for the client's next message (tioga
+// patch): past t the channel fails with a timeout and its connection is
+// closed. The zero time removes the deadline. A server uses it to bound
+// each stage of a client's start (open the channel, create and activate a
+// session).
+func (s *SecureChannel) SetReadDeadline(t time.Time) error {
+	return s.c.SetReadDeadline(t)
+}
+
+// allowed reports whether policy (and, unless mode is Invalid, mode) is in
+// cfg.AllowedSecurity.
+func (s *SecureChannel) allowed(policy string, mode ua.MessageSecurityMode) bool {
+	if s.cfg.AllowedSecurity == nil {
+		return true
+	}
+	modes, ok := s.cfg.AllowedSecurity[policy]
+	if !ok {
+		return false
+	}
+	if mode == ua.MessageSecurityModeInvalid {
+		return true
+	}
+	for _, m := range modes {
+		if m == mode {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *SecureChannel) RemoteAddr() net.Addr {
@@ -466,7 +542,9 @@ func (s *SecureChannel) Receive(ctx context.Context) *MessageBody {
 func (s *SecureChannel) readChunk() (*MessageChunk, error) {
 	// read a full message from the underlying conn.
 	b, err := s.c.Receive()
-	if err == io.EOF || len(b) == 0 {
+	// tioga patch: a read deadline passing is reported as such (the server
+	// tells the client BadTimeout), not as the client closing.
+	if err == io.EOF || (len(b) == 0 && !errors.Is(err, os.ErrDeadlineExceeded)) {
 		return nil, io.EOF
 	}
 	// do not wrap this error since it hides conn error
@@ -475,7 +553,8 @@ func (s *SecureChannel) readChunk() (*MessageChunk, error) {
 		return nil, err
 	}
 	if err != nil {
-		return nil, errors.Errorf("sechan: read header failed: %s %#v", err, err)
+		// tioga patch: %w keeps net timeouts visible to the server
+		return nil, errors.Errorf("sechan: read header failed: %w", err)
 	}
 
 	const hdrlen = 12 // TODO: move to pkg level const
@@ -501,6 +580,14 @@ func (s *SecureChannel) readChunk() (*MessageChunk, error) {
 
 		if s.openingInstance == nil {
 			return nil, errors.Errorf("sechan: invalid state. openingInstance is nil.")
+		}
+
+		// tioga patch: refuse a policy the server does not offer before
+		// doing any cryptography with it (deprecated policies would have
+		// the server decrypt RSA PKCS#1 v1.5 with its key).
+		if !s.allowed(m.SecurityPolicyURI, ua.MessageSecurityModeInvalid) {
+			debug.Printf("uasc %d: security policy %q refused", s.c.ID(), m.SecurityPolicyURI)
+			return nil, ua.StatusBadSecurityPolicyRejected
 		}
 
 		s.cfg.SecurityPolicyURI = m.SecurityPolicyURI
@@ -775,6 +862,13 @@ func (s *SecureChannel) handleOpenSecureChannelRequest(reqID uint32, svc ua.Requ
 		return ua.StatusBadSecureChannelTokenUnknown
 	}
 
+	// tioga patch: only the modes offered with this policy (and never a
+	// secured mode with the None policy).
+	if !s.allowed(s.cfg.SecurityPolicyURI, req.SecurityMode) ||
+		(s.cfg.SecurityPolicyURI == ua.SecurityPolicyURINone) != (req.SecurityMode == ua.MessageSecurityModeNone) {
+		return ua.StatusBadSecurityModeRejected
+	}
+
 	s.cfg.Lifetime = req.RequestedLifetime
 	s.cfg.SecurityMode = req.SecurityMode
 
@@ -857,6 +951,12 @@ func (s *SecureChannel) handleOpenSecureChannelRequest(reqID uint32, svc ua.Requ
 	)
 	s.activeInstance = instance
 	s.instancesMu.Unlock()
+
+	sec := &ChannelSecurity{Mode: s.cfg.SecurityMode, PolicyURI: s.cfg.SecurityPolicyURI}
+	if s.cfg.SecurityMode != ua.MessageSecurityModeNone {
+		sec.RemoteCertificate = append([]byte(nil), s.cfg.RemoteCertificate...)
+	}
+	s.security.Store(sec)
 
 	return nil
 }

@@ -9,6 +9,7 @@
 //	tioga-ctl props /P14/rideau/tioga
 //	tioga-ctl devices /P14/detector
 //	tioga-ctl csv   --host 192.168.14.5 --port-offset 7
+//	tioga-ctl url
 //
 // The server is found as a TINE client finds it: --host/--port-offset/
 // --module, else the address database (eqpdbase.csv, fecaddr.csv) in --db,
@@ -47,6 +48,9 @@ commands:
                                  --interval 1s, --count N, --for 10s
   props <addr>                   list a device's properties: /<context>/<server>/<device>
   devices /<context>/<server>    list a server's devices
+  url [/<context>/<server>/<device>]
+                                 print the address of the live web page (and /metrics)
+                                 (default device /P14/rideau/tioga)
   csv                            print the TINE address-database rows of a running Tioga
                                  (needs --host; --port-offset)
 
@@ -176,6 +180,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 func dispatch(ctx context.Context, cmd string, rest []string, g *globals, out io.Writer) error {
 	if cmd == "csv" {
 		return csvRows(ctx, g, out)
+	}
+	if cmd == "url" {
+		// The live web page's address is a property of the streaming
+		// device: read it like any other.
+		dev := "/P14/rideau/tioga"
+		if len(rest) > 0 {
+			dev = strings.TrimSuffix(rest[0], "/")
+		}
+		cmd, rest = "get", []string{dev + "/web-page"}
 	}
 	if len(rest) == 0 {
 		return errors.New("missing address")

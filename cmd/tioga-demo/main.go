@@ -19,6 +19,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"sort"
@@ -40,6 +41,7 @@ type options struct {
 	bin, out, profile, format string
 	lines, perLine            int
 	keep                      bool
+	httpPort                  int
 	timeout                   time.Duration
 }
 
@@ -51,7 +53,8 @@ func main() {
 	flag.StringVar(&o.profile, "profile", "eiger1m", "simulated detector: eiger500k, eiger1m, eiger4m, eiger9m, eiger16m")
 	flag.StringVar(&o.format, "format", "legacy", "stream format: legacy (Stream V1) or cbor (Stream V2)")
 	raster := flag.String("raster", "37x213", "raster LINESxFRAMES")
-	flag.BoolVar(&o.keep, "keep", false, "keep the image files (by default they are deleted after the summary, to spare the disk)")
+	flag.BoolVar(&o.keep, "keep", false, "keep the image files and the server with its web page up until Ctrl-C (by default the files are deleted after the summary, to spare the disk)")
+	flag.IntVar(&o.httpPort, "http-port", 8080, "port of the live web page (another free port when it is taken)")
 	flag.DurationVar(&o.timeout, "timeout", 15*time.Minute, "give up after this long")
 	flag.Parse()
 	if _, err := fmt.Sscanf(*raster, "%dx%d", &o.lines, &o.perLine); err != nil || o.lines <= 0 || o.perLine <= 0 {
@@ -152,6 +155,12 @@ func run(o options) error {
 	v1Port, _ := freeTCPPort()
 	v2Port, _ := freeTCPPort()
 	uaPort, _ := freeTCPPort()
+	httpPort := o.httpPort
+	if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", httpPort)); err == nil {
+		l.Close()
+	} else {
+		httpPort, _ = freeTCPPort()
+	}
 	offset, err := freeTINEOffset()
 	if err != nil {
 		return err
@@ -185,7 +194,10 @@ port = %d
 pki_dir = %q
 [tracker]
 adxv_port = 1
-`, streamPort, restPort, data, offset, uaPort, filepath.Join(out, "opcua-pki"))
+[http]
+listen = "127.0.0.1"
+port = %d
+`, streamPort, restPort, data, offset, uaPort, filepath.Join(out, "opcua-pki"), httpPort)
 	cfgPath := filepath.Join(out, "tioga.toml")
 	if err := os.WriteFile(cfgPath, []byte(config), 0o644); err != nil {
 		return err
@@ -210,6 +222,8 @@ adxv_port = 1
 	defer srvProc.stop()
 	fmt.Printf("  simulator: SIMPLON http://127.0.0.1:%d, stream tcp://127.0.0.1:%d\n", restPort, streamPort)
 	fmt.Printf("  server:    TINE udp/127.0.0.1:%d (port offset %d), OPC UA opc.tcp://127.0.0.1:%d\n", 9003+offset, offset, uaPort)
+	pageURL := fmt.Sprintf("http://127.0.0.1:%d/", httpPort)
+	fmt.Printf("  web page:  %s (metrics at %smetrics)\n", pageURL, pageURL)
 
 	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
 	defer cancel()
@@ -387,6 +401,13 @@ adxv_port = 1
 	}
 	if status != "done" {
 		return fmt.Errorf("the series ended with status %q", status)
+	}
+	if o.keep {
+		fmt.Printf("\nThe server stays up: open %s (Ctrl-C to stop).\n", pageURL)
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+		<-sig
+		signal.Stop(sig)
 	}
 	return nil
 }

@@ -48,6 +48,7 @@ type Config struct {
 	Tracker  TrackerConfig  `toml:"tracker"`
 	TINE     TINEConfig     `toml:"tine"`
 	OPCUA    OPCUAConfig    `toml:"opcua"`
+	HTTP     HTTPConfig     `toml:"http"`
 }
 
 // LogConfig: level trace|debug|info|warn|error; format console|json.
@@ -164,6 +165,16 @@ type OPCUAConfig struct {
 	CreateSessionTimeout  Duration `toml:"create_session_timeout"`
 }
 
+// HTTPConfig: the live web page and the Prometheus endpoint (/metrics)
+// on one port. Writes on the page need allow_writes and a client that the
+// [tine] write_users and write_nets admit, as for TINE writes.
+type HTTPConfig struct {
+	Enabled     bool   `toml:"enabled"`
+	Listen      string `toml:"listen"`
+	Port        int    `toml:"port"`
+	AllowWrites bool   `toml:"allow_writes"`
+}
+
 // DefaultConfig returns the documented defaults.
 func DefaultConfig() Config {
 	return Config{
@@ -181,6 +192,7 @@ func DefaultConfig() Config {
 			DisplayPeriod: Duration(300 * time.Millisecond), QueueSize: 100},
 		TINE:  TINEConfig{Enabled: true, FECName: "TIOGA"},
 		OPCUA: OPCUAConfig{Enabled: true, Listen: "0.0.0.0", Port: 4840},
+		HTTP:  HTTPConfig{Enabled: true, Listen: "0.0.0.0", Port: 8080},
 	}
 }
 
@@ -308,6 +320,9 @@ func (c Config) Validate() error {
 	}
 	if c.OPCUA.Port < 0 || c.OPCUA.Port > 65535 {
 		errs = append(errs, "opcua.port out of range")
+	}
+	if c.HTTP.Port < 0 || c.HTTP.Port > 65535 {
+		errs = append(errs, "http.port out of range")
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("configuration: %s", strings.Join(errs, "; "))

@@ -17,9 +17,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"runtime"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -29,6 +31,8 @@ import (
 
 	"tioga/adapters/opcua"
 	"tioga/adapters/tine"
+	"tioga/adapters/web"
+	"tioga/device"
 	"tioga/device/contract"
 	"tioga/driver/adxv"
 	"tioga/driver/dcu"
@@ -181,7 +185,7 @@ func run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 	}
 
 	var wg sync.WaitGroup
-	errs := make(chan error, 4)
+	errs := make(chan error, 8)
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
@@ -219,6 +223,31 @@ func run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 		log.Info().Str("endpoint", us.Endpoint()).Msg("OPC UA server listening")
 	}
 
+	if cfg.HTTP.Enabled {
+		detectors := make([]*device.Device, len(dev.Detectors))
+		for i, d := range dev.Detectors {
+			detectors[i] = d.Device
+		}
+		ws, err := web.New(web.Config{
+			Listen: net.JoinHostPort(cfg.HTTP.Listen, strconv.Itoa(cfg.HTTP.Port)), Tree: dev.Tree,
+			Stream: dev.Stream.Device, Scan: dev.Scan.Device, Tracker: dev.Tracker.Device, Detectors: detectors,
+			AllowWrites: cfg.HTTP.AllowWrites, WriteUsers: cfg.TINE.WriteUsers, WriteNets: cfg.TINE.WriteNets,
+			Logger: log.With().Str("component", "web").Logger(),
+		})
+		if err != nil {
+			return fmt.Errorf("web page: %w", err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := ws.Serve(runCtx); err != nil {
+				errs <- fmt.Errorf("web page: %w", err)
+			}
+		}()
+		dev.Stream.WebPage.SetText(pageURL(ws.Addr()))
+		log.Info().Str("url", pageURL(ws.Addr())).Msg("web page and /metrics listening")
+	}
+
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -246,6 +275,21 @@ func run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 	}
 	wg.Wait()
 	return first
+}
+
+// pageURL is the web page's address as other machines reach it: the
+// host name when the server listens on every interface.
+func pageURL(a net.Addr) string {
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return "http://" + a.String() + "/"
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		if h, err := os.Hostname(); err == nil && h != "" {
+			host = h
+		}
+	}
+	return "http://" + net.JoinHostPort(host, port) + "/"
 }
 
 func ptr[T any](v T) *T { return &v }

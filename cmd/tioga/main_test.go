@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -85,6 +88,7 @@ func TestServerSystem(t *testing.T) {
 	cfg.TINE.Listen = "127.0.0.1"
 	cfg.OPCUA.Listen, cfg.OPCUA.AdvertiseHost, cfg.OPCUA.Port = "127.0.0.1", "127.0.0.1", freePort(t)
 	cfg.OPCUA.PKIDir = filepath.Join(dir, "pki")
+	cfg.HTTP.Listen, cfg.HTTP.Port = "127.0.0.1", freePort(t)
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -253,6 +257,41 @@ func TestServerSystem(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(cfg.Writer.Directory, "tioga_1_heatmap.png")); err != nil {
 		t.Fatalf("heat map: %v", err)
+	}
+	checkWebPage(t, fmt.Sprintf("http://127.0.0.1:%d", cfg.HTTP.Port), n, best)
+}
+
+// checkWebPage reads the page's state and the best frame's view from the
+// assembled server: the same values as TINE, and a PNG of the file.
+func checkWebPage(t *testing.T, base string, frames, best int) {
+	t.Helper()
+	resp, err := http.Get(base + "/api/state")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var state struct {
+		Devices []struct {
+			Props []struct {
+				Address string
+				Value   json.RawMessage
+			}
+		}
+	}
+	err = json.NewDecoder(resp.Body).Decode(&state)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, d := range state.Devices {
+		for _, p := range d.Props {
+			got[p.Address] = string(p.Value)
+		}
+	}
+	if got["/P14/rideau/tioga/frame-count"] != strconv.Itoa(frames) || got["/P14/rideau/scan/best-frame"] != strconv.Itoa(best) ||
+		got["/P14/rideau/tioga/status"] != `"done"` {
+		t.Errorf("page state: frame-count %s, best-frame %s, status %s", got["/P14/rideau/tioga/frame-count"],
+			got["/P14/rideau/scan/best-frame"], got["/P14/rideau/tioga/status"])
 	}
 }
 

@@ -99,6 +99,10 @@ type Stream struct {
 	// Spots of one frame, read with the frame number as input.
 	FrameSpots *properties.Property
 
+	// WebPage is the address of the live web page (and of /metrics), empty
+	// when the page is off: tioga-ctl url prints it.
+	WebPage *properties.Property
+
 	// Commands.
 	Abort *properties.Property
 
@@ -216,6 +220,7 @@ func NewStream() *Stream {
 	fs.ArgDescription = "frame number (0-based)"
 	s.FrameSpots = d.Add(fs)
 
+	s.WebPage = d.Add(text("web-page", r, 256, "address of the live web page (metrics at <address>metrics); empty when [http] is off"))
 	s.Abort = d.Add(cmd("abort", properties.Int32, "drop the rest of the current series (the receiver drains to its end message)", "ignored (write 0)"))
 	return s
 }

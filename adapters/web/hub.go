@@ -47,10 +47,10 @@ type hub struct {
 
 	mu      sync.Mutex
 	clients map[*client]struct{}
-	subs    []watched // nil while no page is open
+	subs    []watched  // nil while no page is open
 	seriesW []*watched // the series-id and series-start subscriptions among subs
-	passW   *watched  // the dozor-pass event subscription among subs
-	sent    uint64    // batches sent (for tests and metrics)
+	passW   *watched   // the dozor-pass event subscription among subs
+	sent    uint64     // batches sent (for tests and metrics)
 }
 
 func newHub(s *Server) *hub { return &hub{s: s, clients: map[*client]struct{}{}} }

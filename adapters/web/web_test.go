@@ -508,11 +508,11 @@ func TestFrameResolution(t *testing.T) {
 	_, hs := newTestServer(t, tt, func(c *Config) { c.Frames = r; c.HeatMap = r })
 
 	type info struct {
-		Frame                   int
-		Path, File, SpotsNote   string
-		Known, Render           bool
-		Score, Resolution       float64
-		Spots, SpotsDrawn       int
+		Frame                 int
+		Path, File, SpotsNote string
+		Known, Render         bool
+		Score, Resolution     float64
+		Spots, SpotsDrawn     int
 	}
 	var fi info
 	getJSON(t, hs.URL+"/api/frame?frame=best", &fi)

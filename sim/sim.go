@@ -35,8 +35,8 @@ import (
 	"github.com/fxamacker/cbor/v2"
 	"github.com/rs/zerolog"
 
+	"tioga/device/detectormodel"
 	"tioga/driver/codec"
-	"tioga/driver/detector"
 	"tioga/driver/stream"
 	"tioga/sim/diffraction"
 	"tioga/sim/simplon"
@@ -47,8 +47,8 @@ import (
 // Config describes a simulated detector. Zero values take the defaults in
 // brackets.
 type Config struct {
-	Profile detector.Profile // the model (required)
-	ROIMode string           // "" / "disabled", or a mode such as "4M"
+	Profile detectormodel.Profile // the model (required)
+	ROIMode string                // "" / "disabled", or a mode such as "4M"
 
 	// Initial SIMPLON configuration; clients may change it over REST.
 	Format         string  // stream format: "legacy" (V1) or "cbor" (V2) [legacy]

@@ -16,17 +16,17 @@ import (
 	"testing"
 	"time"
 
+	"tioga/device/detectormodel"
 	"tioga/driver/codec"
-	"tioga/driver/detector"
 	"tioga/driver/stream"
 	"tioga/sim/diffraction"
 	"tioga/sim/streamer"
 	"tioga/sim/truth"
 )
 
-func profile(t testing.TB, name string) detector.Profile {
+func profile(t testing.TB, name string) detectormodel.Profile {
 	t.Helper()
-	p, ok := detector.ByName(name)
+	p, ok := detectormodel.ByName(name)
 	if !ok {
 		t.Fatalf("no profile %s", name)
 	}

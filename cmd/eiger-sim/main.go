@@ -22,7 +22,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/schollz/progressbar/v3"
 
-	"tioga/driver/detector"
+	"tioga/device/detectormodel"
 	"tioga/sim"
 	"tioga/sim/adxv"
 	"tioga/sim/diffraction"
@@ -90,7 +90,7 @@ func run(args []string, stderr io.Writer) int {
 		fs.PrintDefaults()
 	}
 	var models []string
-	for _, p := range detector.Profiles() {
+	for _, p := range detectormodel.Profiles() {
 		models = append(models, p.Name)
 	}
 	fs.StringVar(&o.profile, "profile", "eiger4m", "detector model: "+strings.Join(models, ", "))
@@ -163,7 +163,7 @@ func run(args []string, stderr io.Writer) int {
 }
 
 func serve(o options, log zerolog.Logger, stderr io.Writer) error {
-	prof, ok := detector.ByName(o.profile)
+	prof, ok := detectormodel.ByName(o.profile)
 	if !ok {
 		return fmt.Errorf("unknown detector profile %q", o.profile)
 	}

@@ -31,7 +31,7 @@ import (
 
 	"tioga/adapters/tine/client"
 	"tioga/adapters/tine/wire"
-	"tioga/driver/detector"
+	"tioga/device/detectormodel"
 	"tioga/driver/raster"
 	"tioga/driver/simplon"
 	"tioga/sim/truth"
@@ -133,7 +133,7 @@ func (p *proc) stop() {
 }
 
 func run(o options) error {
-	prof, ok := detector.ByName(o.profile)
+	prof, ok := detectormodel.ByName(o.profile)
 	if !ok {
 		return fmt.Errorf("-profile %q: no such detector", o.profile)
 	}

@@ -20,8 +20,8 @@ import (
 
 	"tioga/adapters/tine/client"
 	"tioga/adapters/tine/wire"
+	"tioga/device/detectormodel"
 	"tioga/driver/cbf"
-	"tioga/driver/detector"
 	"tioga/sim"
 	"tioga/sim/adxv"
 	"tioga/sim/diffraction"
@@ -55,7 +55,7 @@ func freeTINEOffset(t *testing.T) int {
 // EVENT subscriber accumulates dozor-pass batches, an OPC UA client reads
 // frame-count, and the (fake) ADXV viewer is told to show the best frame.
 func TestServerSystem(t *testing.T) {
-	prof, _ := detector.ByName("eiger500k")
+	prof, _ := detectormodel.ByName("eiger500k")
 	sample := diffraction.DefaultConfig(prof)
 	r := diffraction.DefaultRaster()
 	r.Lines, r.FramesPerLine = 6, 10

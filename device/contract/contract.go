@@ -10,7 +10,7 @@ import (
 	"fmt"
 
 	"tioga/device"
-	"tioga/driver/detector"
+	"tioga/device/detectormodel"
 	"tioga/properties"
 )
 
@@ -97,7 +97,7 @@ func Build(n Names) (*Devices, error) {
 	streamSrv.MustAdd(out.Scan.Device)
 	trackerSrv.MustAdd(out.Tracker.Device)
 	for _, name := range n.Detectors {
-		p, ok := detector.ByName(name)
+		p, ok := detectormodel.ByName(name)
 		if !ok {
 			return nil, fmt.Errorf("detector device %q: no such detector profile", name)
 		}

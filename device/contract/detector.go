@@ -4,7 +4,7 @@ import (
 	"strings"
 
 	"tioga/device"
-	"tioga/driver/detector"
+	"tioga/device/detectormodel"
 	"tioga/properties"
 )
 
@@ -12,7 +12,7 @@ import (
 // fixed facts and the detector's live state.
 type Detector struct {
 	Device  *device.Device
-	Profile detector.Profile
+	Profile detectormodel.Profile
 
 	// Contract.
 	Status       *properties.Property
@@ -47,7 +47,7 @@ func FormatModes(modes []string) string { return strings.Join(modes, ",") }
 
 // NewDetector declares the device of one detector model and fills in its
 // fixed facts.
-func NewDetector(p detector.Profile) *Detector {
+func NewDetector(p detectormodel.Profile) *Detector {
 	d := device.New(p.Name, p.Model+" detector")
 	x := &Detector{Device: d, Profile: p}
 	r, w := properties.Read, properties.Read|properties.Write

@@ -3,7 +3,7 @@ package analysis
 import (
 	"testing"
 
-	"tioga/driver/detector"
+	"tioga/device/detectormodel"
 	"tioga/sim/diffraction"
 	"tioga/sim/truth"
 )
@@ -13,7 +13,7 @@ import (
 // size and both methods, including frames whose bright background takes the
 // binned second pass.
 func TestNoAllocationsPerFrame(t *testing.T) {
-	prof, _ := detector.ByName("eiger500k")
+	prof, _ := detectormodel.ByName("eiger500k")
 	for _, bits := range []int{8, 16, 32} {
 		cfg := diffraction.DefaultConfig(prof)
 		cfg.BitDepth = bits

@@ -8,7 +8,7 @@ import (
 	"sync"
 	"testing"
 
-	"tioga/driver/detector"
+	"tioga/device/detectormodel"
 	"tioga/sim/diffraction"
 	"tioga/sim/truth"
 )
@@ -179,8 +179,8 @@ func (f *figures) String() string {
 		f.blankMean(), 100*f.blankZeroFrac(), 100*f.accuracy(), 100*f.resFrac(), 100*f.resMedian())
 }
 
-func eiger4M(tb testing.TB) detector.Profile {
-	p, ok := detector.ByName("eiger4m")
+func eiger4M(tb testing.TB) detectormodel.Profile {
+	p, ok := detectormodel.ByName("eiger4m")
 	if !ok {
 		tb.Fatal("no eiger4m profile")
 	}

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"math"
 
-	"tioga/driver/detector"
+	"tioga/device/detectormodel"
 )
 
 // excludedShell marks a pixel that is never analysed: a module gap, a
@@ -24,7 +24,7 @@ type Masks struct {
 	// are excluded. It is called once per pixel while tables are built.
 	Exclude func(x, y int) bool
 	// NoGaps turns off the module-gap mask that NewTables otherwise takes
-	// from the EIGER profile matching the frame size (detector.BySize).
+	// from the EIGER profile matching the frame size (detectormodel.BySize).
 	// Gap pixels arrive as all-ones anyway; the static mask only saves the
 	// per-frame work of finding them again.
 	NoGaps bool
@@ -66,10 +66,10 @@ func NewTables(g Geometry, p Params, m Masks) (*Tables, error) {
 	t.shell = make([]uint8, n)
 	t.shellPixels = make([]int, p.Shells)
 
-	var prof detector.Profile
+	var prof detectormodel.Profile
 	gaps := false
 	if !m.NoGaps {
-		prof, gaps = detector.BySize(g.Width, g.Height)
+		prof, gaps = detectormodel.BySize(g.Width, g.Height)
 		if gaps {
 			t.profile = prof.Name
 		}

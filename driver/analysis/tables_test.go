@@ -5,13 +5,13 @@ import (
 	"strings"
 	"testing"
 
-	"tioga/driver/detector"
+	"tioga/device/detectormodel"
 )
 
 // eiger1MGeometry: 1030 x 1065, one gap of 37 rows between two modules.
-func eiger1MGeometry(t testing.TB) (Geometry, detector.Profile) {
+func eiger1MGeometry(t testing.TB) (Geometry, detectormodel.Profile) {
 	t.Helper()
-	p, ok := detector.ByName("eiger1m")
+	p, ok := detectormodel.ByName("eiger1m")
 	if !ok {
 		t.Fatal("no eiger1m profile")
 	}

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"tioga/driver/detector"
+	"tioga/device/detectormodel"
 )
 
 // Header holds the experiment facts written into the PILATUS_1.2 header of
@@ -165,7 +165,7 @@ func containsFold(s, sub string) bool {
 //
 // The serial number follows as ", S/N <serial>" when set.
 func AppendDetectorLine(dst []byte, desc, serial string, width, height int) []byte {
-	if p, ok := detector.BySize(width, height); ok {
+	if p, ok := detectormodel.BySize(width, height); ok {
 		if containsFold(desc, "EIGER") {
 			dst = append(dst, desc...)
 		} else {
@@ -197,7 +197,7 @@ func AppendDetectorLine(dst []byte, desc, serial string, width, height int) []by
 // for "PILATUS" files that do not claim EIGER, and fails on other sizes;
 // "GENERIC_MINI" is its convention for pixel arrays of any size.
 func HeaderConvention(width, height int) string {
-	if _, ok := detector.BySize(width, height); ok {
+	if _, ok := detectormodel.BySize(width, height); ok {
 		return "PILATUS_1.2"
 	}
 	return "GENERIC_MINI"

@@ -23,7 +23,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"tioga/device/contract"
-	"tioga/driver/detector"
+	"tioga/device/detectormodel"
 	"tioga/driver/pipeline"
 	"tioga/driver/simplon"
 	"tioga/driver/stream"
@@ -125,7 +125,7 @@ func (l *Link) Active() *contract.Detector {
 func (l *Link) SeriesStarted(s *stream.Series, width, height int) {
 	d := l.Active()
 	if l.cfg.Detector == "" {
-		if prof, ok := detector.BySize(width, height); ok {
+		if prof, ok := detectormodel.BySize(width, height); ok {
 			if x, ok := l.dev.Detector(prof.Name); ok {
 				d = x
 				l.setActive(x)

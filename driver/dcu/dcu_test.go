@@ -7,7 +7,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"tioga/device/contract"
-	"tioga/driver/detector"
+	"tioga/device/detectormodel"
 	"tioga/driver/pipeline"
 	"tioga/driver/stream"
 	"tioga/properties"
@@ -15,7 +15,7 @@ import (
 )
 
 func TestLinkFollowsTheSimulatedDCU(t *testing.T) {
-	prof, _ := detector.ByName("eiger16m")
+	prof, _ := detectormodel.ByName("eiger16m")
 	det, err := sim.Start(sim.Config{Profile: prof, Uninitialized: true})
 	if err != nil {
 		t.Fatal(err)

@@ -12,10 +12,10 @@ import (
 	"github.com/rs/zerolog"
 
 	"tioga/device/contract"
+	"tioga/device/detectormodel"
 	"tioga/driver/analysis"
 	"tioga/driver/cbf"
 	"tioga/driver/codec"
-	"tioga/driver/detector"
 	"tioga/driver/stream"
 	"tioga/driver/writer"
 	"tioga/sim/diffraction"
@@ -26,7 +26,7 @@ import (
 // hits and half blanks, raw and bslz4-encoded, made once per process.
 var benchFrames struct {
 	once sync.Once
-	prof detector.Profile
+	prof detectormodel.Profile
 	gen  *diffraction.Generator
 	raw  [][]byte
 	enc  [][]byte
@@ -35,7 +35,7 @@ var benchFrames struct {
 
 func loadBenchFrames(b *testing.B) {
 	benchFrames.once.Do(func() {
-		prof, _ := detector.ByName("eiger4m")
+		prof, _ := detectormodel.ByName("eiger4m")
 		c := diffraction.DefaultConfig(prof)
 		c.HitFraction = 0.5
 		c.Seed = 3

@@ -15,8 +15,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"tioga/device/contract"
+	"tioga/device/detectormodel"
 	"tioga/driver/cbf"
-	"tioga/driver/detector"
 	"tioga/driver/stream"
 	"tioga/driver/writer"
 	"tioga/properties"
@@ -176,7 +176,7 @@ func (h *harness) readTruth(id int) []truth.Frame {
 	return frames
 }
 
-func rasterSample(p detector.Profile, lines, frames int) *diffraction.Config {
+func rasterSample(p detectormodel.Profile, lines, frames int) *diffraction.Config {
 	c := diffraction.DefaultConfig(p)
 	r := diffraction.DefaultRaster()
 	r.Lines, r.FramesPerLine = lines, frames
@@ -199,7 +199,7 @@ func TestEndToEndRaster(t *testing.T) {
 		{"V2-lz4-grid-from-property", "cbor", "lz4", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			prof, _ := detector.ByName("eiger500k")
+			prof, _ := detectormodel.ByName("eiger500k")
 			const lines, perLine = 12, 25
 			cfg := sim.Config{Profile: prof, Format: tc.format, Compression: tc.compression,
 				NImages: lines * perLine, Sample: rasterSample(prof, lines, perLine), HeaderDetail: "all"}

@@ -18,8 +18,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"tioga/device/contract"
+	"tioga/device/detectormodel"
 	"tioga/driver/codec"
-	"tioga/driver/detector"
 	"tioga/driver/stream"
 	"tioga/driver/writer"
 	"tioga/properties"
@@ -35,7 +35,7 @@ type scriptedDetector struct {
 	push  *zmq.Socket
 	b     stream.V1Builder
 	gen   *diffraction.Generator
-	prof  detector.Profile
+	prof  detectormodel.Profile
 	raw   []byte
 	enc   []byte
 	coder *codec.Encoder
@@ -53,7 +53,7 @@ func newScriptedDetector(t *testing.T) *scriptedDetector {
 	}
 	push.SetLinger(time.Second)
 	t.Cleanup(func() { push.Close() })
-	prof, _ := detector.ByName("eiger500k")
+	prof, _ := detectormodel.ByName("eiger500k")
 	c := diffraction.DefaultConfig(prof)
 	c.HitFraction = 0.5
 	c.Seed = 5

@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"tioga/device/contract"
+	"tioga/device/detectormodel"
 	"tioga/driver/analysis"
 	"tioga/driver/cbf"
-	"tioga/driver/detector"
 	"tioga/driver/raster"
 	"tioga/driver/results"
 	"tioga/driver/stream"
@@ -241,7 +241,7 @@ func (p *Pipeline) geometry(h *stream.Series, width, height int) analysis.Geomet
 		g.Wavelength = p.cfg.DefaultWavelength
 	}
 	if g.PixelSize == 0 {
-		if prof, ok := detector.BySize(width, height); ok {
+		if prof, ok := detectormodel.BySize(width, height); ok {
 			g.PixelSize = prof.PixelSize
 		} else {
 			g.PixelSize = 75e-6

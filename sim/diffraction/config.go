@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"math"
 
-	"tioga/driver/detector"
+	"tioga/device/detectormodel"
 )
 
 // Config describes one simulated series. Geometry fields mirror the
@@ -16,7 +16,7 @@ import (
 type Config struct {
 	// Profile is the detector as read out: for the 4M ROI mode of a 16M pass
 	// the result of Profile.Mode("4M").
-	Profile  detector.Profile
+	Profile  detectormodel.Profile
 	BitDepth int // 8, 16 or 32 bits per pixel
 
 	BeamX, BeamY float64 // beam centre, pixels (pixel i centred on i)
@@ -146,7 +146,7 @@ func DefaultRaster() Raster {
 // centre, 1 Å X-rays, the detector distance chosen so that the inscribed
 // circle of the detector reaches 0.9 x DCut (spots stop visibly inside the
 // detector, so the resolution cut-off can be measured), 100 spots per hit.
-func DefaultConfig(p detector.Profile) Config {
+func DefaultConfig(p detectormodel.Profile) Config {
 	c := Config{
 		Profile:  p,
 		BitDepth: 16,
@@ -167,7 +167,7 @@ func DefaultConfig(p detector.Profile) Config {
 
 // DistanceFor returns the detector distance (m) at which the largest circle
 // around the beam that fits on the detector reaches resolution d (Å).
-func DistanceFor(p detector.Profile, beamX, beamY, wavelength, d float64) float64 {
+func DistanceFor(p detectormodel.Profile, beamX, beamY, wavelength, d float64) float64 {
 	r := math.Min(math.Min(beamX, float64(p.Width())-beamX), math.Min(beamY, float64(p.Height())-beamY))
 	twoTheta := 2 * math.Asin(wavelength/(2*d))
 	return r * p.PixelSize / math.Tan(twoTheta)

@@ -9,13 +9,13 @@ import (
 	"strings"
 	"testing"
 
-	"tioga/driver/detector"
+	"tioga/device/detectormodel"
 	"tioga/sim/truth"
 )
 
-func profile(t testing.TB, name string) detector.Profile {
+func profile(t testing.TB, name string) detectormodel.Profile {
 	t.Helper()
-	p, ok := detector.ByName(name)
+	p, ok := detectormodel.ByName(name)
 	if !ok {
 		t.Fatalf("no detector profile %q", name)
 	}

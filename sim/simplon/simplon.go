@@ -37,7 +37,7 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"tioga/driver/detector"
+	"tioga/device/detectormodel"
 )
 
 // State is the detector state (detector/api/<v>/status/state).
@@ -67,9 +67,9 @@ const (
 // snapshot of the configuration taken at arm time, so that nothing changes
 // under a running acquisition.
 type Series struct {
-	ID      int              // sequence id returned by arm (series id in the stream)
-	ArmTime time.Time        // when arm was called
-	Profile detector.Profile // the detector as read out (ROI mode applied)
+	ID      int                   // sequence id returned by arm (series id in the stream)
+	ArmTime time.Time             // when arm was called
+	Profile detectormodel.Profile // the detector as read out (ROI mode applied)
 
 	NImages, NTrigger    int
 	CountTime, FrameTime float64 // seconds
@@ -130,7 +130,7 @@ type Backend interface {
 type Options struct {
 	// Profile is the detector model; its ROI modes become roi_mode's
 	// allowed values.
-	Profile detector.Profile
+	Profile detectormodel.Profile
 	// BitDepths overrides the bit depths bit_depth_image accepts (default:
 	// the profile's). A simulator may offer 8 bits on any model so that
 	// every encoding can be exercised.

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"tioga/driver/detector"
+	"tioga/device/detectormodel"
 )
 
 // fakeBackend records what the state machine asks of it.
@@ -119,7 +119,7 @@ func (c client) command(cmd string) string {
 
 func start(t *testing.T, name string, b *fakeBackend) (*Server, client) {
 	t.Helper()
-	p, ok := detector.ByName(name)
+	p, ok := detectormodel.ByName(name)
 	if !ok {
 		t.Fatal(name)
 	}
@@ -432,7 +432,7 @@ func FuzzREST(f *testing.F) {
 	f.Add("PUT", "/detector/api/1.8.0/command/arm", ``)
 	f.Add("PUT", "/detector/api/1.8.0/command/trigger", `{"value": 0.5}`)
 	f.Add("PUT", "/detector/api/1.8.0/config/roi_mode", `{"value": null}`)
-	p, _ := detector.ByName("eiger16m")
+	p, _ := detectormodel.ByName("eiger16m")
 	f.Fuzz(func(t *testing.T, method, path, body string) {
 		if !strings.HasPrefix(path, "/") || strings.ContainsAny(path, " \r\n\t#?%") {
 			return

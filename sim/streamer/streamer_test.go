@@ -9,8 +9,8 @@ import (
 
 	zmq "github.com/pebbe/zmq4"
 
+	"tioga/device/detectormodel"
 	"tioga/driver/codec"
-	"tioga/driver/detector"
 	"tioga/driver/stream"
 	"tioga/sim/diffraction"
 	"tioga/sim/truth"
@@ -64,7 +64,7 @@ func (p *countingPull) stop() {
 
 func newSeries(tb testing.TB, name string, pool int) *Series {
 	tb.Helper()
-	p, _ := detector.ByName(name)
+	p, _ := detectormodel.ByName(name)
 	c := diffraction.DefaultConfig(p)
 	c.HitFraction = 0.3
 	c.BackgroundPool = pool

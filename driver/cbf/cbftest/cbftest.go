@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"tioga/device/detectormodel"
 	"tioga/driver/cbf"
-	"tioga/driver/detector"
 )
 
 // Frame describes a synthetic frame.
@@ -65,7 +65,7 @@ func (f Frame) Pixels() cbf.Pixels {
 			}
 		}
 	}
-	prof, eiger := detector.BySize(w, h)
+	prof, eiger := detectormodel.BySize(w, h)
 	data := make([]byte, w*h*es)
 	for i, lambda := range img {
 		v := uint32(poisson(rng, lambda))

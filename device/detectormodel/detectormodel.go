@@ -1,12 +1,13 @@
-// Package detector holds the fixed facts of the EIGER detector models: the
+// Package detectormodel holds the fixed facts of the EIGER detector models: the
 // module grid and its gaps, pixel size, sensor, bit depths and the maximum
 // frame rate per readout (ROI) mode.
 //
 // These facts are needed in three places that must agree: the simulator
 // draws gaps as all-ones pixels, the analysis masks them, and the detector
 // devices publish them as properties. Keeping them in one table here is what
-// makes them agree.
-package detector
+// makes them agree. It is a leaf (standard library only) under device/, so
+// that the device contract can publish the facts without importing driver/.
+package detectormodel
 
 import (
 	"fmt"

@@ -19,6 +19,7 @@
 package properties
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -187,8 +188,8 @@ type Property struct {
 	mu      sync.RWMutex
 	value   Value
 	compute func() Value
-	onWrite func(Value) error
-	query   func(arg Value) (Value, error)
+	onWrite func(ctx context.Context, v Value) error
+	query   func(ctx context.Context, arg Value) (Value, error)
 
 	subMu sync.Mutex
 	subs  []*Subscription
@@ -244,15 +245,21 @@ func (p *Property) Compute(fn func() Value) *Property {
 // and limit checks. The hook applies the value (or performs the command)
 // and may reject it with an error, which the client receives (wrapped in
 // ErrRejected unless it already wraps one of this package's errors).
-func (p *Property) OnWrite(fn func(Value) error) *Property {
+//
+// ctx is the request's: the adapter gives it the client's deadline, and the
+// server's shutdown cancels it. A hook that waits (on the detector, on a
+// socket) waits on ctx, and does not outlive the call: work that must go on
+// after the reply belongs to a component with its own lifetime.
+func (p *Property) OnWrite(fn func(ctx context.Context, v Value) error) *Property {
 	p.mu.Lock()
 	p.onWrite = fn
 	p.mu.Unlock()
 	return p
 }
 
-// OnQuery installs the handler of reads with an input (Spec.Arg).
-func (p *Property) OnQuery(fn func(arg Value) (Value, error)) *Property {
+// OnQuery installs the handler of reads with an input (Spec.Arg); ctx is
+// the request's, as for OnWrite.
+func (p *Property) OnQuery(fn func(ctx context.Context, arg Value) (Value, error)) *Property {
 	p.mu.Lock()
 	p.query = fn
 	p.mu.Unlock()
@@ -283,8 +290,8 @@ func (p *Property) Read() (Value, error) {
 }
 
 // Query performs a read with an input (e.g. the frame number whose spot list
-// is wanted).
-func (p *Property) Query(arg Value) (Value, error) {
+// is wanted). ctx carries the request's deadline and cancellation.
+func (p *Property) Query(ctx context.Context, arg Value) (Value, error) {
 	if !p.spec.Readable() {
 		return Value{}, fmt.Errorf("%w: %s", ErrWriteOnly, p.spec.Name)
 	}
@@ -298,14 +305,18 @@ func (p *Property) Query(arg Value) (Value, error) {
 	if err != nil {
 		return Value{}, fmt.Errorf("%s input: %w", p.spec.Name, err)
 	}
-	return fn(a)
+	if err := ctx.Err(); err != nil {
+		return Value{}, fmt.Errorf("%s: %w", p.spec.Name, err)
+	}
+	return fn(ctx, a)
 }
 
 // Write validates a client's value (access, type, size, limits), hands it to
-// the write hook, and for non-command properties stores it and notifies
-// subscribers. Refused writes are counted.
-func (p *Property) Write(v Value) error {
-	err := p.write(v)
+// the write hook with ctx (the request's deadline and cancellation), and for
+// non-command properties stores it and notifies subscribers. Refused writes
+// are counted.
+func (p *Property) Write(ctx context.Context, v Value) error {
+	err := p.write(ctx, v)
 	if err != nil {
 		p.refused.Add(1)
 	} else {
@@ -314,7 +325,7 @@ func (p *Property) Write(v Value) error {
 	return err
 }
 
-func (p *Property) write(v Value) error {
+func (p *Property) write(ctx context.Context, v Value) error {
 	s := p.spec
 	if !s.Writable() {
 		return fmt.Errorf("%w: %s", ErrReadOnly, s.Name)
@@ -332,9 +343,13 @@ func (p *Property) write(v Value) error {
 	p.mu.RLock()
 	hook := p.onWrite
 	p.mu.RUnlock()
+	if err := ctx.Err(); err != nil {
+		// Cancelled or past its deadline before the hook ran: nothing applied.
+		return fmt.Errorf("%s: %w", s.Name, err)
+	}
 	if hook != nil {
-		if err := hook(cv); err != nil {
-			if isOwnError(err) {
+		if err := hook(ctx, cv); err != nil {
+			if isOwnError(err) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 				return err
 			}
 			return fmt.Errorf("%w: %s: %v", ErrRejected, s.Name, err)

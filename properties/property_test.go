@@ -1,6 +1,7 @@
 package properties
 
 import (
+	"context"
 	"errors"
 	"math"
 	"sync"
@@ -81,32 +82,32 @@ func TestWriteValidation(t *testing.T) {
 	ro := r.MustAdd(Spec{Name: "frame-count", Elem: Int32, Access: Read})
 	arr := r.MustAdd(Spec{Name: "beamstop", Elem: Int32, Shape: Array, MaxLen: 4, Access: Read | Write})
 
-	if err := thr.Write(Float64Value(6)); err != nil {
+	if err := thr.Write(t.Context(), Float64Value(6)); err != nil {
 		t.Fatal(err)
 	}
 	if got := thr.Value().Float(); got != 6 {
 		t.Fatalf("value %g", got)
 	}
-	if err := thr.Write(Int32Value(7)); err != nil || thr.Value().Float64s[0] != 7 {
+	if err := thr.Write(t.Context(), Int32Value(7)); err != nil || thr.Value().Float64s[0] != 7 {
 		t.Fatalf("int write to float64 property: %v", err)
 	}
-	err := thr.Write(Float64Value(0.5))
+	err := thr.Write(t.Context(), Float64Value(0.5))
 	if !errors.Is(err, ErrOutOfRange) {
 		t.Fatalf("out of range: %v", err)
 	}
 	if thr.Value().Float() != 7 {
 		t.Fatal("refused write changed the value")
 	}
-	if err := thr.Write(TextValue("x")); !errors.Is(err, ErrType) {
+	if err := thr.Write(t.Context(), TextValue("x")); !errors.Is(err, ErrType) {
 		t.Fatalf("type: %v", err)
 	}
-	if err := ro.Write(Int32Value(3)); !errors.Is(err, ErrReadOnly) {
+	if err := ro.Write(t.Context(), Int32Value(3)); !errors.Is(err, ErrReadOnly) {
 		t.Fatalf("read-only: %v", err)
 	}
-	if err := arr.Write(Int32s([]int32{1, 2, 3, 4, 5})); !errors.Is(err, ErrSize) {
+	if err := arr.Write(t.Context(), Int32s([]int32{1, 2, 3, 4, 5})); !errors.Is(err, ErrSize) {
 		t.Fatalf("size: %v", err)
 	}
-	if err := thr.Write(Float64s([]float64{1, 2})); !errors.Is(err, ErrSize) {
+	if err := thr.Write(t.Context(), Float64s([]float64{1, 2})); !errors.Is(err, ErrSize) {
 		t.Fatalf("scalar size: %v", err)
 	}
 	w, refused := thr.Stats()
@@ -119,18 +120,61 @@ func TestWriteHookAndCommand(t *testing.T) {
 	r := NewRegistry()
 	var got string
 	load := r.MustAdd(Spec{Name: "load", Elem: Text, Access: Command, MaxLen: 4096})
-	load.OnWrite(func(v Value) error { got = v.Text; return nil })
-	if err := load.Write(TextValue("/data/x_00001.cbf")); err != nil || got != "/data/x_00001.cbf" {
+	load.OnWrite(func(_ context.Context, v Value) error { got = v.Text; return nil })
+	if err := load.Write(t.Context(), TextValue("/data/x_00001.cbf")); err != nil || got != "/data/x_00001.cbf" {
 		t.Fatalf("command: %v %q", err, got)
 	}
 	if _, err := load.Read(); !errors.Is(err, ErrWriteOnly) {
 		t.Fatalf("command read: %v", err)
 	}
 	busy := r.MustAdd(Spec{Name: "nimages", Elem: Int32, Access: Read | Write})
-	busy.OnWrite(func(Value) error { return errors.New("a series is running") })
-	err := busy.Write(Int32Value(3))
+	busy.OnWrite(func(context.Context, Value) error { return errors.New("a series is running") })
+	err := busy.Write(t.Context(), Int32Value(3))
 	if !errors.Is(err, ErrRejected) || busy.Value().Int() != 0 {
 		t.Fatalf("hook rejection: %v", err)
+	}
+}
+
+// TestWriteHookObservesCancellation: the hook gets the caller's context,
+// sees it cancelled while it waits (as shutdown does to a write waiting on
+// the detector), and the client gets the cancellation, not a success; a
+// write whose context is already done never reaches the hook.
+func TestWriteHookObservesCancellation(t *testing.T) {
+	r := NewRegistry()
+	init := r.MustAdd(Spec{Name: "initialize", Elem: Int32, Access: Command})
+	entered := make(chan struct{})
+	hookErr := make(chan error, 1)
+	init.OnWrite(func(ctx context.Context, _ Value) error {
+		close(entered)
+		<-ctx.Done()
+		hookErr <- ctx.Err()
+		return ctx.Err()
+	})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- init.Write(ctx, Int32Value(0)) }()
+	<-entered
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("write returned %v, want context.Canceled", err)
+	}
+	if err := <-hookErr; !errors.Is(err, context.Canceled) {
+		t.Fatalf("hook saw %v", err)
+	}
+	if _, refused := init.Stats(); refused != 1 {
+		t.Fatalf("refused = %d, want 1", refused)
+	}
+
+	calls := 0
+	mode := r.MustAdd(Spec{Name: "mode", Elem: Text, Access: Read | Write, MaxLen: 8})
+	mode.OnWrite(func(context.Context, Value) error { calls++; return nil })
+	expired, cancel2 := context.WithDeadline(t.Context(), time.Unix(0, 0))
+	defer cancel2()
+	if err := mode.Write(expired, TextValue("4M")); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("expired write: %v", err)
+	}
+	if calls != 0 || mode.Value().Text != "" {
+		t.Fatalf("expired write reached the hook (%d calls) or was stored (%q)", calls, mode.Value().Text)
 	}
 }
 
@@ -263,15 +307,15 @@ func TestSlowSubscriberDropsAndNeverBlocks(t *testing.T) {
 func TestQuery(t *testing.T) {
 	r := NewRegistry()
 	p := r.MustAdd(Spec{Name: "spots", Elem: Float32, Shape: Records, Width: 5, MaxLen: 10000, Access: Read, Arg: Int32})
-	p.OnQuery(func(arg Value) (Value, error) {
+	p.OnQuery(func(_ context.Context, arg Value) (Value, error) {
 		return Float32Records(5, []float32{float32(arg.Int()), 1, 2, 3, 4}), nil
 	})
-	v, err := p.Query(Float64Value(7))
+	v, err := p.Query(t.Context(), Float64Value(7))
 	if err != nil || v.Float32s[0] != 7 {
 		t.Fatalf("query: %v %v", v, err)
 	}
 	q := r.MustAdd(Spec{Name: "plain", Elem: Int32, Access: Read})
-	if _, err := q.Query(Int32Value(1)); !errors.Is(err, ErrNoQuery) {
+	if _, err := q.Query(t.Context(), Int32Value(1)); !errors.Is(err, ErrNoQuery) {
 		t.Fatal(err)
 	}
 }

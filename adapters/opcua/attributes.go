@@ -1,6 +1,7 @@
 package opcua
 
 import (
+	"context"
 	"errors"
 	"time"
 
@@ -166,6 +167,10 @@ func statusOf(err error) ua.StatusCode {
 		return ua.StatusBadMethodInvalid
 	case errors.Is(err, properties.ErrRejected):
 		return ua.StatusBadInvalidArgument
+	case errors.Is(err, context.DeadlineExceeded):
+		return ua.StatusBadTimeout // the request's TimeoutHint passed
+	case errors.Is(err, context.Canceled):
+		return ua.StatusBadShutdown
 	}
 	return ua.StatusBadInternalError
 }

@@ -67,7 +67,7 @@ func FuzzWriteValue(f *testing.F) {
 				}
 				continue
 			}
-			if err := p.Write(v); err != nil && statusOf(err) == ua.StatusBadInternalError {
+			if err := p.Write(t.Context(), v); err != nil && statusOf(err) == ua.StatusBadInternalError {
 				t.Fatalf("unclassified write error %v", err)
 			}
 		}

@@ -61,7 +61,7 @@ func newTestTree(t testing.TB) *testTree {
 	tt.beamXY = tioga.Add(properties.Spec{Name: "beam-xy", Description: "Beam centre.", Elem: properties.Float32, Shape: properties.Array, MaxLen: 2, Units: "mm", Access: properties.Read})
 	_ = tt.beamXY.Set(properties.Float32s([]float32{77.625, 80.25}))
 	tt.reset = tioga.Add(properties.Spec{Name: "reset", Description: "Forget the current series.", Elem: properties.Int32, Access: properties.Command, ArgDescription: "0 = keep files"})
-	tt.reset.OnWrite(func(v properties.Value) error {
+	tt.reset.OnWrite(func(_ context.Context, v properties.Value) error {
 		if v.Int() < 0 {
 			return fmt.Errorf("mode %d unknown", v.Int())
 		}
@@ -75,7 +75,7 @@ func newTestTree(t testing.TB) *testTree {
 		Width: 3, MaxLen: 1000, Columns: []string{"x", "y", "intensity"}, Access: properties.Read, Arg: properties.Int32,
 		ArgDescription: "frame number (0-based)",
 	})
-	tt.spotList.OnQuery(func(arg properties.Value) (properties.Value, error) {
+	tt.spotList.OnQuery(func(_ context.Context, arg properties.Value) (properties.Value, error) {
 		f := int32(arg.Int())
 		tt.mu.Lock()
 		tt.queries = append(tt.queries, f)
@@ -89,7 +89,7 @@ func newTestTree(t testing.TB) *testTree {
 	img := tracker.MustAdd(device.New("img-tracker", "ADXV image tracker"))
 	tt.loadState = img.Add(properties.Spec{Name: "load-state", Description: "Tracking enabled.", Elem: properties.Bool, Access: properties.Read | properties.Write})
 	tt.load = img.Add(properties.Spec{Name: "load", Description: "Show this image now.", Elem: properties.Text, MaxLen: 4096, Access: properties.Command})
-	tt.load.OnWrite(func(v properties.Value) error {
+	tt.load.OnWrite(func(_ context.Context, v properties.Value) error {
 		tt.mu.Lock()
 		tt.loaded = append(tt.loaded, v.Text)
 		tt.mu.Unlock()

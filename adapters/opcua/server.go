@@ -45,9 +45,13 @@ type Server struct {
 	ownSched bool
 	jobs     []gocron.Job
 	cancel   context.CancelFunc
-	mu       sync.Mutex
-	started  bool
-	closed   bool
+	// base is the parent of every request's context: Close cancels it, so
+	// a write hook waiting on the detector stops when the server does.
+	base       context.Context
+	cancelBase context.CancelFunc
+	mu         sync.Mutex
+	started    bool
+	closed     bool
 }
 
 // NewServer builds the address space of tree and the server's identity
@@ -80,6 +84,7 @@ func NewServer(tree *device.Tree, cfg Config, log zerolog.Logger) (*Server, erro
 		trust:    newTrustList(cfg.TrustedDir, cfg.TrustedCerts, log),
 		sessions: sessionTable{m: map[string]*session{}},
 	}
+	s.base, s.cancelBase = context.WithCancel(context.Background())
 	if cfg.RejectedDir != "-" {
 		s.rejected = &rejectedStore{dir: cfg.RejectedDir, max: 100}
 	}
@@ -146,6 +151,20 @@ func NewServer(tree *device.Tree, cfg Config, log zerolog.Logger) (*Server, erro
 	s.registerServices()
 	glog.on.Store(true)
 	return s, nil
+}
+
+// defaultRequestTimeout bounds a request whose header has no TimeoutHint.
+const defaultRequestTimeout = 10 * time.Second
+
+// requestContext is the context a request's hooks get: the client's
+// TimeoutHint, counted from the request's arrival, as deadline, cancelled
+// when the server closes.
+func (s *Server) requestContext(h *ua.RequestHeader) (context.Context, context.CancelFunc) {
+	d := defaultRequestTimeout
+	if h != nil && h.TimeoutHint > 0 {
+		d = time.Duration(h.TimeoutHint) * time.Millisecond
+	}
+	return context.WithTimeout(s.base, d)
 }
 
 // Endpoint is the URL clients connect to, e.g. opc.tcp://host:4840.
@@ -216,6 +235,7 @@ func (s *Server) Close() error {
 		return nil
 	}
 	s.closed = true
+	s.cancelBase()
 	if !s.started {
 		return nil
 	}

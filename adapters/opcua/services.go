@@ -1,6 +1,7 @@
 package opcua
 
 import (
+	"context"
 	"fmt"
 	"runtime/debug"
 	"time"
@@ -248,12 +249,13 @@ func (s *Server) write(_ *uasc.SecureChannel, sess *session, r ua.Request, reqID
 	case len(req.NodesToWrite) > maxOperations:
 		return nil, ua.StatusBadTooManyOperations
 	}
-	return s.enqueue(sess, func() {
+	ctx, cancel := s.requestContext(req.RequestHeader)
+	return s.enqueueCtx(sess, cancel, func() {
 		rights := sess.currentRights()
 		results := make([]ua.StatusCode, len(req.NodesToWrite))
 		diags := make([]*ua.DiagnosticInfo, 0)
 		for i, wv := range req.NodesToWrite {
-			code, err := s.writeOne(sess, wv, rights)
+			code, err := s.writeOne(ctx, sess, wv, rights)
 			results[i] = code
 			if wantDiagnostics(req.RequestHeader) {
 				diags = append(diags, diagnostic(err))
@@ -261,6 +263,19 @@ func (s *Server) write(_ *uasc.SecureChannel, sess *session, r ua.Request, reqID
 		}
 		s.send(sess, reqID, &ua.WriteResponse{ResponseHeader: s.header(req.RequestHeader, ua.StatusOK), Results: results, DiagnosticInfos: diags})
 	})
+}
+
+// enqueueCtx is enqueue for an operation that owns a request context:
+// cancel runs when the operation is done, or at once when it is refused.
+func (s *Server) enqueueCtx(sess *session, cancel context.CancelFunc, op func()) (ua.Response, ua.StatusCode) {
+	resp, code := s.enqueue(sess, func() {
+		defer cancel()
+		op()
+	})
+	if code != ua.StatusOK {
+		cancel()
+	}
+	return resp, code
 }
 
 // enqueue puts an operation on the session's queue; a full queue refuses
@@ -288,7 +303,7 @@ func diagnostic(err error) *ua.DiagnosticInfo {
 // writeOne writes one value. The order of checks follows Part 4: the node,
 // the attribute, the node's AccessLevel (BadNotWritable), the session's
 // UserAccessLevel (BadUserAccessDenied), then the value itself.
-func (s *Server) writeOne(sess *session, wv *ua.WriteValue, r rights) (ua.StatusCode, error) {
+func (s *Server) writeOne(ctx context.Context, sess *session, wv *ua.WriteValue, r rights) (ua.StatusCode, error) {
 	refuse := func(code ua.StatusCode, err error) (ua.StatusCode, error) {
 		s.stats.writesRefused.Add(1)
 		return code, err
@@ -317,7 +332,7 @@ func (s *Server) writeOne(sess *session, wv *ua.WriteValue, r rights) (ua.Status
 	}
 	v, err := valueOf(n.spec, n.spec.Shape, n.spec.Width, wv.Value.Value)
 	if err == nil {
-		err = n.prop.Write(v)
+		err = n.prop.Write(ctx, v)
 	}
 	if err != nil {
 		code := statusOf(err)
@@ -340,17 +355,18 @@ func (s *Server) call(_ *uasc.SecureChannel, sess *session, r ua.Request, reqID 
 	case len(req.MethodsToCall) > maxOperations:
 		return nil, ua.StatusBadTooManyOperations
 	}
-	return s.enqueue(sess, func() {
+	ctx, cancel := s.requestContext(req.RequestHeader)
+	return s.enqueueCtx(sess, cancel, func() {
 		rights := sess.currentRights()
 		results := make([]*ua.CallMethodResult, len(req.MethodsToCall))
 		for i, m := range req.MethodsToCall {
-			results[i] = s.callOne(sess, m, rights)
+			results[i] = s.callOne(ctx, sess, m, rights)
 		}
 		s.send(sess, reqID, &ua.CallResponse{ResponseHeader: s.header(req.RequestHeader, ua.StatusOK), Results: results, DiagnosticInfos: []*ua.DiagnosticInfo{}})
 	})
 }
 
-func (s *Server) callOne(sess *session, m *ua.CallMethodRequest, r rights) *ua.CallMethodResult {
+func (s *Server) callOne(ctx context.Context, sess *session, m *ua.CallMethodRequest, r rights) *ua.CallMethodResult {
 	res := &ua.CallMethodResult{InputArgumentResults: []ua.StatusCode{}, InputArgumentDiagnosticInfos: []*ua.DiagnosticInfo{}, OutputArguments: []*ua.Variant{}}
 	fail := func(code ua.StatusCode) *ua.CallMethodResult {
 		s.stats.callsRefused.Add(1)
@@ -384,7 +400,7 @@ func (s *Server) callOne(sess *session, m *ua.CallMethodRequest, r rights) *ua.C
 			res.InputArgumentResults = []ua.StatusCode{statusOf(err)}
 			return fail(ua.StatusBadInvalidArgument)
 		}
-		out, err := meth.prop.Query(arg)
+		out, err := meth.prop.Query(ctx, arg)
 		if err != nil {
 			return fail(statusOf(err))
 		}
@@ -402,7 +418,7 @@ func (s *Server) callOne(sess *session, m *ua.CallMethodRequest, r rights) *ua.C
 	}
 	v, err := valueOf(spec, spec.Shape, spec.Width, m.InputArguments[0])
 	if err == nil {
-		err = meth.prop.Write(v)
+		err = meth.prop.Write(ctx, v)
 	}
 	if err != nil {
 		code := statusOf(err)

@@ -238,6 +238,8 @@ func (p *peer) single(l *wire.Link, input []byte, user string) {
 		e  *tineError
 	)
 	ts := time.Now()
+	ctx, cancel := p.s.requestContext(time.Duration(l.PollingInterval) * time.Millisecond) // SINGLE: the client's timeout
+	defer cancel()
 	if wantsWrite(c) {
 		ip := p.addr.Addr().Unmap()
 		if !p.s.access.allows(user, ip) {
@@ -255,7 +257,7 @@ func (p *peer) single(l *wire.Link, input []byte, user string) {
 			repeat = false
 		}
 		if !repeat {
-			done = writeDone{at: time.Now(), err: p.s.write(&tgt, in, hasIn)}
+			done = writeDone{at: time.Now(), err: p.s.write(ctx, &tgt, in, hasIn)}
 			p.rememberWrite(key, done)
 			if done.err == nil {
 				p.s.stats.writes.Add(1)
@@ -269,13 +271,13 @@ func (p *peer) single(l *wire.Link, input []byte, user string) {
 		}
 		pl = payload{format: c.FormatOut}
 		if c.FormatOut != wire.Null && c.SizeOut > 0 {
-			if pl, ts, e = p.s.read(&tgt, c, properties.Value{}, false); e != nil {
+			if pl, ts, e = p.s.read(ctx, &tgt, c, properties.Value{}, false); e != nil {
 				p.fail(l, e)
 				return
 			}
 		}
 	} else {
-		if pl, ts, e = p.s.read(&tgt, c, in, hasIn); e != nil {
+		if pl, ts, e = p.s.read(ctx, &tgt, c, in, hasIn); e != nil {
 			p.fail(l, e)
 			return
 		}
@@ -475,7 +477,9 @@ func (p *peer) deliver(l *link, now time.Time, changed, heartbeat bool) {
 	if heartbeat && l.batches {
 		pl, ts = payload{format: l.con.FormatOut}, now
 	} else {
-		pl, ts, e = p.s.read(&l.tgt, &l.con, l.input, l.hasInput)
+		ctx, cancel := p.s.requestContext(l.interval)
+		pl, ts, e = p.s.read(ctx, &l.tgt, &l.con, l.input, l.hasInput)
+		cancel()
 	}
 	p.send(l, now, pl, ts, e, changed, heartbeat)
 }

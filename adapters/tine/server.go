@@ -33,6 +33,11 @@ type Server struct {
 	udp *net.UDPConn
 	tcp *net.TCPListener
 
+	// base is the parent of every request's context: Close cancels it, so
+	// a write hook waiting on the detector stops when the server does.
+	base       context.Context
+	cancelBase context.CancelFunc
+
 	done      chan struct{}
 	closeOnce sync.Once
 	serving   atomic.Bool
@@ -75,6 +80,7 @@ func NewServer(tree *device.Tree, cfg Config, log zerolog.Logger) (*Server, erro
 		tree: tree, cfg: cfg, log: log, access: access, start: time.Now(),
 		done: make(chan struct{}), peers: map[netip.AddrPort]*peer{}, warns: newWarnLimiter(10 * time.Second),
 	}
+	s.base, s.cancelBase = context.WithCancel(context.Background())
 	host := cfg.Listen
 	udpAddr := net.JoinHostPort(host, strconv.Itoa(cfg.udpPort()))
 	uc, err := net.ListenPacket("udp", udpAddr)
@@ -165,6 +171,7 @@ func (s *Server) Serve(ctx context.Context) error {
 // Close stops the server (Serve returns). It is safe to call more than once.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
+		s.cancelBase()
 		close(s.done)
 		s.udp.Close()
 		if s.tcp != nil {
@@ -172,6 +179,19 @@ func (s *Server) Close() error {
 		}
 	})
 	return nil
+}
+
+// defaultRequestTimeout bounds a request whose client states no timeout.
+const defaultRequestTimeout = 5 * time.Second
+
+// requestContext is the context a request's hooks get: the client's
+// timeout (a SINGLE request's pollingInterval, a link's interval) as
+// deadline, cancelled when the server closes.
+func (s *Server) requestContext(d time.Duration) (context.Context, context.CancelFunc) {
+	if d <= 0 {
+		d = defaultRequestTimeout
+	}
+	return context.WithTimeout(s.base, d)
 }
 
 func (s *Server) logStart() {

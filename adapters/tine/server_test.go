@@ -2,6 +2,8 @@ package tine
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -302,7 +304,7 @@ func TestRepeatedWriteIsNotRepeated(t *testing.T) {
 	d := srv.MustAdd(device.New("d", ""))
 	var runs atomic.Int32
 	d.Add(properties.Spec{Name: "go", Elem: properties.Int32, Access: properties.Command}).
-		OnWrite(func(properties.Value) error { runs.Add(1); return nil })
+		OnWrite(func(context.Context, properties.Value) error { runs.Add(1); return nil })
 	if err := tree.Add(srv); err != nil {
 		t.Fatal(err)
 	}
@@ -415,5 +417,61 @@ func TestReattachReplacesOldIncarnation(t *testing.T) {
 	}
 	if n := s.Stats().Links; n != 1 {
 		t.Fatalf("%d links, want 1", n)
+	}
+}
+
+// TestWriteHookContext: a write hook runs with the client's timeout (a
+// SINGLE request's pollingInterval) as its deadline, and the server's
+// shutdown cancels a hook that is still waiting.
+func TestWriteHookContext(t *testing.T) {
+	tree := device.NewTree()
+	srv := device.NewServer("TEST", "X", "X", "")
+	d := srv.MustAdd(device.New("d", ""))
+	deadline := make(chan time.Duration, 1)
+	d.Add(properties.Spec{Name: "quick", Elem: properties.Int32, Access: properties.Command}).
+		OnWrite(func(ctx context.Context, _ properties.Value) error {
+			dl, ok := ctx.Deadline()
+			if !ok {
+				dl = time.Now().Add(time.Hour)
+			}
+			deadline <- time.Until(dl)
+			return nil
+		})
+	entered, observed := make(chan struct{}), make(chan error, 1)
+	d.Add(properties.Spec{Name: "wait", Elem: properties.Int32, Access: properties.Command}).
+		OnWrite(func(ctx context.Context, _ properties.Value) error {
+			close(entered)
+			<-ctx.Done()
+			observed <- ctx.Err()
+			return ctx.Err()
+		})
+	if err := tree.Add(srv); err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, tree, Config{})
+	c := newUDPClient(t, s)
+	request := func(prop string, linkID uint16, timeoutMillis int32) []byte {
+		l := wire.Link{
+			Subscription: wire.Subscription{MTU: 1244, NumBlocks: 1, BlockNum: 1, LinkID: linkID, Mode: wire.Single, BlockID: 1, PollingInterval: timeoutMillis, StartTime: 6},
+			Contract:     wire.Contract{Property: prop, Device: "d", EqmName: "X", SizeIn: 1, Access: wire.AccessWrite, FormatIn: wire.Int32, FormatOut: wire.Null},
+			Input:        wire.AppendInt(nil, wire.Int32, 1),
+		}
+		b, _ := wire.AppendRequest(nil, "ME", []wire.Link{l})
+		return b
+	}
+
+	c.send(request("quick", 4, 1500))
+	if blocks, err := wire.ParseReply(c.recv(time.Second), nil); err != nil || blocks[0].Header.CompCode != 0 {
+		t.Fatalf("quick: %v %+v", err, blocks)
+	}
+	if left := <-deadline; left <= 0 || left > 1500*time.Millisecond {
+		t.Fatalf("hook's deadline %v away, want within the client's 1.5 s timeout", left)
+	}
+
+	c.send(request("wait", 5, 600000))
+	<-entered
+	s.Close()
+	if err := <-observed; !errors.Is(err, context.Canceled) {
+		t.Fatalf("the waiting hook saw %v at shutdown, want context.Canceled", err)
 	}
 }

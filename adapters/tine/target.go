@@ -1,6 +1,7 @@
 package tine
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
@@ -54,6 +55,10 @@ func codeFor(err error) *tineError {
 		code = wire.InvalidParameter
 	case errors.Is(err, properties.ErrRejected):
 		code = wire.InvalidData
+	case errors.Is(err, context.DeadlineExceeded):
+		code = wire.ConnectionTimeout // the client's timeout passed before the server was done
+	case errors.Is(err, context.Canceled):
+		code = wire.ServerIdle // the server is shutting down
 	default:
 		code = wire.CodeFailure
 	}
@@ -247,7 +252,7 @@ func truncate(s string, n int) string {
 // read evaluates a read of the target: the data in the contract's format
 // and its timestamp. in is the request's input (a query's argument, or a
 // property name for PROPS); hasIn says whether there was one.
-func (s *Server) read(t *target, c *wire.Contract, in properties.Value, hasIn bool) (payload, time.Time, *tineError) {
+func (s *Server) read(ctx context.Context, t *target, c *wire.Contract, in properties.Value, hasIn bool) (payload, time.Time, *tineError) {
 	f, n := c.FormatOut, int(c.SizeOut)
 	now := time.Now()
 	if t.stock != notStock {
@@ -285,7 +290,7 @@ func (s *Server) read(t *target, c *wire.Contract, in properties.Value, hasIn bo
 	var v properties.Value
 	var err error
 	if hasIn && spec.Arg != 0 {
-		v, err = t.prop.Query(in)
+		v, err = t.prop.Query(ctx, in)
 	} else {
 		v, err = t.prop.Read()
 	}
@@ -304,7 +309,7 @@ func (s *Server) read(t *target, c *wire.Contract, in properties.Value, hasIn bo
 }
 
 // write applies a client's write (or command) to the target.
-func (s *Server) write(t *target, in properties.Value, hasIn bool) *tineError {
+func (s *Server) write(ctx context.Context, t *target, in properties.Value, hasIn bool) *tineError {
 	if t.prop == nil || t.meta != notMeta {
 		return fail(wire.IllegalReadWrite, "read-only stock property")
 	}
@@ -316,7 +321,7 @@ func (s *Server) write(t *target, in properties.Value, hasIn bool) *tineError {
 		// A command sent without an argument: its zero value.
 		in = zeroScalar(spec.Elem)
 	}
-	if err := t.prop.Write(in); err != nil {
+	if err := t.prop.Write(ctx, in); err != nil {
 		return codeFor(err)
 	}
 	return nil

@@ -42,7 +42,7 @@ func newCtlRig(t *testing.T) *ctlRig {
 		Shape: properties.Records, Width: 4, MaxLen: 1000, Access: properties.Read, Events: true, Units: "Å"})
 	d.Add(properties.Spec{Name: "spot-list", Description: "spots of a frame", Elem: properties.Float32, Shape: properties.Records, Width: 2,
 		MaxLen: 10, Access: properties.Read, Arg: properties.Int32}).
-		OnQuery(func(a properties.Value) (properties.Value, error) {
+		OnQuery(func(_ context.Context, a properties.Value) (properties.Value, error) {
 			return properties.Float32Records(2, []float32{float32(a.Int()), 5}), nil
 		})
 	ts := device.NewServer("P14", "image-tracker", "IMGTRK", "image tracker")

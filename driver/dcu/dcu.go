@@ -90,8 +90,8 @@ func New(cfg Config, dev *contract.Devices, sched gocron.Scheduler, log zerolog.
 	}
 	for _, d := range dev.Detectors {
 		d := d
-		d.Initialize.OnWrite(func(properties.Value) error { return l.initialize(d) })
-		d.DetectorMode.OnWrite(func(v properties.Value) error { return l.setMode(d, v.Text) })
+		d.Initialize.OnWrite(func(ctx context.Context, _ properties.Value) error { return l.initialize(ctx, d) })
+		d.DetectorMode.OnWrite(func(ctx context.Context, v properties.Value) error { return l.setMode(ctx, d, v.Text) })
 	}
 	return l, nil
 }
@@ -169,13 +169,16 @@ func (l *Link) SeriesEnded(sum pipeline.Summary) {
 	}
 }
 
-// Poll reads the DCU's status once into the active detector's device.
-func (l *Link) Poll() {
+// Poll reads the DCU's status once into the active detector's device. It is
+// the scheduler's job (ctx: cancelled at shutdown), and initialize calls it
+// with the request's context; each request is also bounded by the
+// configured timeout.
+func (l *Link) Poll(ctx context.Context) {
 	d := l.Active()
 	if l.client == nil || d == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), l.cfg.Timeout)
+	ctx, cancel := context.WithTimeout(ctx, l.cfg.Timeout)
 	defer cancel()
 	st, err := l.client.Status(ctx)
 	if err != nil {
@@ -199,12 +202,13 @@ func (l *Link) Poll() {
 
 var errNoDCU = errors.New("no detector control unit (SIMPLON URL) is configured")
 
-func (l *Link) initialize(d *contract.Detector) error {
+// initialize sends the initialize command and reads the status it leaves
+// before answering. It takes as long as the DCU does (minutes on a real
+// one): ctx is the client's request, whose deadline the client chose.
+func (l *Link) initialize(ctx context.Context, d *contract.Detector) error {
 	if l.client == nil {
 		return errNoDCU
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute) // initialize takes a while on a real DCU
-	defer cancel()
 	l.log.Info().Str("detector", d.Profile.Name).Msg("initialize")
 	if _, err := l.client.Command(ctx, "initialize"); err != nil {
 		return err
@@ -212,13 +216,13 @@ func (l *Link) initialize(d *contract.Detector) error {
 	l.mu.Lock()
 	l.dropped = 0
 	l.mu.Unlock()
-	go l.Poll()
+	l.Poll(ctx)
 	return nil
 }
 
 // setMode validates a readout mode against the model, sends it to the DCU
 // (roi_mode "disabled" for the full frame) and publishes its facts.
-func (l *Link) setMode(d *contract.Detector, mode string) error {
+func (l *Link) setMode(ctx context.Context, d *contract.Detector, mode string) error {
 	q, err := d.Profile.Mode(strings.TrimSpace(mode))
 	if err != nil {
 		return fmt.Errorf("%w: %v", properties.ErrOutOfRange, err)
@@ -228,7 +232,7 @@ func (l *Link) setMode(d *contract.Detector, mode string) error {
 		if q.FullModeName != d.Profile.FullModeName {
 			roi = q.FullModeName
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), l.cfg.Timeout)
+		ctx, cancel := context.WithTimeout(ctx, l.cfg.Timeout)
 		defer cancel()
 		if err := l.client.SetROIMode(ctx, roi); err != nil {
 			return err

@@ -39,7 +39,7 @@ func TestLinkFollowsTheSimulatedDCU(t *testing.T) {
 		t.Fatal("another detector marked active")
 	}
 
-	l.Poll()
+	l.Poll(t.Context())
 	if got := d.Status.Value().Text; got != "na" {
 		t.Fatalf("status of an uninitialised DCU %q", got)
 	}
@@ -48,16 +48,16 @@ func TestLinkFollowsTheSimulatedDCU(t *testing.T) {
 	}
 
 	// initialize goes to the DCU and its state follows.
-	if err := d.Initialize.Write(properties.Int32Value(0)); err != nil {
+	if err := d.Initialize.Write(t.Context(), properties.Int32Value(0)); err != nil {
 		t.Fatal(err)
 	}
-	l.Poll()
+	l.Poll(t.Context())
 	if got := d.Status.Value().Text; got != "idle" {
 		t.Fatalf("status after initialize %q", got)
 	}
 
 	// detector-mode: 4M ROI goes to the DCU as roi_mode and the facts follow.
-	if err := d.DetectorMode.Write(properties.TextValue("4M")); err != nil {
+	if err := d.DetectorMode.Write(t.Context(), properties.TextValue("4M")); err != nil {
 		t.Fatal(err)
 	}
 	if v, err := det.Server().Value("detector", "roi_mode"); err != nil || v != "4M" {
@@ -66,13 +66,13 @@ func TestLinkFollowsTheSimulatedDCU(t *testing.T) {
 	if d.FrameRate.Value().Float() != 750 || d.Size.Value().Int32s[0] != 2070 {
 		t.Fatalf("4M facts: %v %v", d.FrameRate.Value(), d.Size.Value())
 	}
-	if err := d.DetectorMode.Write(properties.TextValue("16M")); err != nil {
+	if err := d.DetectorMode.Write(t.Context(), properties.TextValue("16M")); err != nil {
 		t.Fatal(err)
 	}
 	if v, _ := det.Server().Value("detector", "roi_mode"); v != "disabled" {
 		t.Fatalf("DCU roi_mode after 16M: %v", v)
 	}
-	if err := d.DetectorMode.Write(properties.TextValue("2M")); !errors.Is(err, properties.ErrOutOfRange) {
+	if err := d.DetectorMode.Write(t.Context(), properties.TextValue("2M")); !errors.Is(err, properties.ErrOutOfRange) {
 		t.Fatalf("unknown mode: %v", err)
 	}
 
@@ -106,7 +106,7 @@ func TestLinkWithoutDCUInfersStateAndPicksDetectorBySize(t *testing.T) {
 	if d4.Status.Value().Text != "idle" {
 		t.Fatal("state after the series")
 	}
-	if err := d4.Initialize.Write(properties.Int32Value(0)); err == nil {
+	if err := d4.Initialize.Write(t.Context(), properties.Int32Value(0)); err == nil {
 		t.Fatal("initialize without a DCU accepted")
 	}
 	if _, err := New(Config{Detector: "pilatus"}, dev, nil, zerolog.Nop()); err == nil {

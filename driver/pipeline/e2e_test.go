@@ -214,7 +214,7 @@ func TestEndToEndRaster(t *testing.T) {
 					v properties.Value
 				}{{h.dev.Scan.Lines, properties.Int32Value(lines)}, {h.dev.Scan.FramesPerLine, properties.Int32Value(perLine)},
 					{h.dev.Scan.Serpentine, properties.BoolValue(true)}} {
-					if err := w.p.Write(w.v); err != nil {
+					if err := w.p.Write(t.Context(), w.v); err != nil {
 						t.Fatal(err)
 					}
 				}

@@ -221,7 +221,7 @@ func TestStreamStopsMidSeries(t *testing.T) {
 		}
 	}
 	// The server keeps serving: the next series is fine.
-	if err := st.WriterRun.Write(properties.Int32Value(2)); err != nil {
+	if err := st.WriterRun.Write(t.Context(), properties.Int32Value(2)); err != nil {
 		t.Fatal(err)
 	}
 	det.header(2, 3)
@@ -348,7 +348,7 @@ func TestOutputDirectoryBecomesUnwritable(t *testing.T) {
 	}
 	// The directory comes back: the next series writes again.
 	ffs.broken.Store(false)
-	if err := st.WriterRun.Write(properties.Int32Value(2)); err != nil {
+	if err := st.WriterRun.Write(t.Context(), properties.Int32Value(2)); err != nil {
 		t.Fatal(err)
 	}
 	det.header(2, 2)

@@ -191,7 +191,7 @@ func TestMatrixOutOfOrderAndLost(t *testing.T) {
 		t.Errorf("status %q", got)
 	}
 
-	if err := st.WriterRun.Write(properties.Int32Value(2)); err != nil {
+	if err := st.WriterRun.Write(t.Context(), properties.Int32Value(2)); err != nil {
 		t.Fatal(err)
 	}
 	det.header(2, 6)
@@ -214,7 +214,7 @@ func TestMatrixOutOfOrderAndLost(t *testing.T) {
 		t.Errorf("status %q", got)
 	}
 
-	if err := st.WriterRun.Write(properties.Int32Value(3)); err != nil {
+	if err := st.WriterRun.Write(t.Context(), properties.Int32Value(3)); err != nil {
 		t.Fatal(err)
 	}
 	det.header(3, 6)

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -20,13 +21,13 @@ func (p *Pipeline) bindProperties() error {
 	p.bindWriterSettings()
 	p.bindScan()
 	st := p.dev.Stream
-	st.SSXReset.OnWrite(func(properties.Value) error {
+	st.SSXReset.OnWrite(func(context.Context, properties.Value) error {
 		p.ssx.Reset()
 		p.log.Info().Msg("SSX statistics reset")
-		go p.export()
+		p.export() // the client's reply follows the zeroed statistics
 		return nil
 	})
-	st.Abort.OnWrite(func(properties.Value) error {
+	st.Abort.OnWrite(func(context.Context, properties.Value) error {
 		if p.receiver == nil {
 			return errors.New("no receiver to abort")
 		}
@@ -34,7 +35,7 @@ func (p *Pipeline) bindProperties() error {
 		p.receiver.Abort()
 		return nil
 	})
-	st.FrameSpots.OnQuery(func(arg properties.Value) (properties.Value, error) {
+	st.FrameSpots.OnQuery(func(_ context.Context, arg properties.Value) (properties.Value, error) {
 		s := p.recent.Load()
 		if s == nil {
 			return properties.Value{}, errNoSeries
@@ -83,7 +84,7 @@ func (p *Pipeline) bindAnalysisParams() error {
 		if err := prop.Set(initial); err != nil {
 			return err
 		}
-		prop.OnWrite(func(val properties.Value) error {
+		prop.OnWrite(func(_ context.Context, val properties.Value) error {
 			x := val.Float()
 			if len(info.Choices) > 0 {
 				i := indexOf(info.Choices, strings.TrimSpace(val.Text))
@@ -173,13 +174,13 @@ func (p *Pipeline) bindWriterSettings() {
 		p.writerCfg = c
 		return nil
 	}
-	st.WriterEnabled.OnWrite(func(v properties.Value) error {
+	st.WriterEnabled.OnWrite(func(_ context.Context, v properties.Value) error {
 		p.mu.Lock()
 		p.writerEnabled = v.Bool()
 		p.mu.Unlock()
 		return nil
 	})
-	st.WriterDirectory.OnWrite(func(v properties.Value) error {
+	st.WriterDirectory.OnWrite(func(_ context.Context, v properties.Value) error {
 		return edit(func(c *writer.Config) error {
 			if !strings.HasPrefix(v.Text, "/") {
 				return fmt.Errorf("%w: writer-directory must be an absolute path", properties.ErrOutOfRange)
@@ -188,7 +189,7 @@ func (p *Pipeline) bindWriterSettings() {
 			return nil
 		})
 	})
-	st.WriterPrefix.OnWrite(func(v properties.Value) error {
+	st.WriterPrefix.OnWrite(func(_ context.Context, v properties.Value) error {
 		return edit(func(c *writer.Config) error {
 			if v.Text == "" || strings.ContainsAny(v.Text, "/ \t\n") {
 				return fmt.Errorf("%w: writer-prefix must be a non-empty file name part", properties.ErrOutOfRange)
@@ -197,13 +198,13 @@ func (p *Pipeline) bindWriterSettings() {
 			return nil
 		})
 	})
-	st.WriterRun.OnWrite(func(v properties.Value) error {
+	st.WriterRun.OnWrite(func(_ context.Context, v properties.Value) error {
 		return edit(func(c *writer.Config) error { c.Run = v.Int(); return nil })
 	})
-	st.WriterFirst.OnWrite(func(v properties.Value) error {
+	st.WriterFirst.OnWrite(func(_ context.Context, v properties.Value) error {
 		return edit(func(c *writer.Config) error { c.FirstImage = v.Int(); return nil })
 	})
-	st.WriterFormat.OnWrite(func(v properties.Value) error {
+	st.WriterFormat.OnWrite(func(_ context.Context, v properties.Value) error {
 		return edit(func(c *writer.Config) error {
 			f := writer.Format(strings.ToLower(strings.TrimSpace(v.Text)))
 			switch f {
@@ -214,7 +215,7 @@ func (p *Pipeline) bindWriterSettings() {
 			return fmt.Errorf("%w: writer-format must be cbf, cbf.gz or tiff", properties.ErrOutOfRange)
 		})
 	})
-	st.WriterGzipLevel.OnWrite(func(v properties.Value) error {
+	st.WriterGzipLevel.OnWrite(func(_ context.Context, v properties.Value) error {
 		return edit(func(c *writer.Config) error { c.GzipLevel = v.Int(); return nil })
 	})
 }
@@ -247,9 +248,13 @@ func (p *Pipeline) bindScan() {
 		}
 		return nil
 	}
-	sc.Lines.OnWrite(func(v properties.Value) error { return apply(func(g *raster.Grid) { g.Lines = v.Int() }) })
-	sc.FramesPerLine.OnWrite(func(v properties.Value) error {
+	sc.Lines.OnWrite(func(_ context.Context, v properties.Value) error {
+		return apply(func(g *raster.Grid) { g.Lines = v.Int() })
+	})
+	sc.FramesPerLine.OnWrite(func(_ context.Context, v properties.Value) error {
 		return apply(func(g *raster.Grid) { g.FramesPerLine = v.Int() })
 	})
-	sc.Serpentine.OnWrite(func(v properties.Value) error { return apply(func(g *raster.Grid) { g.Serpentine = v.Bool() }) })
+	sc.Serpentine.OnWrite(func(_ context.Context, v properties.Value) error {
+		return apply(func(g *raster.Grid) { g.Serpentine = v.Bool() })
+	})
 }

@@ -67,6 +67,7 @@
 package tracker
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -318,7 +319,7 @@ func (t *Tracker) Close() error {
 	t.closed = true
 	t.closedFlag.Store(true)
 	t.ctl.Unlock()
-	refuse := func(properties.Value) error { return ErrClosed }
+	refuse := func(context.Context, properties.Value) error { return ErrClosed }
 	for _, p := range []*properties.Property{t.dev.LoadState, t.dev.Filter, t.dev.SpotList, t.dev.Load,
 		t.dev.ADXVHost, t.dev.ADXVPort, t.dev.DisplayPeriod, t.dev.QueueSize} {
 		p.OnWrite(refuse)
@@ -618,7 +619,7 @@ func (t *Tracker) onReport(r adxv.Report) {
 	t.updateStatus()
 }
 
-func (t *Tracker) onLoadState(v properties.Value) error {
+func (t *Tracker) onLoadState(_ context.Context, v properties.Value) error {
 	t.ctl.Lock()
 	defer t.ctl.Unlock()
 	t.setLoadState(v.Bool())
@@ -640,12 +641,12 @@ func (t *Tracker) setLoadState(on bool) {
 	}
 }
 
-func (t *Tracker) onFilter(v properties.Value) error {
+func (t *Tracker) onFilter(_ context.Context, v properties.Value) error {
 	t.filter.Store(v.Bool())
 	return nil
 }
 
-func (t *Tracker) onSpotList(v properties.Value) error {
+func (t *Tracker) onSpotList(_ context.Context, v properties.Value) error {
 	t.ctl.Lock()
 	defer t.ctl.Unlock()
 	t.setSpotList(v.Bool())
@@ -661,7 +662,7 @@ func (t *Tracker) setSpotList(on bool) {
 }
 
 // onLoad is the load command: show path now, tracking off.
-func (t *Tracker) onLoad(v properties.Value) error {
+func (t *Tracker) onLoad(_ context.Context, v properties.Value) error {
 	path := strings.TrimSpace(v.Text)
 	if err := adxv.CheckPath(path); err != nil {
 		return err
@@ -701,11 +702,11 @@ func (t *Tracker) onLoad(v properties.Value) error {
 	return nil
 }
 
-func (t *Tracker) onHost(v properties.Value) error {
+func (t *Tracker) onHost(_ context.Context, v properties.Value) error {
 	return t.setAddr(v.Text, t.dev.ADXVPort.Value().Int())
 }
 
-func (t *Tracker) onPort(v properties.Value) error {
+func (t *Tracker) onPort(_ context.Context, v properties.Value) error {
 	return t.setAddr(t.dev.ADXVHost.Value().Text, v.Int())
 }
 
@@ -720,7 +721,7 @@ func (t *Tracker) setAddr(host string, port int) error {
 	return nil
 }
 
-func (t *Tracker) onPeriod(v properties.Value) error {
+func (t *Tracker) onPeriod(_ context.Context, v properties.Value) error {
 	d := time.Duration(v.Float() * float64(time.Second))
 	if d < time.Millisecond {
 		return fmt.Errorf("display period %v too short", d)
@@ -739,7 +740,7 @@ func (t *Tracker) onPeriod(v properties.Value) error {
 	return nil
 }
 
-func (t *Tracker) onQueueSize(v properties.Value) error {
+func (t *Tracker) onQueueSize(_ context.Context, v properties.Value) error {
 	n := v.Int()
 	if n < 1 || n > contract.MaxTrackerQueue {
 		return fmt.Errorf("queue size %d outside [1, %d]", n, contract.MaxTrackerQueue)

@@ -126,21 +126,21 @@ func TestQueueProperties(t *testing.T) {
 		}
 	}
 	expect(order)
-	if err := r.dev.QueueSize.Write(properties.Int32Value(3)); err != nil {
+	if err := r.dev.QueueSize.Write(t.Context(), properties.Int32Value(3)); err != nil {
 		t.Fatal(err)
 	}
 	expect(order[:3])
-	if err := r.dev.QueueSize.Write(properties.Int32Value(0)); !errors.Is(err, properties.ErrOutOfRange) {
+	if err := r.dev.QueueSize.Write(t.Context(), properties.Int32Value(0)); !errors.Is(err, properties.ErrOutOfRange) {
 		t.Fatalf("queue-size 0: %v", err)
 	}
-	if err := r.dev.QueueSize.Write(properties.Int32Value(20)); err != nil {
+	if err := r.dev.QueueSize.Write(t.Context(), properties.Int32Value(20)); err != nil {
 		t.Fatal(err)
 	}
 	write(14)
 	write(15)
 	expect([]int{11, 13, 4, 15, 14})
 	// filter: only hits are candidates, and only they are published.
-	if err := r.dev.Filter.Write(properties.BoolValue(true)); err != nil {
+	if err := r.dev.Filter.Write(t.Context(), properties.BoolValue(true)); err != nil {
 		t.Fatal(err)
 	}
 	expect([]int{11, 13, 4, 15})
@@ -150,7 +150,7 @@ func TestQueueProperties(t *testing.T) {
 // shown, however long they are the only frames.
 func TestFilterShowsNoBlankFrame(t *testing.T) {
 	r := newRig(t, true)
-	if err := r.dev.Filter.Write(properties.BoolValue(true)); err != nil {
+	if err := r.dev.Filter.Write(t.Context(), properties.BoolValue(true)); err != nil {
 		t.Fatal(err)
 	}
 	r.tr.SeriesStarted(1)
@@ -170,7 +170,7 @@ func TestFilterShowsNoBlankFrame(t *testing.T) {
 	checkLines(t, r.adxv, []string{"load_image " + path(1, 50), "raise_window Image"})
 
 	// Filter off: blank frames become candidates but none beats the hit.
-	if err := r.dev.Filter.Write(properties.BoolValue(false)); err != nil {
+	if err := r.dev.Filter.Write(t.Context(), properties.BoolValue(false)); err != nil {
 		t.Fatal(err)
 	}
 	r.periods(3)
@@ -189,7 +189,7 @@ func TestFilterShowsNoBlankFrame(t *testing.T) {
 // clears it once, and the tracker keeps its own copy of the spots.
 func TestSpotOverlay(t *testing.T) {
 	r := newRig(t, true, func(c *Config) { c.Raise = RaiseNever })
-	if err := r.dev.SpotList.Write(properties.BoolValue(true)); err != nil {
+	if err := r.dev.SpotList.Write(t.Context(), properties.BoolValue(true)); err != nil {
 		t.Fatal(err)
 	}
 	r.tr.SeriesStarted(3)
@@ -221,7 +221,7 @@ func TestSpotOverlay(t *testing.T) {
 	r.tr.FrameWritten(frame(3, 2, 7, 100, 200))
 	r.waitShown(path(3, 2))
 	want = append(want, "load_image "+path(3, 2), adxv.SpotStyle, "load_spots 1", "100.00 200.00 1", "end_of_pack")
-	if err := r.dev.SpotList.Write(properties.BoolValue(false)); err != nil {
+	if err := r.dev.SpotList.Write(t.Context(), properties.BoolValue(false)); err != nil {
 		t.Fatal(err)
 	}
 	want = append(want, "load_image "+path(3, 2), adxv.SpotStyle, "load_spots 0", "end_of_pack")
@@ -232,12 +232,12 @@ func TestSpotOverlay(t *testing.T) {
 	checkLines(t, r.adxv, want)
 
 	// load of a queued frame with spot-list on draws that frame's spots.
-	if err := r.dev.SpotList.Write(properties.BoolValue(true)); err != nil {
+	if err := r.dev.SpotList.Write(t.Context(), properties.BoolValue(true)); err != nil {
 		t.Fatal(err)
 	}
 	r.until("frame 3 with spots", func() bool { return len(r.adxv.Lines()) == len(want)+5 })
 	want = append(want, "load_image "+path(3, 3), adxv.SpotStyle, "load_spots 1", "1.00 2.00 1", "end_of_pack")
-	if err := r.dev.Load.Write(properties.TextValue(path(3, 2))); err != nil {
+	if err := r.dev.Load.Write(t.Context(), properties.TextValue(path(3, 2))); err != nil {
 		t.Fatal(err)
 	}
 	want = append(want, "load_image "+path(3, 2), adxv.SpotStyle, "load_spots 1", "100.00 200.00 1", "end_of_pack")
@@ -254,7 +254,7 @@ func TestLoadCommand(t *testing.T) {
 	r.tr.FrameWritten(frame(4, 0, 2))
 	r.waitShown(path(4, 0))
 	manual := "/data/other/manual_00001.cbf"
-	if err := r.dev.Load.Write(properties.TextValue(" " + manual + "\n")); err != nil {
+	if err := r.dev.Load.Write(t.Context(), properties.TextValue(" "+manual+"\n")); err != nil {
 		t.Fatal(err)
 	}
 	if r.dev.LoadState.Value().Bool() {
@@ -272,7 +272,7 @@ func TestLoadCommand(t *testing.T) {
 		t.Fatalf("tracker sent while load-state was false: %q", r.adxv.Images())
 	}
 
-	if err := r.dev.LoadState.Write(properties.BoolValue(true)); err != nil {
+	if err := r.dev.LoadState.Write(t.Context(), properties.BoolValue(true)); err != nil {
 		t.Fatal(err)
 	}
 	r.waitShown(path(4, 1))
@@ -280,7 +280,7 @@ func TestLoadCommand(t *testing.T) {
 	want = append(want, "load_image "+path(4, 1), "raise_window Image")
 	checkLines(t, r.adxv, want)
 	// Clients write true at every collection start: the best is re-sent.
-	if err := r.dev.LoadState.Write(properties.BoolValue(true)); err != nil {
+	if err := r.dev.LoadState.Write(t.Context(), properties.BoolValue(true)); err != nil {
 		t.Fatal(err)
 	}
 	want = append(want, "load_image "+path(4, 1), "raise_window Image")
@@ -288,7 +288,7 @@ func TestLoadCommand(t *testing.T) {
 	checkLines(t, r.adxv, want)
 
 	for _, bad := range []string{"relative.cbf", "/data/a b.cbf", "/data/x.cbf\nexit", ""} {
-		if err := r.dev.Load.Write(properties.TextValue(bad)); !errors.Is(err, properties.ErrRejected) {
+		if err := r.dev.Load.Write(t.Context(), properties.TextValue(bad)); !errors.Is(err, properties.ErrRejected) {
 			t.Errorf("load %q: %v", bad, err)
 		}
 	}
@@ -381,18 +381,18 @@ func TestRuntimeSettings(t *testing.T) {
 	r.tr.FrameWritten(frame(8, 0, 1))
 	r.waitShown(path(8, 0))
 	other := r.listen("127.0.0.1:0")
-	if err := r.dev.ADXVPort.Write(properties.Int32Value(int32(other.Port()))); err != nil {
+	if err := r.dev.ADXVPort.Write(t.Context(), properties.Int32Value(int32(other.Port()))); err != nil {
 		t.Fatal(err)
 	}
 	r.waitImage(other, path(8, 0))
 	checkLines(t, other, []string{"load_image " + path(8, 0), "raise_window Image"})
-	if err := r.dev.ADXVHost.Write(properties.TextValue("bad host")); !errors.Is(err, properties.ErrRejected) {
+	if err := r.dev.ADXVHost.Write(t.Context(), properties.TextValue("bad host")); !errors.Is(err, properties.ErrRejected) {
 		t.Errorf("bad host: %v", err)
 	}
-	if err := r.dev.ADXVPort.Write(properties.Int32Value(0)); !errors.Is(err, properties.ErrOutOfRange) {
+	if err := r.dev.ADXVPort.Write(t.Context(), properties.Int32Value(0)); !errors.Is(err, properties.ErrOutOfRange) {
 		t.Errorf("port 0: %v", err)
 	}
-	if err := r.dev.DisplayPeriod.Write(properties.Float64Value(0.05)); err != nil {
+	if err := r.dev.DisplayPeriod.Write(t.Context(), properties.Float64Value(0.05)); err != nil {
 		t.Fatal(err)
 	}
 	r.periods(2)
@@ -401,7 +401,7 @@ func TestRuntimeSettings(t *testing.T) {
 	if got := r.dev.DisplayPeriod.Value().Float(); got != 0.05 {
 		t.Errorf("display-period %v", got)
 	}
-	if err := r.dev.DisplayPeriod.Write(properties.Float64Value(0.001)); !errors.Is(err, properties.ErrOutOfRange) {
+	if err := r.dev.DisplayPeriod.Write(t.Context(), properties.Float64Value(0.001)); !errors.Is(err, properties.ErrOutOfRange) {
 		t.Errorf("display-period 1 ms: %v", err)
 	}
 }
@@ -411,7 +411,7 @@ func TestRuntimeSettings(t *testing.T) {
 // a newer series starts by itself.
 func TestRefusedFrames(t *testing.T) {
 	r := newRig(t, true, func(c *Config) { c.MaxSpots = 2 })
-	if err := r.dev.SpotList.Write(properties.BoolValue(true)); err != nil {
+	if err := r.dev.SpotList.Write(t.Context(), properties.BoolValue(true)); err != nil {
 		t.Fatal(err)
 	}
 	r.tr.SeriesStarted(10)
@@ -479,7 +479,7 @@ func TestCloseRefusesWrites(t *testing.T) {
 	if r.status() != contract.TrackerUnknown {
 		t.Errorf("status after Close %q", r.status())
 	}
-	if err := r.dev.Load.Write(properties.TextValue("/data/x.cbf")); !errors.Is(err, properties.ErrRejected) {
+	if err := r.dev.Load.Write(t.Context(), properties.TextValue("/data/x.cbf")); !errors.Is(err, properties.ErrRejected) {
 		t.Errorf("load after Close: %v", err)
 	}
 	r.tr.FrameWritten(frame(1, 0, 1)) // harmless
@@ -527,7 +527,7 @@ func TestBusyWhileLoadInFlight(t *testing.T) {
 	defer tr.Close()
 	r := &rig{t: t, dev: dev, tr: tr}
 	r.waitStatus(contract.TrackerReady)
-	if err := dev.Load.Write(properties.TextValue("/data/slow_00001.cbf")); err != nil {
+	if err := dev.Load.Write(t.Context(), properties.TextValue("/data/slow_00001.cbf")); err != nil {
 		t.Fatal(err)
 	}
 	r.waitStatus(contract.TrackerBusy)

@@ -61,10 +61,10 @@ func newTree(r *rig) *device.Tree {
 		MaxLen: 200_000, Access: properties.Read | properties.Write})
 	r.commands = make(chan int32, 8)
 	d.Add(properties.Spec{Name: "reset", Description: "restart the analysis", Elem: properties.Int32, Access: properties.Command}).
-		OnWrite(func(v properties.Value) error { r.commands <- v.Int32s[0]; return nil })
+		OnWrite(func(_ context.Context, v properties.Value) error { r.commands <- v.Int32s[0]; return nil })
 	spots := d.Add(properties.Spec{Name: "spot-list", Description: "spots of a frame [x, y, intensity]", Elem: properties.Float32,
 		Shape: properties.Records, Width: 3, MaxLen: 1000, Access: properties.Read, Arg: properties.Int32, ArgDescription: "frame number"})
-	spots.OnQuery(func(arg properties.Value) (properties.Value, error) {
+	spots.OnQuery(func(_ context.Context, arg properties.Value) (properties.Value, error) {
 		n := arg.Int()
 		if n < 0 {
 			return properties.Value{}, fmt.Errorf("%w: frame %d", properties.ErrOutOfRange, n)

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"tioga/driver/detector"
+	"tioga/device/detectormodel"
 	"tioga/properties"
 	"tioga/sim"
 )
@@ -16,7 +16,7 @@ import (
 // is ordered (last and mean <= max), and the receive-to-committed latency
 // is at least each stage, since it contains them.
 func TestStageTimingAfterSeries(t *testing.T) {
-	prof, _ := detector.ByName("eiger500k")
+	prof, _ := detectormodel.ByName("eiger500k")
 	c := rasterSample(prof, 4, 10)
 	c.Raster = nil
 	c.HitFraction = 0.5

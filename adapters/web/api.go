@@ -240,7 +240,7 @@ func (s *Server) handleWrite(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
-	if err := p.Write(v); err != nil {
+	if err := p.Write(r.Context(), v); err != nil {
 		status := http.StatusBadRequest
 		if errors.Is(err, properties.ErrReadOnly) {
 			status = http.StatusForbidden

@@ -74,7 +74,7 @@ type frameInfo struct {
 // its results. "best" is the frame the image tracker shows (its last shown
 // path, found in its queue), else the scan's best frame, else the top of
 // the tracker's queue.
-func (s *Server) resolveFrame(arg string) (frameInfo, error) {
+func (s *Server) resolveFrame(ctx context.Context, arg string) (frameInfo, error) {
 	fi := frameInfo{Frame: -1}
 	paths := s.trackerPaths()
 	switch strings.TrimSpace(arg) {
@@ -121,7 +121,7 @@ func (s *Server) resolveFrame(arg string) (frameInfo, error) {
 		}
 	}
 	if p, ok := s.prop(s.cfg.Stream, "frame-spots"); ok {
-		v, err := p.Query(properties.Int32Value(int32(fi.Frame)))
+		v, err := p.Query(ctx, properties.Int32Value(int32(fi.Frame)))
 		if err != nil {
 			fi.SpotsNote = err.Error()
 		} else {
@@ -191,7 +191,7 @@ func (s *Server) templatePath(frame int) string {
 }
 
 func (s *Server) handleFrameInfo(w http.ResponseWriter, r *http.Request) {
-	fi, err := s.resolveFrame(r.URL.Query().Get("frame"))
+	fi, err := s.resolveFrame(r.Context(), r.URL.Query().Get("frame"))
 	if err != nil {
 		writeError(w, http.StatusNotFound, err)
 		return
@@ -225,7 +225,7 @@ func (s *Server) handleFramePNG(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	fi, err := s.resolveFrame(q.Get("frame"))
+	fi, err := s.resolveFrame(r.Context(), q.Get("frame"))
 	if err != nil {
 		writeError(w, http.StatusNotFound, err)
 		return

@@ -47,7 +47,7 @@ func newTestTree(t *testing.T) *testTree {
 		st.Add(s)
 	}
 	fs, _ := st.Property("frame-spots")
-	fs.OnQuery(func(arg properties.Value) (properties.Value, error) {
+	fs.OnQuery(func(_ context.Context, arg properties.Value) (properties.Value, error) {
 		sp, ok := tt.spots[arg.Int()]
 		if !ok {
 			return properties.Value{}, properties.ErrOutOfRange

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"image/png"
 	"net"
 	"net/http"
 	"os"
@@ -292,6 +293,20 @@ func checkWebPage(t *testing.T, base string, frames, best int) {
 		got["/P14/rideau/tioga/status"] != `"done"` {
 		t.Errorf("page state: frame-count %s, best-frame %s, status %s", got["/P14/rideau/tioga/frame-count"],
 			got["/P14/rideau/scan/best-frame"], got["/P14/rideau/tioga/status"])
+	}
+	// The frame view draws the best frame's file (EIGER 500K, 1030 x 514,
+	// halved to fit 1024 pixels).
+	resp, err = http.Get(base + "/api/frame.png?frame=best")
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := png.Decode(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("frame view: %d %v", resp.StatusCode, err)
+	}
+	if b := img.Bounds(); b.Dx() != 515 || b.Dy() != 257 {
+		t.Errorf("frame view %v", b)
 	}
 }
 

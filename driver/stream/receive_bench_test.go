@@ -1,0 +1,120 @@
+package stream
+
+import (
+	"context"
+	"fmt"
+	"runtime/metrics"
+	"testing"
+	"time"
+
+	zmq "github.com/pebbe/zmq4"
+)
+
+// BenchmarkReceive4M is the receiver's whole cost per real EIGER 4M frame
+// (Stream V1, 1.17 MB of bslz4 pixels): libzmq over TCP loopback,
+// pebbe/zmq4's RecvBytes (a fresh Go slice per part), parsing, series
+// tracking and delivery, with a consumer that only counts. Besides the
+// time per frame it reports what RecvBytes' allocations cost the garbage
+// collector: heap bytes allocated, GC cycles and GC CPU time per frame
+// (runtime/metrics: assists, dedicated mark workers and pauses; the idle
+// mark workers, which only use otherwise idle CPU, apart).
+func BenchmarkReceive4M(b *testing.B) {
+	ctx, err := zmq.NewContext()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ctx.Term()
+	push, err := ctx.NewSocket(zmq.PUSH)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer push.Close()
+	_ = push.SetLinger(0)
+	if err := push.Bind("tcp://127.0.0.1:*"); err != nil {
+		b.Fatal(err)
+	}
+	ep, _ := push.GetLastEndpoint()
+	r, err := New(Config{Endpoint: ep})
+	if err != nil {
+		b.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = r.Run(runCtx) }()
+	images := make(chan struct{}, 1024)
+	go func() {
+		for m := range r.Events() {
+			if m.Image != nil {
+				images <- struct{}{}
+			}
+		}
+	}()
+	send := func(parts [][]byte) {
+		for i, p := range parts {
+			flags := zmq.Flag(0)
+			if i < len(parts)-1 {
+				flags = zmq.SNDMORE
+			}
+			if _, err := push.SendBytes(p, flags); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	send(v1HeaderParts(b))
+	parts := v1ImageParts(b, 0)
+	var head []byte
+	frame := 0
+	sendFrame := func() {
+		head = fmt.Appendf(head[:0], `{"frame":%d,"hash":"","htype":"dimage-1.0","series":6}`, frame)
+		frame++
+		parts[0] = head
+		send(parts)
+	}
+	// Warm up: the receiver is connected and the series is open.
+	sendFrame()
+	<-images
+
+	// GC CPU without the idle mark workers, which only use CPU time that
+	// nothing else wanted (and do not run when the workers are busy).
+	samples := []metrics.Sample{{Name: "/cpu/classes/gc/mark/assist:cpu-seconds"}, {Name: "/gc/cycles/total:gc-cycles"},
+		{Name: "/gc/heap/allocs:bytes"}, {Name: "/cpu/classes/gc/mark/dedicated:cpu-seconds"}, {Name: "/cpu/classes/gc/pause:cpu-seconds"},
+		{Name: "/cpu/classes/gc/mark/idle:cpu-seconds"}}
+	metrics.Read(samples)
+	before := make([]float64, len(samples))
+	for i, s := range samples {
+		before[i] = value(s)
+	}
+	b.SetBytes(int64(len(parts[1]) + len(parts[2])))
+	b.ResetTimer()
+	sent := make(chan struct{})
+	go func() {
+		defer close(sent)
+		for i := 0; i < b.N; i++ {
+			sendFrame()
+		}
+	}()
+	for i := 0; i < b.N; i++ {
+		select {
+		case <-images:
+		case <-time.After(time.Minute):
+			b.Fatalf("%d of %d frames received", i, b.N)
+		}
+	}
+	b.StopTimer()
+	<-sent
+	metrics.Read(samples)
+	n := float64(b.N)
+	d := func(i int) float64 { return value(samples[i]) - before[i] }
+	b.ReportMetric((d(0)+d(3)+d(4))/n*1e3, "gc-cpu-ms/frame")
+	b.ReportMetric(d(5)/n*1e3, "gc-idle-ms/frame")
+	b.ReportMetric((value(samples[1])-before[1])/n, "gc-cycles/frame")
+	b.ReportMetric((value(samples[2])-before[2])/n/1e6, "alloc-MB/frame")
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "frames/s")
+}
+
+func value(s metrics.Sample) float64 {
+	if s.Value.Kind() == metrics.KindUint64 {
+		return float64(s.Value.Uint64())
+	}
+	return s.Value.Float64()
+}

@@ -186,3 +186,6 @@ func (s *Server) Serve(ctx context.Context) error {
 
 // Close closes the listener of a server that never served.
 func (s *Server) Close() error { return s.ln.Close() }
+
+// OpenPages is the number of pages following the event stream now.
+func (s *Server) OpenPages() int { return s.hub.clientCount() }

@@ -29,6 +29,7 @@ import (
 	"github.com/go-co-op/gocron/v2"
 	"github.com/rs/zerolog"
 
+	"tioga/adapters/metrics"
 	"tioga/adapters/opcua"
 	"tioga/adapters/tine"
 	"tioga/adapters/web"
@@ -189,8 +190,10 @@ func run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
+	var ts *tine.Server
+	var us *opcua.Server
 	if cfg.TINE.Enabled {
-		ts, err := tine.NewServer(dev.Tree, tine.Config{PortOffset: cfg.TINE.PortOffset, Listen: cfg.TINE.Listen, TCP: cfg.TINE.TCP,
+		ts, err = tine.NewServer(dev.Tree, tine.Config{PortOffset: cfg.TINE.PortOffset, Listen: cfg.TINE.Listen, TCP: cfg.TINE.TCP,
 			WriteUsers: cfg.TINE.WriteUsers, WriteNets: cfg.TINE.WriteNets, FECName: cfg.TINE.FECName,
 			Export: cfg.TINE.Export, ENSAddress: cfg.TINE.ENS}, log.With().Str("component", "tine").Logger())
 		if err != nil {
@@ -206,7 +209,7 @@ func run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 		log.Info().Str("udp", ts.Addr().String()).Msg("TINE server listening")
 	}
 	if cfg.OPCUA.Enabled {
-		us, err := opcua.NewServer(dev.Tree, opcua.Config{ListenHost: cfg.OPCUA.Listen, Port: cfg.OPCUA.Port,
+		us, err = opcua.NewServer(dev.Tree, opcua.Config{ListenHost: cfg.OPCUA.Listen, Port: cfg.OPCUA.Port,
 			AdvertiseHost: cfg.OPCUA.AdvertiseHost, PKIDir: cfg.OPCUA.PKIDir, TrustedCerts: cfg.OPCUA.TrustedCerts,
 			AllowSignOnlyControl: cfg.OPCUA.AllowSignOnlyControl, Scheduler: sched,
 			MaxSessions: cfg.OPCUA.MaxSessions, TrustedSessionReserve: cfg.OPCUA.TrustedSessionReserve,
@@ -238,6 +241,16 @@ func run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 		if err != nil {
 			return fmt.Errorf("web page: %w", err)
 		}
+		mx, err := metrics.New(metrics.Config{Stream: dev.Stream.Device, Scan: dev.Scan.Device, Extra: protocolCollectors(ts, us, ws)})
+		if err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
+		ws.Handle("GET /metrics", mx.Handler())
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = mx.Run(runCtx)
+		}()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

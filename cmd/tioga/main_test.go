@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"image/png"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -307,6 +308,19 @@ func checkWebPage(t *testing.T, base string, frames, best int) {
 	}
 	if b := img.Bounds(); b.Dx() != 515 || b.Dy() != 257 {
 		t.Errorf("frame view %v", b)
+	}
+	// Prometheus sees the same series, and the protocol servers' traffic.
+	resp, err = http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{fmt.Sprintf("tioga_frames_analysed_total %d\n", frames), fmt.Sprintf("tioga_frames_written_total %d\n", frames),
+		"tioga_frames_dropped_total 0\n", `tioga_status{status="done"} 1`, "tioga_tine_requests_total ", "tioga_opcua_requests_total ", "go_goroutines "} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
 	}
 }
 

@@ -50,6 +50,8 @@ type Stream struct {
 	QueueState       *properties.Property // ok, or full: the receiver waits for the workers
 	BadFrames        *properties.Property // frames that could not be decoded or analysed
 	Overloaded       *properties.Property // frames with too many strong pixels to hold spots (ice, shadows, overexposure)
+	IceFrames        *properties.Property // frames with an ice ring detected
+	IceRingsLast     *properties.Property // d (Å) of the ice rings detected on the last frame
 	BackPressure     *properties.Property // times the receiver waited for a full queue
 	Workers          *properties.Property
 	LastError        *properties.Property
@@ -119,6 +121,10 @@ var (
 	SpotColumns        = []string{"x", "y", "intensity", "sigma", "d"}
 )
 
+// MaxIceRings bounds last-frame-ice-rings (the analysis tests at most 64
+// ice bands).
+const MaxIceRings = 64
+
 // MaxSpotsPerFrame bounds the frame-spots property.
 const MaxSpotsPerFrame = 100_000
 
@@ -170,6 +176,8 @@ func NewStream() *Stream {
 	s.QueueState.SetText("ok")
 	s.BadFrames = d.Add(ro("count-bad-frames", properties.Int32, "frames", "frames of the current series that could not be decoded or analysed (recorded with zero results)"))
 	s.Overloaded = d.Add(ro("count-overloaded-frames", properties.Int32, "frames", "frames of the current series with so many strong pixels (ice, a shadow, overexposure) that no spots are reported for them"))
+	s.IceFrames = d.Add(ro("count-ice-frames", properties.Int32, "frames", "frames of the current series on which an ice ring was detected (their ring spots are left out of spots, score and resolution unless ice-rings is off)"))
+	s.IceRingsLast = d.Add(array("last-frame-ice-rings", properties.Float64, MaxIceRings, r, "Å", "d-spacings of the ice rings detected on the last frame committed (empty: none)"))
 	s.BackPressure = d.Add(ro("count-back-pressure", properties.Int32, "frames", "frames the receiver had to hold because the queue was full"))
 	s.Workers = d.Add(ro("workers", properties.Int32, "", "analysis workers (one per core by default)"))
 	s.LastError = d.Add(text("last-error", r, 1024, "the last error reported by the stream, pipeline or writer"))

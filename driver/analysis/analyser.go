@@ -47,6 +47,12 @@ type Result struct {
 	Candidates   int     // connected groups of strong pixels before the spot filters
 	Masked       int     // all-ones pixels not already excluded by the tables
 	Rebinned     int     // shells whose bright background needed the binned second pass
+	// Ice: an ice ring was detected (ice.go); IceRings the detected bands
+	// (bit i: Tables.IceRingD), IceSpots the spots removed from the list,
+	// score and resolution because they lie on an excluded ring.
+	Ice      bool
+	IceRings uint64
+	IceSpots int
 	// Overloaded: more than max-strong-fraction of the analysed pixels were
 	// strong (a flooded, shadowed or broken frame, or parameters far off).
 	// The frame then has no spots and score 0, and StrongPixels stops at
@@ -78,7 +84,8 @@ type Analyser struct {
 	acc    []spotAcc
 	qs     []float64 // 1/d² of accepted spots, for the resolution limit
 
-	disp dispersionScratch
+	disp   dispersionScratch
+	iceScr iceScratch
 
 	// Staging for frames that cannot be viewed in place (unaligned bytes or
 	// a big-endian host).
@@ -237,6 +244,7 @@ func analyse[T pixel](a *Analyser, px []T, res *Result) error {
 	// Spots.
 	a.label()
 	measureT(a, px, res)
+	a.ice(res)
 	a.verdict(res)
 	return nil
 }

@@ -57,6 +57,15 @@
 // and the spot is kept when spot-size <= npix <= max-spot-size and
 // I/σ(I) >= min-snr.
 //
+// Ice rings (ice.go): the tables give every hexagonal-ice ring a narrow
+// band of its own (ice-ring-width in 1/d², the rings of DIALS' ice
+// filter); per frame a band whose background stands out of the shells
+// around it (a continuous ring) or that holds far more spots than the spot
+// density around it predicts, spread around the ring (a spotty ring), is an
+// ice ring. Mode ice-rings: auto (default) drops the detected rings' spots
+// from the list, the score and the resolution; exclude drops every band's
+// spots; off does neither. Result.Ice, IceRings and IceSpots report it.
+//
 // # Frame verdict
 //
 // With N accepted spots (Result.Spots) and spot i's I/σ and d (Å):

@@ -93,6 +93,10 @@ type Params struct {
 	Beamstop Rect    // pixels excluded (beamstop and arm); NoRect = none
 	Shells   int     // resolution shells, equally spaced in 1/d²
 
+	// Ice rings (ice.go).
+	IceRings     IceMode // auto: exclude the rings detected per frame; exclude: always; off
+	IceRingWidth float64 // Å⁻²: full width in 1/d² of an ice band (0: no bands)
+
 	// Dispersion method (DIALS' names and defaults).
 	KernelSize      int     // half-width of the local box: 3 gives 7 x 7
 	SigmaBackground float64 // index-of-dispersion threshold, σ
@@ -182,6 +186,10 @@ var paramTable = func() []paramEntry {
 		i("iy-min", "beamstop rectangle, first excluded row (off while iy-max < iy-min)", "px", -1, maxPixelCoord, 0, true, func(p *Params) *int { return &p.Beamstop.YMin }),
 		i("iy-max", "beamstop rectangle, last excluded row", "px", -1, maxPixelCoord, -1, true, func(p *Params) *int { return &p.Beamstop.YMax }),
 		i("shells", "resolution shells for the background, equally spaced in 1/d²", "", 8, maxShells, 128, true, func(p *Params) *int { return &p.Shells }),
+		entry(ParamInfo{Name: "ice-rings", Description: "ice rings: auto excludes the spots of the rings detected on a frame, exclude always excludes the ice resolution bands, off does neither",
+			Min: 0, Max: float64(len(iceModeNames) - 1), Default: 0, Integer: true, Choices: iceModeNames},
+			func(p *Params) float64 { return float64(p.IceRings) }, func(p *Params, v float64) { p.IceRings = IceMode(v) }),
+		fl("ice-ring-width", "full width in 1/d² of the resolution band around each ice ring, analysed as a shell of its own (DIALS' ice_rings.width); 0 = no bands", "Å⁻²", 0, 0.02, 0.002, true, func(p *Params) *float64 { return &p.IceRingWidth }),
 		i("kernel-size", "half-width of the local box of the dispersion test (3: 7 x 7)", "px", 1, 15, 3, false, func(p *Params) *int { return &p.KernelSize }),
 		fl("sigma-background", "index-of-dispersion threshold of the dispersion test", "σ", 0, 100, 6, false, func(p *Params) *float64 { return &p.SigmaBackground }),
 		fl("sigma-strong", "a pixel is strong when it exceeds the local mean by this many Poisson σ (dispersion test)", "σ", 0, 100, 3, false, func(p *Params) *float64 { return &p.SigmaStrong }),

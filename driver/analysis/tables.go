@@ -40,7 +40,9 @@ type Tables struct {
 	masks  Masks
 
 	shell       []uint8 // per pixel: shell index, or excludedShell
-	nShells     int
+	nShells     int     // regular shells plus ice bands
+	nRegular    int     // regular shells: 0..nRegular-1; ice bands follow
+	ice         []iceBand
 	qLo, qStep  float64 // shell s covers 1/d² in [qLo + s*qStep, qLo + (s+1)*qStep)
 	qHi         float64 // 1/d² of the highest-resolution analysed pixel
 	shellPixels []int   // analysed pixels per shell
@@ -62,9 +64,8 @@ func NewTables(g Geometry, p Params, m Masks) (*Tables, error) {
 	if m.Pixel != nil && len(m.Pixel) != n {
 		return nil, fmt.Errorf("analysis: pixel mask has %d entries, frame %d x %d has %d pixels", len(m.Pixel), g.Width, g.Height, n)
 	}
-	t := &Tables{geom: g, params: p, masks: m, nShells: p.Shells}
+	t := &Tables{geom: g, params: p, masks: m, nShells: p.Shells, nRegular: p.Shells}
 	t.shell = make([]uint8, n)
-	t.shellPixels = make([]int, p.Shells)
 
 	var prof detectormodel.Profile
 	gaps := false
@@ -123,15 +124,35 @@ func NewTables(g Geometry, p Params, m Masks) (*Tables, error) {
 	if t.qStep <= 0 {
 		t.qStep = 1 // a single ring of pixels: everything in shell 0
 	}
+	// Ice bands (ice.go) are shells of their own, after the regular ones.
 	last := p.Shells - 1
+	t.ice = iceBands(p.IceRingWidth, qLo, qHi)
+	if len(t.ice) > maxShells-p.Shells {
+		t.ice = t.ice[:maxShells-p.Shells]
+	}
+	for j := range t.ice {
+		b := &t.ice[j]
+		b.shell = p.Shells + j
+		f := ((b.qLo+b.qHi)/2-qLo)/t.qStep - 0.5
+		b.ref = max(0, min(int(math.Floor(f)), last-1))
+		b.refW = math.Max(0, math.Min(f-float64(b.ref), 1))
+	}
+	t.nShells = p.Shells + len(t.ice)
+	t.shellPixels = make([]int, t.nShells)
 	for y := 0; y < g.Height; y++ {
 		row := t.shell[y*g.Width : (y+1)*g.Width]
 		for x := range row {
 			if row[x] == excludedShell {
 				continue
 			}
-			s := int((g.InvD2(float64(x), float64(y)) - qLo) / t.qStep)
+			q := g.InvD2(float64(x), float64(y))
+			s := int((q - qLo) / t.qStep)
 			s = max(0, min(s, last))
+			if len(t.ice) > 0 && q >= t.ice[0].qLo && q <= t.ice[len(t.ice)-1].qHi {
+				if b := t.bandOf(q); b >= 0 {
+					s = t.ice[b].shell
+				}
+			}
 			row[x] = uint8(s)
 			t.shellPixels[s]++
 			t.analysed++
@@ -162,8 +183,9 @@ func (t *Tables) Geometry() Geometry { return t.geom }
 // Params returns the parameters in force.
 func (t *Tables) Params() Params { return t.params }
 
-// Shells returns the number of resolution shells.
-func (t *Tables) Shells() int { return t.nShells }
+// Shells returns the number of regular resolution shells (Params.Shells);
+// the ice bands' shells follow them (IceRings).
+func (t *Tables) Shells() int { return t.nRegular }
 
 // AnalysedPixels returns the number of pixels not excluded by a static mask.
 func (t *Tables) AnalysedPixels() int { return t.analysed }
@@ -185,9 +207,14 @@ func (t *Tables) Shell(x, y int) int {
 }
 
 // ShellRange returns the resolution range of shell s: dLow > dHigh (Å).
+// Shells from Shells() on are the ice bands; a regular shell's range
+// includes the bands inside it, whose pixels it does not hold.
 func (t *Tables) ShellRange(s int) (dLow, dHigh float64) {
 	q0 := t.qLo + float64(s)*t.qStep
 	q1 := q0 + t.qStep
+	if b := s - t.nRegular; b >= 0 && b < len(t.ice) {
+		q0, q1 = t.ice[b].qLo, t.ice[b].qHi
+	}
 	dLow = math.Inf(1)
 	if q0 > 0 {
 		dLow = 1 / math.Sqrt(q0)

@@ -119,6 +119,7 @@ func TestTablesShells(t *testing.T) {
 	g := Geometry{Width: 1200, Height: 1200, BeamX: 600, BeamY: 600, Distance: 0.1, Wavelength: 1, PixelSize: 75e-6}
 	p := DefaultParams()
 	p.Shells = 64
+	p.IceRingWidth = 0 // no ice bands: every pixel in a regular shell
 	tab, err := NewTables(g, p, Masks{NoGaps: true})
 	if err != nil {
 		t.Fatal(err)

@@ -60,6 +60,10 @@ func (p *Pipeline) exportSeries(s *series, now time.Time) {
 	st.BadFrames.SetInt32(clamp32(int(s.bad.Load())))
 	st.Overloaded.SetInt32(clamp32(int(s.overloaded.Load())))
 	p.timing.publish(st.TimingDecode, st.TimingAnalyse, st.TimingWrite, st.TimingLatency)
+	st.IceFrames.SetInt32(clamp32(int(s.ice.Load())))
+	if rings, ok := s.lastIceRings(); ok {
+		_ = st.IceRingsLast.Set(properties.Float64s(rings))
+	}
 
 	x := p.ssx.Stats()
 	st.SSXFrames.SetInt32(clamp32(x.Frames))

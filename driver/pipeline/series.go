@@ -51,6 +51,7 @@ type series struct {
 	written    atomic.Int64
 	bad        atomic.Int64
 	overloaded atomic.Int64
+	ice        atomic.Int64 // frames with an ice ring
 	hits       atomic.Int64
 	failed     atomic.Int64
 	sumMeanI   float64 // committer only
@@ -58,6 +59,25 @@ type series struct {
 
 	mu   sync.Mutex
 	cond *sync.Cond
+
+	iceMu   sync.Mutex
+	lastIce []float64 // d (Å) of the last committed frame's ice rings
+	iceSeen bool      // a frame was analysed: lastIce is meaningful
+}
+
+// setLastIce records the ice rings of the frame just committed (committer).
+func (s *series) setLastIce(rings []float64) {
+	s.iceMu.Lock()
+	s.lastIce = append(s.lastIce[:0], rings...)
+	s.iceSeen = true
+	s.iceMu.Unlock()
+}
+
+// lastIceRings returns a copy of the last committed frame's ice rings.
+func (s *series) lastIceRings() ([]float64, bool) {
+	s.iceMu.Lock()
+	defer s.iceMu.Unlock()
+	return append([]float64{}, s.lastIce...), s.iceSeen
 }
 
 func (s *series) noteArrival(number uint64) {
@@ -465,9 +485,10 @@ func (p *Pipeline) publishSeriesStart(s *series) {
 	}
 	st.SeriesStart.SetText(arrival.UTC().Format(time.RFC3339Nano))
 	for _, prop := range []*properties.Property{st.FrameCount, st.FramesReceived, st.FramesWritten, st.Hits, st.CountDropped,
-		st.BadFrames, st.Overloaded, st.BeyondNImages, st.FilesWritten, st.FilesFailed, st.FilesPending} {
+		st.BadFrames, st.Overloaded, st.BeyondNImages, st.IceFrames, st.FilesWritten, st.FilesFailed, st.FilesPending} {
 		prop.SetInt32(0)
 	}
+	_ = st.IceRingsLast.Set(properties.Float64s([]float64{}))
 	st.HitRate.SetFloat(0)
 	p.timing.publish(st.TimingDecode, st.TimingAnalyse, st.TimingWrite, st.TimingLatency)
 	st.AverageSpeed.SetFloat(0)

@@ -25,7 +25,9 @@ type job struct {
 	res      analysis.Result // only the scalars are used after the worker
 	analysed bool
 	overload bool
-	path     string // "" when not written
+	ice      bool
+	iceRings []float64 // d (Å) of the frame's ice rings
+	path     string    // "" when not written
 	writeErr error
 	err      error     // decode or analysis failure
 	spots    []float32 // results.SpotWidth per spot
@@ -91,6 +93,8 @@ func (p *Pipeline) worker(id int) {
 				j.analysed = true
 				j.res.Spots, j.res.Score, j.res.Resolution, j.res.IS, j.res.Hit = res.Spots, res.Score, res.Resolution, res.IS, res.Hit
 				j.overload = res.Overloaded
+				j.ice = res.Ice
+				j.iceRings = an.Tables().IceRingD(res.IceRings, j.iceRings[:0])
 				var sumI float64
 				for _, sp := range res.SpotList {
 					j.spots = append(j.spots, float32(sp.X), float32(sp.Y), float32(sp.Intensity), float32(sp.Sigma), float32(sp.D))
@@ -153,6 +157,12 @@ func (p *Pipeline) commit(j *job) {
 	if j.overload {
 		s.overloaded.Add(1)
 	}
+	if j.ice {
+		s.ice.Add(1)
+	}
+	if j.analysed {
+		s.setLastIce(j.iceRings)
+	}
 	if j.analysed {
 		rec.Spots = j.res.Spots
 		rec.Score = float32(j.res.Score)
@@ -160,6 +170,7 @@ func (p *Pipeline) commit(j *job) {
 		rec.IS = float32(j.res.IS)
 		rec.Hit = j.res.Hit
 		rec.MeanI = j.meanI
+		rec.Ice = j.ice
 	}
 	s.store.Add(rec)
 	p.ssx.Add(rec)
@@ -175,7 +186,7 @@ func (p *Pipeline) commit(j *job) {
 	}
 	if s.w != nil {
 		wr := writer.Result{Frame: frame, File: j.path, Spots: rec.Spots, Score: float64(rec.Score),
-			Resolution: float64(rec.Resolution), IS: float64(rec.IS), Hit: rec.Hit}
+			Resolution: float64(rec.Resolution), IS: float64(rec.IS), Hit: rec.Hit, Ice: rec.Ice}
 		spots := p.spotScratch[:0]
 		for i := 0; i+results.SpotWidth <= len(j.spots); i += results.SpotWidth {
 			spots = append(spots, writer.Spot{X: float64(j.spots[i]), Y: float64(j.spots[i+1]),

@@ -32,6 +32,7 @@ type Record struct {
 	IS         float32 // integrated signal
 	Hit        bool
 	MeanI      float32 // mean spot intensity of the frame (0 without spots)
+	Ice        bool    // an ice ring was detected on the frame
 }
 
 // Store holds the records of one series.

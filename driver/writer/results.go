@@ -25,6 +25,7 @@ type Result struct {
 	Resolution float64 // estimated resolution d in Å, 0 = none
 	IS         float64 // integrated signal of the spots
 	Hit        bool    // the frame counts as a hit
+	Ice        bool    // an ice ring was detected (its spots are not among Spots)
 }
 
 // Spot is one spot of a frame.
@@ -286,6 +287,8 @@ func appendResult(b, hits, spt []byte, res Result, spots []Spot) ([]byte, []byte
 	b = appendJSONFloat(b, res.IS)
 	b = append(b, `,"hit":`...)
 	b = strconv.AppendBool(b, res.Hit)
+	b = append(b, `,"ice":`...)
+	b = strconv.AppendBool(b, res.Ice)
 	b = append(b, "}\n"...)
 
 	if res.Hit && res.File != "" {

@@ -207,7 +207,7 @@ func TestResultFiles(t *testing.T) {
 		{Result{Frame: 1, File: "/data/ssx_2_00002.cbf.gz", Spots: 0}, nil},
 		{Result{Frame: 2, File: "", Spots: 1, Score: math.NaN(), Resolution: math.Inf(1), Hit: true},
 			[]Spot{{X: 1, Y: 2, Intensity: 3, Sigma: 4, D: 5}}},
-		{Result{Frame: 3, File: "/data/odd \"name\"\\ä\x01.cbf", Spots: 9, Score: 1e21, Hit: true}, nil},
+		{Result{Frame: 3, File: "/data/odd \"name\"\\ä\x01.cbf", Spots: 9, Score: 1e21, Hit: true, Ice: true}, nil},
 	}
 	for _, x := range in {
 		if err := s.AddResult(x.r, x.spots); err != nil {
@@ -222,10 +222,10 @@ func TestResultFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	res, _ := os.ReadFile(filepath.Join(dir, "ssx_2_results.jsonl"))
-	wantRes := `{"frame":0,"file":"/data/ssx_2_00001.cbf.gz","spots":2,"score":3.5,"resolution":2.25,"is":1234.5,"hit":true}
-{"frame":1,"file":"/data/ssx_2_00002.cbf.gz","spots":0,"score":0,"resolution":0,"is":0,"hit":false}
-{"frame":2,"file":null,"spots":1,"score":null,"resolution":null,"is":0,"hit":true}
-{"frame":3,"file":"/data/odd \"name\"\\ä\u0001.cbf","spots":9,"score":1e+21,"resolution":0,"is":0,"hit":true}
+	wantRes := `{"frame":0,"file":"/data/ssx_2_00001.cbf.gz","spots":2,"score":3.5,"resolution":2.25,"is":1234.5,"hit":true,"ice":false}
+{"frame":1,"file":"/data/ssx_2_00002.cbf.gz","spots":0,"score":0,"resolution":0,"is":0,"hit":false,"ice":false}
+{"frame":2,"file":null,"spots":1,"score":null,"resolution":null,"is":0,"hit":true,"ice":false}
+{"frame":3,"file":"/data/odd \"name\"\\ä\u0001.cbf","spots":9,"score":1e+21,"resolution":0,"is":0,"hit":true,"ice":true}
 `
 	if string(res) != wantRes {
 		t.Fatalf("results.jsonl:\n%s\nwant\n%s", res, wantRes)
@@ -798,7 +798,7 @@ func TestResultsSurviveFullDisk(t *testing.T) {
 	for i := 0; i < 50; i++ {
 		r := Result{Frame: i, File: fmt.Sprintf("/d/r_1_%05d.cbf.gz", i+1), Spots: i, Score: float64(i) / 4, Hit: i%3 == 0}
 		s.AddResult(r, nil)
-		fmt.Fprintf(&want, `{"frame":%d,"file":"/d/r_1_%05d.cbf.gz","spots":%d,"score":%g,"resolution":0,"is":0,"hit":%v}`+"\n", i, i+1, i, float64(i)/4, i%3 == 0)
+		fmt.Fprintf(&want, `{"frame":%d,"file":"/d/r_1_%05d.cbf.gz","spots":%d,"score":%g,"resolution":0,"is":0,"hit":%v,"ice":false}`+"\n", i, i+1, i, float64(i)/4, i%3 == 0)
 		if i == 20 {
 			ffs.set(func(f *faultFS) { f.budget = 777 }) // the flush stops mid-line
 			err := s.Flush()

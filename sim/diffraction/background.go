@@ -109,6 +109,7 @@ func (c *Config) backgroundMean(s, cos2t float64) float64 {
 	solid := cos2t * cos2t * cos2t
 	q := s / bgFalloffS
 	m := c.Background / (1 + q*q)
+	m *= 1 + c.iceBackground(s)
 	if c.WaterRing > 0 {
 		ds := (s - 1/waterRingD) / waterRingWidth
 		m += c.Background * c.WaterRing * math.Exp(-0.5*ds*ds)

@@ -77,6 +77,11 @@ type Config struct {
 
 	// Raster, when set, makes the series a grid scan over one crystal.
 	Raster *Raster
+
+	// Ice and Hot add what a crystal does not make (defects.go); both
+	// zero by default.
+	Ice Ice
+	Hot Hot
 }
 
 // Beamstop is the shadow of the beamstop and its holder arm.
@@ -257,6 +262,19 @@ func (c *Config) validate() error {
 	}
 	if c.BackgroundPool < 0 || c.BackgroundPool > 64 {
 		bad("background pool of %d frames: want 0..64", c.BackgroundPool)
+	}
+	if c.Ice.Fraction < 0 || c.Ice.Fraction > 1 || math.IsNaN(c.Ice.Fraction) {
+		bad("ice fraction %v: want 0..1", c.Ice.Fraction)
+	}
+	nonNegative("ice spots", c.Ice.Spots)
+	nonNegative("ice spot intensity", c.Ice.SpotIntensity)
+	nonNegative("ice ring", c.Ice.Ring)
+	nonNegative("hot pixel counts", c.Hot.Counts)
+	if c.Hot.Pixels < 0 || c.Hot.Clusters < 0 || c.Hot.Column < 0 || c.Hot.Pixels+3*c.Hot.Clusters+c.Hot.Column > 100_000 {
+		bad("hot pixels %d, clusters %d, column %d: want 0..100000 pixels in all", c.Hot.Pixels, c.Hot.Clusters, c.Hot.Column)
+	}
+	if c.Hot.Column >= p.Height() && c.Hot.Column > 0 {
+		bad("hot column of %d px does not fit the %d rows", c.Hot.Column, p.Height())
 	}
 	if r := c.Raster; r != nil {
 		if r.Lines <= 0 || r.FramesPerLine <= 0 {

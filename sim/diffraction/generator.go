@@ -51,6 +51,7 @@ type Generator struct {
 	mosaic        float64 // excitation-error tolerance in use, Å⁻¹
 	base          mat3    // raster: the crystal's orientation at the grid's centre
 	pool          [][]byte
+	hot           []int32 // hot pixels, sorted (defects.go)
 }
 
 // New builds the generator of a series. It takes a fraction of a second
@@ -73,6 +74,7 @@ func New(cfg Config) (*Generator, error) {
 	}
 	series := newRNG(cfg.Seed, 0, streamSeries)
 	g.buildBackground(&series)
+	g.placeHot()
 	if err := g.buildCrystal(&series); err != nil {
 		return nil, fmt.Errorf("diffraction: %w", err)
 	}
@@ -384,6 +386,20 @@ func (g *Generator) Frame(i int, dst []byte, t *truth.Frame) error {
 		}
 	}
 	t.DMin = dmin
+
+	if c := &g.cfg; c.Ice.Fraction > 0 && c.Ice.Spots > 0 {
+		ice := newRNG(c.Seed, i, streamIce)
+		if ice.float() < c.Ice.Fraction {
+			t.IceSpots = g.appendIce(t.IceSpots[:0], &ice)
+			for k := range t.IceSpots {
+				g.drawSpot(dst, &t.IceSpots[k], &ice)
+			}
+		}
+	}
+	if len(g.hot) > 0 {
+		hot := newRNG(g.cfg.Seed, i, streamHot)
+		g.drawHot(dst, &hot)
+	}
 	return nil
 }
 

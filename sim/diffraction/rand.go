@@ -39,6 +39,8 @@ const (
 	streamEvent                        // hit decision and orientation of a frame
 	streamBackground                   // background pixels of a frame
 	streamSpots                        // spot photons of a frame
+	streamIce                          // ice reflections of a frame
+	streamHot                          // hot pixels: placement (frame -1) and counts
 )
 
 func newRNG(seed uint64, frame int, stream uint64) rng {

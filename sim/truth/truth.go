@@ -61,13 +61,16 @@ type Frame struct {
 	Line   int    `json:"line"`
 	Column int    `json:"column"`
 	Spots  []Spot `json:"spots"`
+	// IceSpots are reflections of ice crystallites (spotty ice rings):
+	// not Bragg spots of the crystal, so not in Spots. H, K, L are 0.
+	IceSpots []Spot `json:"ice_spots,omitempty"`
 }
 
 // Reset empties f for reuse, keeping the capacity of its spot list so that
 // a generator can refill it without allocating.
 func (f *Frame) Reset() {
-	spots := f.Spots[:0]
-	*f = Frame{Spots: spots, Line: -1, Column: -1}
+	spots, ice := f.Spots[:0], f.IceSpots[:0]
+	*f = Frame{Spots: spots, IceSpots: ice, Line: -1, Column: -1}
 }
 
 // CountStrong returns the number of spots with ISigma >= minISigma.

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"tioga/driver/detector"
+	"tioga/device/detectormodel"
 	"tioga/sim"
 	"tioga/sim/diffraction"
 )
@@ -20,7 +20,7 @@ import (
 // the flags written) and publishes the last frame's rings; no iced blank
 // is a hit.
 func TestEndToEndIce(t *testing.T) {
-	prof, _ := detector.ByName("eiger4m")
+	prof, _ := detectormodel.ByName("eiger4m")
 	sample := diffraction.DefaultConfig(prof)
 	sample.Seed = 43
 	sample.Ice = diffraction.Ice{Fraction: 0.5, Spots: 500, SpotIntensity: 200}

@@ -61,7 +61,8 @@ type Config struct {
 	NTrigger       int     // [1]
 	FrameTime      float64 // seconds [1/max frame rate of the mode]
 	// Geometry. Zero: beam near the centre, 1 Å, the distance at which the
-	// detector's inscribed circle reaches 0.9 x Sample.DCut.
+	// detector's inscribed circle reaches 0.9 x Sample.DCut. The beam
+	// centre is SIMPLON's: pixels from the first pixel's outer edge.
 	BeamX, BeamY, Distance, Wavelength float64
 
 	// Sample holds the crystal, hit and background knobs (seed, hit
@@ -191,7 +192,9 @@ func (d *Detector) configure() error {
 	def := diffraction.DefaultConfig(prof)
 	bx, by, wl := c.BeamX, c.BeamY, c.Wavelength
 	if bx == 0 && by == 0 {
-		bx, by = def.BeamX, def.BeamY
+		// The generator's centre (pixel i centred on i) in the detector's
+		// convention (pixels from the first pixel's outer edge).
+		bx, by = def.BeamX+stream.PixelCentre, def.BeamY+stream.PixelCentre
 	}
 	if wl == 0 {
 		wl = 1.0
@@ -369,7 +372,9 @@ func (b *backend) Arm(s *simplon.Series) error {
 	d := (*Detector)(b)
 	dc := *d.cfg.Sample
 	dc.Profile, dc.BitDepth = s.Profile, s.BitDepth
-	dc.BeamX, dc.BeamY = s.BeamCenterX, s.BeamCenterY
+	// SIMPLON's beam centre counts from the first pixel's outer edge; the
+	// generator centres pixel i on i.
+	dc.BeamX, dc.BeamY = s.BeamCenterX-stream.PixelCentre, s.BeamCenterY-stream.PixelCentre
 	dc.Distance, dc.Wavelength = s.DetectorDistance, s.Wavelength
 	if r := dc.Raster; r != nil && s.Frames() > r.Frames() {
 		return badConfig("raster %d x %d has %d frames but nimages x ntrigger = %d", r.Lines, r.FramesPerLine, r.Frames(), s.Frames())

@@ -232,6 +232,9 @@ func checkSeries(t *testing.T, d *Detector, s *series, id, version, bits int, en
 	if detail == "none" {
 		cfg.BeamX, cfg.BeamY, cfg.Wavelength, cfg.Distance = 0, 0, 0, 0
 	}
+	if detail != "none" {
+		cfg.BeamX, cfg.BeamY = cfg.BeamX+stream.PixelCentre, cfg.BeamY+stream.PixelCentre // SIMPLON counts from the pixel edge
+	}
 	if h.BeamCenterX != cfg.BeamX || h.BeamCenterY != cfg.BeamY || h.Wavelength != cfg.Wavelength || h.DetectorDistance != cfg.Distance {
 		t.Fatalf("header geometry %v %v %v %v, generator %v %v %v %v", h.BeamCenterX, h.BeamCenterY, h.Wavelength, h.DetectorDistance,
 			cfg.BeamX, cfg.BeamY, cfg.Wavelength, cfg.Distance)

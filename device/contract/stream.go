@@ -31,6 +31,7 @@ type Stream struct {
 	DetectorDesc   *properties.Property
 	BeamCentre     *properties.Property // [x, y] px, as used by the analysis
 	Distance       *properties.Property // m
+	DistanceSource *properties.Property // header, or configuration (fallback)
 	Wavelength     *properties.Property // Å
 	PhotonEnergy   *properties.Property // eV
 	SeriesStart    *properties.Property // RFC 3339 time the series header arrived
@@ -155,8 +156,9 @@ func NewStream() *Stream {
 	s.ImageSize = d.Add(array("image-size", properties.Int32, 2, r, "px", "[width, height] of the frames"))
 	s.BitDepth = d.Add(ro("bit-depth", properties.Int32, "bit", "bits per pixel of the frames"))
 	s.DetectorDesc = d.Add(text("detector-description", r, 256, "detector description and serial number from the series header"))
-	s.BeamCentre = d.Add(array("beam-centre", properties.Float64, 2, r, "px", "[x, y] beam centre used by the analysis"))
-	s.Distance = d.Add(ro("detector-distance", properties.Float64, "m", "detector distance used by the analysis"))
+	s.BeamCentre = d.Add(array("beam-centre", properties.Float64, 2, r, "px", "[x, y] beam centre used by the analysis (pixel i centred on i: the header's and Beam_xy's value minus 0.5)"))
+	s.Distance = d.Add(ro("detector-distance", properties.Float64, "m", "detector distance used by the analysis and written to the files"))
+	s.DistanceSource = d.Add(text("detector-distance-source", r, 64, "where detector-distance came from: header, or configuration (the header has none)"))
 	s.Wavelength = d.Add(ro("wavelength", properties.Float64, "Å", "wavelength used by the analysis"))
 	s.PhotonEnergy = d.Add(ro("photon-energy", properties.Float64, "eV", "photon energy from the series header"))
 	s.SeriesStart = d.Add(text("series-start", r, 64, "time the series header arrived (RFC 3339)"))

@@ -161,7 +161,7 @@ func (l *Link) SeriesEnded(sum pipeline.Summary) {
 	}
 	l.mu.Lock()
 	l.dropped += sum.Dropped
-	total := l.dropped + l.dcuDrop
+	total := l.droppedLocked()
 	l.mu.Unlock()
 	d.CountDropped.SetInt32(int32(min(total, math.MaxInt32)))
 	if l.client == nil {
@@ -195,10 +195,15 @@ func (l *Link) Poll(ctx context.Context) {
 	}
 	l.mu.Lock()
 	l.dcuDrop = st.Dropped
-	total := l.dropped + l.dcuDrop
+	total := l.droppedLocked()
 	l.mu.Unlock()
 	d.CountDropped.SetInt32(int32(min(total, math.MaxInt32)))
 }
+
+// droppedLocked is count-dropped: the frames the DCU says it dropped and
+// the frames the stream found missing are the same frames seen from its two
+// ends, so the count is the larger of the two, never their sum.
+func (l *Link) droppedLocked() int { return max(l.dropped, l.dcuDrop) }
 
 var errNoDCU = errors.New("no detector control unit (SIMPLON URL) is configured")
 

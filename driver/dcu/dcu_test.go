@@ -88,6 +88,19 @@ func TestLinkFollowsTheSimulatedDCU(t *testing.T) {
 	if d.CountDropped.Value().Int() != 3 {
 		t.Fatalf("count-dropped %d", d.CountDropped.Value().Int())
 	}
+	// The DCU's own dropped counter and the stream's gaps are the same
+	// frames: 34 lost read 34, not 68.
+	l.mu.Lock()
+	l.dropped, l.dcuDrop = 0, 34
+	l.mu.Unlock()
+	l.SeriesEnded(pipeline.Summary{Dropped: 34})
+	if got := d.CountDropped.Value().Int(); got != 34 {
+		t.Fatalf("count-dropped %d after 34 frames lost, seen by the DCU and the stream", got)
+	}
+	l.Poll(t.Context()) // the simulated DCU dropped nothing itself
+	if got := d.CountDropped.Value().Int(); got != 34 {
+		t.Fatalf("count-dropped %d after a poll", got)
+	}
 }
 
 func TestLinkWithoutDCUInfersStateAndPicksDetectorBySize(t *testing.T) {

@@ -111,7 +111,7 @@ func BenchmarkEndToEnd4M(b *testing.B) {
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx, in) }()
 	in <- stream.Message{Series: &stream.Series{Version: 1, ID: 1, Width: prof.Width(), Height: prof.Height(), ElemSize: 2, BitDepth: 16,
-		Description: "Dectris EIGER X 4M", PixelSizeX: 75e-6, PixelSizeY: 75e-6, BeamCenterX: g.BeamX, BeamCenterY: g.BeamY,
+		Description: "Dectris EIGER X 4M", PixelSizeX: 75e-6, PixelSizeY: 75e-6, BeamCenterX: g.BeamX + stream.PixelCentre, BeamCenterY: g.BeamY + stream.PixelCentre,
 		DetectorDistance: g.Distance, Wavelength: g.Wavelength, CountTime: 0.001, FrameTime: 0.001, NumberOfImages: uint64(b.N + cores)}}
 	image := func(i int) stream.Message {
 		return stream.Message{Image: &stream.Image{Version: 1, SeriesID: 1, Number: uint64(i),

@@ -124,7 +124,9 @@ func (p *Pipeline) publishCounters() {
 		st.Superseded.SetInt32(clamp32(int(c.Superseded)))
 		st.Restarts.SetInt32(clamp32(int(c.Restarts)))
 		st.HeaderUnusable.SetInt32(clamp32(int(c.HeaderUnusable)))
-		if c.LastError != "" && c.LastError != p.lastReceiverError {
+		// The receiver's last problem, unless it is older than the series
+		// (a clean series clears last-error).
+		if c.LastError != "" && c.LastError != p.lastReceiverError && c.LastErrorAt.UnixNano() >= p.errorsSince.Load() {
 			p.lastReceiverError = c.LastError
 			st.LastError.SetText(c.LastError)
 		}

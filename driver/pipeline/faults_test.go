@@ -86,7 +86,7 @@ func (d *scriptedDetector) header(id uint64, n int) {
 	parts, err := d.b.Header(&stream.Series{Version: 1, ID: id, HeaderDetail: "basic",
 		Description: "Dectris EIGER X 500K", SerialNumber: "E-01-0001",
 		Width: d.prof.Width(), Height: d.prof.Height(), PixelSizeX: 75e-6, PixelSizeY: 75e-6,
-		BeamCenterX: g.BeamX, BeamCenterY: g.BeamY, DetectorDistance: g.Distance, Wavelength: g.Wavelength,
+		BeamCenterX: g.BeamX + stream.PixelCentre, BeamCenterY: g.BeamY + stream.PixelCentre, DetectorDistance: g.Distance, Wavelength: g.Wavelength,
 		CountTime: 0.001, FrameTime: 0.001, NumberOfImages: uint64(n), BitDepth: 16, ElemSize: 2})
 	if err != nil {
 		d.t.Fatal(err)

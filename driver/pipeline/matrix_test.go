@@ -30,7 +30,7 @@ func (d *scriptedDetector) headerDated(id uint64, n int, date string) {
 	parts, err := d.b.Header(&stream.Series{Version: 1, ID: id, HeaderDetail: "basic",
 		Description: "Dectris EIGER X 500K", SerialNumber: "E-01-0001",
 		Width: d.prof.Width(), Height: d.prof.Height(), PixelSizeX: 75e-6, PixelSizeY: 75e-6,
-		BeamCenterX: g.BeamX, BeamCenterY: g.BeamY, DetectorDistance: g.Distance, Wavelength: g.Wavelength,
+		BeamCenterX: g.BeamX + stream.PixelCentre, BeamCenterY: g.BeamY + stream.PixelCentre, DetectorDistance: g.Distance, Wavelength: g.Wavelength,
 		CountTime: 0.001, FrameTime: 0.001, NumberOfImages: uint64(n), BitDepth: 16, ElemSize: 2,
 		Config: map[string]any{"data_collection_date": date}})
 	if err != nil {
@@ -160,7 +160,7 @@ func TestMatrixRestartWithSameSeriesID(t *testing.T) {
 	if got := st.Status.Value().Text; got != contract.StatusDone {
 		t.Errorf("status %q", got)
 	}
-	if got := st.LastError.Value().Text; !strings.Contains(got, "written as run 2") && !strings.Contains(got, "same series id") {
+	if got := st.LastError.Value().Text; !strings.Contains(got, "same series id") {
 		t.Errorf("last-error %q", got)
 	}
 }
@@ -266,8 +266,8 @@ func TestMatrixRepeatedRunGoesToNextFreeRun(t *testing.T) {
 		t.Errorf("writer-run %d results-file %q template %q", st.WriterRun.Value().Int(), st.ResultsFile.Value().Text, st.WriterTemplate.Value().Text)
 	}
 	wantCounters(t, st, map[string]int{"files-written": 3, "files-failed": 0})
-	if got := st.LastError.Value().Text; got != `run 1 of "f" already has files (kept): this series is written as run 2` {
-		t.Errorf("last-error %q", got)
+	if got := st.LastError.Value().Text; got != "" {
+		t.Errorf("last-error %q (a new run number is not an error)", got)
 	}
 	if got := st.Status.Value().Text; got != contract.StatusDone {
 		t.Errorf("status %q", got)
@@ -344,7 +344,9 @@ func TestMatrixRealEIGER2HeaderWithEmptyTables(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"# Detector_distance 0.33700 m", "# Wavelength 0.97625 A", "# Pixel_size 75e-6 m x 75e-6 m"} {
+	for _, want := range []string{"# Detector_distance 0.33700 m", "# Wavelength 0.97625 A", "# Pixel_size 75e-6 m x 75e-6 m",
+		"# 2020-09-07T21:46:55.137\r\n", // data_collection_date + frame 43 x 4 ms, not the arrival time
+		"# Beam_xy (1041.25, 1115.75) pixels", "# Count_cutoff 18533 counts"} {
 		if !strings.Contains(string(b[:4000]), want) {
 			t.Errorf("header lacks %q:\n%s", want, b[:1500])
 		}
@@ -353,6 +355,65 @@ func TestMatrixRealEIGER2HeaderWithEmptyTables(t *testing.T) {
 	// The replay is one frame of an 80-frame series: the other 79 never
 	// came, and the status says so (and nothing about a missed header).
 	if got := st.Status.Value().Text; got != "error: series 2619 ended (received) after 1 of 80 frames; 79 frames lost between detector and server" {
+		t.Errorf("status %q", got)
+	}
+}
+
+// Item 6: frames dropped after an abort and repeated frames have their own
+// counters, and last-error, which said so, is clean again after a clean
+// series.
+func TestMatrixAbortDuplicatesAndLastError(t *testing.T) {
+	det := newScriptedDetector(t)
+	srv := newServer(t, det.endpoint(), nil)
+	st := srv.dev.Stream
+	img := filepath.Join(srv.dir, "img")
+
+	det.header(1, 10)
+	for i := 0; i < 3; i++ {
+		det.image(1, i)
+	}
+	waitFor(t, "three frames received", func() bool { return st.FramesReceived.Value().Int() == 3 })
+	if err := st.Abort.Write(t.Context(), properties.Int32Value(0)); err != nil {
+		t.Fatal(err)
+	}
+	sum := srv.waitSummary(t, 1)
+	if sum.EndReason != stream.EndAborted || sum.Received != 3 || sum.Written != 3 || sum.Dropped != 0 {
+		t.Fatalf("aborted series %+v", sum)
+	}
+	det.image(1, 3) // the DCU had these queued: dropped, counted
+	det.image(1, 4)
+	det.end(1)
+	wantCounters(t, st, map[string]int{"count-abort-dropped": 3, "count-dropped": 0, "count-stragglers": 0})
+	if got := framesText(resultFrames(t, filepath.Join(img, "f_1_results.jsonl"))); got != "0 1 2" {
+		t.Errorf("aborted series results %s", got)
+	}
+
+	det.header(2, 3)
+	for _, i := range []int{0, 1, 1, 2} {
+		det.image(2, i)
+	}
+	det.end(2)
+	sum = srv.waitSummary(t, 2)
+	if !sum.Complete || sum.Received != 3 || sum.Written != 3 {
+		t.Fatalf("series with a repeated frame %+v", sum)
+	}
+	wantCounters(t, st, map[string]int{"count-duplicates": 1, "count-dropped": 0})
+	if got := framesText(resultFrames(t, filepath.Join(img, "f_2_results.jsonl"))); got != "0 1 2" {
+		t.Errorf("results %s", got)
+	}
+	waitFor(t, "last-error names the repeated frame", func() bool {
+		return strings.Contains(st.LastError.Value().Text, "image 1 received twice")
+	})
+
+	det.header(3, 2)
+	det.image(3, 0)
+	det.image(3, 1)
+	det.end(3)
+	srv.waitSummary(t, 3)
+	if got := st.LastError.Value().Text; got != "" {
+		t.Errorf("last-error after a clean series %q", got)
+	}
+	if got := st.Status.Value().Text; got != contract.StatusDone {
 		t.Errorf("status %q", got)
 	}
 }

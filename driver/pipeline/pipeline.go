@@ -25,6 +25,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -216,7 +217,10 @@ type Pipeline struct {
 	lastSummary  atomic.Pointer[Summary]
 
 	spotScratch       []writer.Spot // committer only
+	distanceSource    string        // dispatcher only: where the series' distance came from
+	warnedDistance    bool          // dispatcher only: the configured-distance fallback was logged
 	lastReceiverError string        // export only (under exportMu)
+	errorsSince       atomic.Int64  // unix ns: receiver problems before it belong to an earlier series
 
 	wg sync.WaitGroup
 }
@@ -385,15 +389,17 @@ func cbfHeader(h *stream.Series, g analysis.Geometry, elemSize int) cbf.Header {
 		SensorThickness: h.SensorThickness,
 		ExposureTime:    h.CountTime,
 		ExposurePeriod:  nonZero(h.FrameTime, h.CountTime),
-		CountCutoff:     int64(h.Saturation(elemSize)),
-		Threshold:       h.ThresholdEnergy,
-		Wavelength:      g.Wavelength,
-		Distance:        g.Distance,
-		BeamX:           g.BeamX,
-		BeamY:           g.BeamY,
-		StartAngle:      om.Start,
-		AngleIncrement:  om.Increment,
-		Timestamp:       t,
+		// The files hold signed 32-bit counts, clipped at MaxInt32: a
+		// cut-off above it could never be reached.
+		CountCutoff:    min(int64(h.Saturation(elemSize)), math.MaxInt32),
+		Threshold:      h.ThresholdEnergy,
+		Wavelength:     g.Wavelength,
+		Distance:       g.Distance,
+		BeamX:          g.BeamX + stream.PixelCentre, // back to the detector's convention, which dxtbx reads
+		BeamY:          g.BeamY + stream.PixelCentre,
+		StartAngle:     om.Start,
+		AngleIncrement: om.Increment,
+		Timestamp:      t,
 	}
 }
 

@@ -197,6 +197,7 @@ func (p *Pipeline) prepare(s *series, width, height, elemSize int) {
 	st.BitDepth.SetInt32(int32(8 * elemSize))
 	_ = st.BeamCentre.Set(properties.Float64s([]float64{s.geom.BeamX, s.geom.BeamY}))
 	st.Distance.SetFloat(s.geom.Distance)
+	st.DistanceSource.SetText(p.distanceSource)
 	st.Wavelength.SetFloat(s.geom.Wavelength)
 }
 
@@ -206,8 +207,9 @@ const maxRunSearch = 1000
 // openWriter opens the series' files. A run number that already has files
 // is never overwritten (unless the policy is backup) and never makes the
 // series vanish: the series is written under the next free run number,
-// which is published in writer-run (and so used from then on), and said
-// once in the log and last-error.
+// which is published in writer-run (and so used from then on), the
+// results-file and writer-template, and said once in the log. It is not an
+// error: nothing was lost and nothing was overwritten.
 func (p *Pipeline) openWriter(cfg writer.Config, h cbf.Header) (*writer.Series, error) {
 	w, err := writer.Open(cfg, h)
 	if err == nil || !errors.Is(err, writer.ErrExists) {
@@ -229,7 +231,8 @@ func (p *Pipeline) openWriter(cfg writer.Config, h cbf.Header) (*writer.Series, 
 		}
 		p.mu.Unlock()
 		p.dev.Stream.WriterRun.SetInt32(int32(run))
-		p.reportError(fmt.Sprintf("run %d of %q already has files (kept): this series is written as run %d", refused, cfg.Prefix, run))
+		p.log.Warn().Str("prefix", cfg.Prefix).Int("run", refused).Int("written_as_run", run).
+			Msg("run already has files (kept): this series is written under the next free run number, now in writer-run")
 		return w, nil
 	}
 	return nil, err
@@ -254,8 +257,19 @@ func (p *Pipeline) geometry(h *stream.Series, width, height int) analysis.Geomet
 			p.log.Warn().Uint64("series", h.ID).Msg("no beam centre in the header or configuration: using the detector centre")
 		}
 	}
+	// Header, configuration and CBF Beam_xy count from the first pixel's
+	// outer edge; the analysis centres pixel i on i.
+	g.BeamX -= stream.PixelCentre
+	g.BeamY -= stream.PixelCentre
+	p.distanceSource = "header"
 	if g.Distance == 0 {
 		g.Distance = p.cfg.DefaultDistance
+		p.distanceSource = "configuration (the header has none)"
+		if !p.warnedDistance {
+			p.warnedDistance = true
+			p.log.Warn().Uint64("series", h.ID).Float64("distance_m", g.Distance).
+				Msg("the series header has no detector distance: using detector.distance from the configuration (said once; detector-distance-source says it per series)")
+		}
 	}
 	if g.Wavelength == 0 {
 		g.Wavelength = p.cfg.DefaultWavelength
@@ -497,7 +511,11 @@ func (p *Pipeline) publishSeriesStart(s *series) {
 	// A new series starts with a clean slate: an error of the previous
 	// series stays in the log, not in last-error (what happens from now on
 	// is reported again).
+	p.exportMu.Lock()
+	p.errorsSince.Store(arrival.UnixNano())
+	p.lastReceiverError = ""
 	st.LastError.SetText("")
+	p.exportMu.Unlock()
 	st.WriterError.SetText("")
 	st.WriterTemplate.SetText("")
 	st.ResultsFile.SetText("")

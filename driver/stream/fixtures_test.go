@@ -187,7 +187,7 @@ func TestV2Fixture16MStart(t *testing.T) {
 		{"PixelSizeX", s.PixelSizeX, 0.000075},
 		{"BeamCenterX", s.BeamCenterX, 2049.3840906675064},
 		{"BeamCenterY", s.BeamCenterY, 2163.621048575148},
-		{"DetectorDistance", s.DetectorDistance, 0.0},
+		{"DetectorDistance", s.DetectorDistance, 0.23715919962215962}, // -z of detector_translation
 		{"Wavelength", s.Wavelength, 0.918381073013},
 		{"PhotonEnergy", s.PhotonEnergy, 13500.299829398293},
 		{"ThresholdEnergy", s.ThresholdEnergy, 6750.149914699146},

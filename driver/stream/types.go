@@ -91,8 +91,11 @@ type Series struct {
 
 	Width, Height          int     // pixels (fast, slow)
 	PixelSizeX, PixelSizeY float64 // metres
-	BeamCenterX            float64 // pixels
-	BeamCenterY            float64 // pixels
+	// BeamCenterX and BeamCenterY are in pixels from the first pixel's
+	// outer edge (DECTRIS, NeXus, and CBF Beam_xy as dxtbx reads it: the
+	// centre of pixel i is at i + PixelCentre).
+	BeamCenterX float64
+	BeamCenterY float64
 
 	// DetectorDistance is in metres; 0 means unknown. V2 start messages have
 	// no distance: it is taken from user_data["detector_distance"] when the
@@ -151,9 +154,16 @@ type Series struct {
 	// body); the series is delivered without them.
 	Unusable []string
 
-	ArmDate time.Time // V2 arm_date; zero in V1
+	// ArmDate is V2's arm_date, or V1's data_collection_date (zero when
+	// absent or unreadable): the time the files are stamped with.
+	ArmDate time.Time
 	Arrival time.Time // when the receiver got the message; zero from the parsers
 }
+
+// PixelCentre is where the centre of pixel i lies in the detector's beam
+// centre convention: at i + 0.5. The analysis and the simulator's ground
+// truth centre pixel i on i, so they take BeamCenterX - PixelCentre.
+const PixelCentre = 0.5
 
 // Axis is one goniometer axis of a series.
 type Axis struct {

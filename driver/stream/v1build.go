@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"time"
 
 	"tioga/driver/codec"
 )
@@ -218,6 +219,9 @@ func (s *Series) v1Config() (map[string]any, error) {
 	put("countrate_correction_count_cutoff", s.SaturationValue, s.SaturationValue == 0)
 	put("sensor_material", s.SensorMaterial, s.SensorMaterial == "")
 	putF("sensor_thickness", s.SensorThickness)
+	if _, ok := cfg["data_collection_date"]; !ok && !s.ArmDate.IsZero() {
+		cfg["data_collection_date"] = s.ArmDate.Format(time.RFC3339Nano)
+	}
 	for name, a := range s.Goniometer {
 		cfg[name+"_start"] = a.Start
 		cfg[name+"_increment"] = a.Increment

@@ -9,6 +9,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"time"
 
 	"tioga/driver/codec"
 )
@@ -261,6 +262,9 @@ func (s *Series) fillV1() error {
 	s.SaturationValue = f.uint("countrate_correction_count_cutoff")
 	s.SensorMaterial = f.str("sensor_material")
 	s.SensorThickness = f.float("sensor_thickness")
+	if d, ok := s.Config["data_collection_date"].(string); ok {
+		s.ArmDate = parseCollectionDate(d)
+	}
 	for _, axis := range goniometerAxes {
 		_, hasStart := s.Config[axis+"_start"]
 		_, hasInc := s.Config[axis+"_increment"]
@@ -273,6 +277,21 @@ func (s *Series) fillV1() error {
 		s.Goniometer[axis] = Axis{Start: f.float(axis + "_start"), Increment: f.float(axis + "_increment")}
 	}
 	return f.err
+}
+
+// parseCollectionDate reads V1's data_collection_date: RFC 3339 with an
+// offset (EIGER2: "2020-09-07T21:46:54.965+02:00") or without one, in the
+// DCU's local time, taken as this machine's (EIGER: "2017-07-03T11:38:53.475491").
+// An unreadable date gives the zero time: the date is worth having, not
+// worth losing a series for.
+func parseCollectionDate(d string) time.Time {
+	if t, err := time.Parse(time.RFC3339Nano, d); err == nil {
+		return t
+	}
+	if t, err := time.ParseInLocation("2006-01-02T15:04:05.999999999", d, time.Local); err == nil {
+		return t
+	}
+	return time.Time{}
 }
 
 func (p *Parser) parseV1Image(parts [][]byte, first *v1First) (*Image, error) {

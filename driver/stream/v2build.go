@@ -196,6 +196,11 @@ func appendTypedArray(dst []byte, tag uint64, alg string, elemSize int, data []b
 // "detector_distance" key when Config has it, else into user_data when the
 // Series has no appendix, else to a top-level "detector_distance" key
 // (ParseV2 reads both back).
+func translationAgrees(s *Series) bool {
+	d, ok := translationDistance(s.Config)
+	return ok && d == s.DetectorDistance
+}
+
 func (b *V2Builder) AppendStart(dst []byte, s *Series) ([]byte, error) {
 	type entry struct {
 		key string
@@ -296,6 +301,8 @@ func (b *V2Builder) AppendStart(dst []byte, s *Series) ([]byte, error) {
 	case has("detector_distance"):
 		putFloat("detector_distance", s.DetectorDistance)
 	case s.DetectorDistance == 0:
+	case translationAgrees(s):
+		// detector_translation (copied verbatim below) says it.
 	case appendix.Raw == nil && appendix.Value == nil:
 		appendix = UserData{Value: map[string]any{"detector_distance": s.DetectorDistance}}
 	case !appendixHasDistance(appendix, s.DetectorDistance):

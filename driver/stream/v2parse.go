@@ -3,6 +3,7 @@ package stream
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"reflect"
 	"strings"
 	"time"
@@ -424,6 +425,35 @@ func parseV2UserData(raw []byte) UserData {
 	return u
 }
 
+// translationDistance reads the distance from a start message's
+// detector_translation [x, y, z] (metres, the detector's position; z is
+// minus the sample-detector distance, e.g. the real EIGER2 16M's
+// [0.1537, 0.1623, -0.23716] is 0.23716 m). ok is false when the key is
+// missing or not three numbers with z non-zero.
+func translationDistance(cfg map[string]any) (float64, bool) {
+	list, ok := cfg["detector_translation"].([]any)
+	if !ok || len(list) != 3 {
+		return 0, false
+	}
+	var z float64
+	switch v := list[2].(type) {
+	case float64:
+		z = v
+	case float32:
+		z = float64(v)
+	case int64:
+		z = float64(v)
+	case uint64:
+		z = float64(v)
+	default:
+		return 0, false
+	}
+	if z == 0 || math.IsNaN(z) || math.IsInf(z, 0) {
+		return 0, false
+	}
+	return math.Abs(z), true
+}
+
 // fillV2 derives the typed fields from a V2 start message's keys.
 func (s *Series) fillV2(what string) error {
 	f := fields{m: s.Config, what: what}
@@ -447,6 +477,8 @@ func (s *Series) fillV2(what string) error {
 	// user's note of it.
 	if _, ok := s.Config["detector_distance"]; ok {
 		s.DetectorDistance = f.float("detector_distance")
+	} else if d, ok := translationDistance(s.Config); ok {
+		s.DetectorDistance = d
 	} else if m, ok := s.Appendix.Value.(map[string]any); ok {
 		u := fields{m: m, what: what + " user_data"}
 		s.DetectorDistance = u.float("detector_distance")

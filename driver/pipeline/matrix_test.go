@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"tioga/device/contract"
+	"tioga/driver/raster"
 	"tioga/driver/stream"
 	"tioga/properties"
 	"tioga/sim/fixtures"
@@ -412,6 +413,48 @@ func TestMatrixAbortDuplicatesAndLastError(t *testing.T) {
 	srv.waitSummary(t, 3)
 	if got := st.LastError.Value().Text; got != "" {
 		t.Errorf("last-error after a clean series %q", got)
+	}
+	if got := st.Status.Value().Text; got != contract.StatusDone {
+		t.Errorf("status %q", got)
+	}
+}
+
+// Item 4: a raster run again under the same prefix and run keeps the
+// earlier run's heat map; the new one goes beside the new run's files.
+// Every map is mode 0644 like the other outputs.
+func TestMatrixHeatMapNeverOverwritten(t *testing.T) {
+	det := newScriptedDetector(t)
+	srv := newServer(t, det.endpoint(), func(c *Config, _ *stream.Config) {
+		c.Scan = raster.Grid{Lines: 2, FramesPerLine: 2}
+	})
+	st := srv.dev.Stream
+	img := filepath.Join(srv.dir, "img")
+	for id := uint64(1); id <= 2; id++ {
+		det.header(id, 4)
+		for i := 0; i < 4; i++ {
+			det.image(id, i)
+		}
+		det.end(id)
+		sum := srv.waitSummary(t, id)
+		want := filepath.Join(img, fmt.Sprintf("f_%d_heatmap.png", id))
+		if sum.HeatMap != want || srv.dev.Scan.HeatMap.Value().Text != want {
+			t.Fatalf("series %d heat map %q (property %q), want %q", id, sum.HeatMap, srv.dev.Scan.HeatMap.Value().Text, want)
+		}
+		fi, err := os.Stat(want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o644 {
+			t.Errorf("%s mode %v", want, fi.Mode().Perm())
+		}
+		if id == 1 {
+			first, _ := os.ReadFile(want)
+			t.Cleanup(func() {
+				if now, _ := os.ReadFile(want); string(now) != string(first) {
+					t.Error("run 1's heat map changed")
+				}
+			})
+		}
 	}
 	if got := st.Status.Value().Text; got != contract.StatusDone {
 		t.Errorf("status %q", got)

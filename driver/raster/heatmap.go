@@ -2,11 +2,13 @@ package raster
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"image"
 	"image/color"
 	"image/png"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -85,15 +87,39 @@ func (m *Map) WritePNGFile(path string, opt HeatMapOptions) error {
 	if err == nil {
 		err = bw.Flush()
 	}
+	if err == nil {
+		// CreateTemp makes 0600 files; every other output is 0644.
+		err = tmp.Chmod(0o644)
+	}
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp.Name(), path)
+		err = publishNew(tmp.Name(), path)
 	}
+	os.Remove(tmp.Name())
 	if err != nil {
-		os.Remove(tmp.Name())
 		return fmt.Errorf("heat map %s: %w", path, err)
+	}
+	return nil
+}
+
+// publishNew gives tmp the name path unless path exists: an earlier run's
+// map is never replaced. link(2) does that atomically; where the file
+// system cannot link, a check before the rename does it nearly so.
+func publishNew(tmp, path string) error {
+	err := os.Link(tmp, path)
+	if err == nil || errors.Is(err, fs.ErrExist) {
+		if err != nil {
+			return fmt.Errorf("%w (the earlier map is kept)", fs.ErrExist)
+		}
+		return nil
+	}
+	if _, serr := os.Lstat(path); serr == nil {
+		return fmt.Errorf("%w (the earlier map is kept)", fs.ErrExist)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
 	}
 	return nil
 }

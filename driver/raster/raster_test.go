@@ -2,9 +2,12 @@ package raster
 
 import (
 	"bytes"
+	"errors"
 	"image/png"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -115,7 +118,25 @@ func TestMapAndHeatMap(t *testing.T) {
 	if err := m.WritePNGFile(path, HeatMapOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if fi, err := os.Stat(path); err != nil || fi.Size() == 0 {
+	fi, err := os.Stat(path)
+	if err != nil || fi.Size() == 0 {
 		t.Fatal("heat map file", err)
+	}
+	// Readable by everyone, like every other output.
+	if fi.Mode().Perm() != 0o644 {
+		t.Errorf("heat map mode %v, want 0644", fi.Mode().Perm())
+	}
+	// An earlier map under the same name is never replaced, and no
+	// temporary is left.
+	before, _ := os.ReadFile(path)
+	m.Set(2, 1, 1)
+	if err := m.WritePNGFile(path, HeatMapOptions{}); !errors.Is(err, fs.ErrExist) || !strings.Contains(err.Error(), path) {
+		t.Fatalf("second map under the same name: %v", err)
+	}
+	if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
+		t.Error("the earlier map was overwritten")
+	}
+	if entries, _ := os.ReadDir(filepath.Dir(path)); len(entries) != 1 {
+		t.Errorf("directory holds %d entries", len(entries))
 	}
 }

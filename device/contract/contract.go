@@ -81,6 +81,8 @@ type Devices struct {
 	Scan      *Scan
 	Tracker   *Tracker
 	Detectors []*Detector
+	// Downstream reports the processing of hits by cluster jobs.
+	Downstream *Downstream
 }
 
 // Build creates every device and its servers.
@@ -92,9 +94,10 @@ func Build(n Names) (*Devices, error) {
 	streamSrv := device.NewServer(n.Context, n.StreamServer, "TIOGA", "EIGER stream analysis server (Tioga)")
 	trackerSrv := device.NewServer(n.Context, n.TrackerServer, "IMGTRK", "image tracker: shows the best frame in ADXV")
 	detSrv := device.NewServer(n.Context, n.DetectorServer, "EIGER", "EIGER detectors")
-	out := &Devices{Tree: tree, Stream: NewStream(), Scan: NewScan(), Tracker: NewTracker()}
+	out := &Devices{Tree: tree, Stream: NewStream(), Scan: NewScan(), Tracker: NewTracker(), Downstream: NewDownstream()}
 	streamSrv.MustAdd(out.Stream.Device)
 	streamSrv.MustAdd(out.Scan.Device)
+	streamSrv.MustAdd(out.Downstream.Device)
 	trackerSrv.MustAdd(out.Tracker.Device)
 	for _, name := range n.Detectors {
 		p, ok := detectormodel.ByName(name)

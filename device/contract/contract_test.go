@@ -137,3 +137,67 @@ func TestStageTiming(t *testing.T) {
 		}
 	}
 }
+
+// TestDownstreamNames pins the downstream-processing device proposed for
+// issue 18 (/P14/rideau/downstream): names, types and access that TINE,
+// OPC UA and web clients will be written against.
+func TestDownstreamNames(t *testing.T) {
+	d, err := Build(DefaultNames())
+	if err != nil {
+		t.Fatal(err)
+	}
+	R, RW, X := properties.Read, properties.Read|properties.Write, properties.Command
+	for _, w := range []struct {
+		name   string
+		elem   properties.Elem
+		shape  properties.Shape
+		maxLen int
+		access properties.Access
+	}{
+		{"executor", properties.Text, properties.Scalar, 0, R},
+		{"status", properties.Text, properties.Scalar, 0, R},
+		{"series-id", properties.Int32, properties.Scalar, 0, R},
+		{"hits", properties.Int32, properties.Scalar, 0, R},
+		{"hits-submitted", properties.Int32, properties.Scalar, 0, R},
+		{"hits-processed", properties.Int32, properties.Scalar, 0, R},
+		{"indexed-frames", properties.Int32, properties.Scalar, 0, R},
+		{"indexing-rate", properties.Float32, properties.Scalar, 0, R},
+		{"unit-cell", properties.Float64, properties.Array, 6, R},
+		{"unit-cell-spread", properties.Float64, properties.Array, 6, R},
+		{"jobs-queued", properties.Int32, properties.Scalar, 0, R},
+		{"jobs-running", properties.Int32, properties.Scalar, 0, R},
+		{"jobs-done", properties.Int32, properties.Scalar, 0, R},
+		{"jobs-failed", properties.Int32, properties.Scalar, 0, R},
+		{"jobs-retried", properties.Int32, properties.Scalar, 0, R},
+		{"count-chunks-dropped", properties.Int32, properties.Scalar, 0, R},
+		{"count-hits-dropped", properties.Int32, properties.Scalar, 0, R},
+		{"last-failure", properties.Text, properties.Scalar, 0, R},
+		{"latency", properties.Float64, properties.Array, 3, R},
+		{"indexed-file", properties.Text, properties.Scalar, 0, R},
+		{"work-dir", properties.Text, properties.Scalar, 0, R},
+		{"chunk-hits", properties.Int32, properties.Scalar, 0, RW},
+		{"chunk-period", properties.Float64, properties.Scalar, 0, RW},
+		{"cancel", properties.Int32, properties.Scalar, 0, X},
+	} {
+		for _, server := range []string{"rideau", "tioga"} {
+			addr := "/P14/" + server + "/downstream/" + w.name
+			a, err := device.ParseAddress(addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := d.Tree.Property(a)
+			if err != nil {
+				t.Errorf("%s: %v", addr, err)
+				continue
+			}
+			s := p.Spec()
+			if s.Elem != w.elem || s.Shape != w.shape || (w.maxLen != 0 && s.MaxLen != w.maxLen) || s.Access != w.access || s.Description == "" {
+				t.Errorf("%s: %s %s max %d access %s; want %s %s max %d access %s, with a description",
+					addr, s.Elem, s.Shape, s.MaxLen, s.Access, w.elem, w.shape, w.maxLen, w.access)
+			}
+		}
+	}
+	if got := d.Downstream.Executor.Value().Text; got != "disabled" {
+		t.Errorf("initial executor %q", got)
+	}
+}

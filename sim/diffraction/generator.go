@@ -418,18 +418,29 @@ func (g *Generator) event(i int, t *truth.Frame) {
 		u := g.base.mul(smallRotation(&ev, r.Wobble*math.Pi/180))
 		t.Hit, t.DCut = true, c.DCut
 		t.Spots = g.appendSpots(t.Spots[:0], u, g.mosaic, t.Strength)
+		g.crystalTruth(t, u)
 		return
 	}
 	if ev.float() >= c.HitFraction {
 		return
 	}
 	t.Hit, t.Strength, t.DCut = true, 1, c.DCut
+	var u mat3
 	for try := 0; try < 16; try++ {
-		t.Spots = g.appendSpots(t.Spots[:0], randomRotation(&ev), g.mosaic, 1)
+		u = randomRotation(&ev)
+		t.Spots = g.appendSpots(t.Spots[:0], u, g.mosaic, 1)
 		if len(t.Spots) >= c.MinSpots {
 			break
 		}
 	}
+	g.crystalTruth(t, u)
+}
+
+// crystalTruth records the unit cell and the orientation u of a hit.
+func (g *Generator) crystalTruth(t *truth.Frame, u mat3) {
+	c := g.cell
+	t.Cell = append(t.Cell[:0], c.A, c.B, c.C, c.Alpha, c.Beta, c.Gamma)
+	t.U = append(t.U[:0], u[0][0], u[0][1], u[0][2], u[1][0], u[1][1], u[1][2], u[2][0], u[2][1], u[2][2])
 }
 
 // freshBackground samples every sensitive pixel afresh.

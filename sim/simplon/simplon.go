@@ -267,7 +267,9 @@ func (s *Server) defineParams() {
 	d.add(unbounded("y_pixels_in_detector", typeUint, false, "pixel", int64(p.Height())))
 	d.add(unbounded("x_pixel_size", typeFloat, false, "m", p.PixelSize))
 	d.add(unbounded("y_pixel_size", typeFloat, false, "m", p.PixelSize))
-	d.add(str("description", false, nil, "Dectris "+p.Model+" (simulated)"))
+	// The simulated spots have no parallax (sim/truth): say so where
+	// every reader of the files sees it, the detector line.
+	d.add(str("description", false, nil, "Dectris "+p.Model+" (simulated, no parallax)"))
 	d.add(str("detector_number", false, nil, s.opts.DetectorNumber))
 	d.add(str("sensor_material", false, nil, p.Sensor))
 	d.add(unbounded("sensor_thickness", typeFloat, false, "m", p.SensorThickness))

@@ -7,6 +7,17 @@
 //
 // A truth file is JSON lines: frames in the order they were generated (the
 // simulator writes them in frame order), one Frame per line.
+//
+// What the simulation omits: parallax. Spots sit where the diffracted ray
+// meets the detector's front plane, as if the sensor had no depth, while
+// the series header (and so every miniCBF the server writes) declares the
+// detector's real sensor (450 µm silicon on an EIGER X). dxtbx corrects the
+// parallax such a sensor would cause, and so sees every spot a little too
+// close to the beam: cells come out about 0.1 % long at 1 Å. Compare with
+// dxtbx positions and cells with its correction off
+// (dials.import geometry.detector.panel.parallax_correction=False), or
+// allow for it. The simulated detector's description says so too
+// ("... (simulated, no parallax)").
 package truth
 
 import (
@@ -58,9 +69,22 @@ type Frame struct {
 	DMin float64 `json:"d_min"`
 	// Line and Column locate the frame in a raster grid (column after the
 	// serpentine mapping); both -1 when the series is not a raster.
-	Line   int    `json:"line"`
-	Column int    `json:"column"`
-	Spots  []Spot `json:"spots"`
+	Line   int `json:"line"`
+	Column int `json:"column"`
+	// Cell is the crystal's unit cell [a, b, c, alpha, beta, gamma] (Å,
+	// degrees) on hit frames, absent on blank ones.
+	Cell []float64 `json:"cell,omitempty"`
+	// U is the crystal's orientation on this frame, a rotation matrix
+	// (row-major, 9 numbers) taking the crystal's Cartesian frame (a along
+	// x, b in the xy plane: the PDB/cctbx convention) to the laboratory
+	// frame (z along the beam, from the sample to the detector; x along
+	// the detector's fast axis, increasing pixel x; y along increasing
+	// pixel y). A reciprocal-lattice vector h a* + k b* + l c* of that
+	// Cartesian frame, rotated by U, is the scattering vector s of the
+	// reflection; it is drawn at pixel (BeamX, BeamY) + distance/pixel *
+	// (s_x, s_y) / (1/λ + s_z). Absent on blank frames.
+	U     []float64 `json:"u,omitempty"`
+	Spots []Spot    `json:"spots"`
 	// IceSpots are reflections of ice crystallites (spotty ice rings):
 	// not Bragg spots of the crystal, so not in Spots. H, K, L are 0.
 	IceSpots []Spot `json:"ice_spots,omitempty"`
@@ -70,7 +94,7 @@ type Frame struct {
 // a generator can refill it without allocating.
 func (f *Frame) Reset() {
 	spots, ice := f.Spots[:0], f.IceSpots[:0]
-	*f = Frame{Spots: spots, IceSpots: ice, Line: -1, Column: -1}
+	*f = Frame{Spots: spots, IceSpots: ice, Line: -1, Column: -1, Cell: f.Cell[:0], U: f.U[:0]}
 }
 
 // CountStrong returns the number of spots with ISigma >= minISigma.

@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/BurntSushi/toml"
 
 	"tioga/driver/analysis"
+	"tioga/driver/downstream"
 	"tioga/driver/writer"
 )
 
@@ -49,6 +51,8 @@ type Config struct {
 	TINE     TINEConfig     `toml:"tine"`
 	OPCUA    OPCUAConfig    `toml:"opcua"`
 	HTTP     HTTPConfig     `toml:"http"`
+	// Downstream hands hits to DIALS/CrystFEL jobs (off by default).
+	Downstream DownstreamConfig `toml:"downstream"`
 }
 
 // LogConfig: level trace|debug|info|warn|error; format console|json.
@@ -175,6 +179,70 @@ type HTTPConfig struct {
 	AllowWrites bool   `toml:"allow_writes"`
 }
 
+// DownstreamConfig: hits in chunks to processing jobs (SLURM or local).
+type DownstreamConfig struct {
+	Enabled     bool     `toml:"enabled"`
+	Executor    string   `toml:"executor"`     // slurm or local
+	Template    string   `toml:"template"`     // dials, crystfel, or a template file
+	Output      string   `toml:"output"`       // for a template file: dials or crystfel
+	ChunkHits   int      `toml:"chunk_hits"`   // hits per job
+	ChunkPeriod Duration `toml:"chunk_period"` // a partial chunk waits at most this long
+	QueueChunks int      `toml:"queue_chunks"` // chunks waiting for submission (more are dropped, counted)
+	Retries     int      `toml:"retries"`      // attempts after a failure (-1: none)
+	PollPeriod  Duration `toml:"poll_period"`
+	WorkDir     string   `toml:"work_dir"` // "": beside the images
+	CPUs        int      `toml:"cpus"`     // per job
+	TimeLimit   Duration `toml:"time_limit"`
+	// Known cell "a b c alpha beta gamma" (Å, degrees) and space group.
+	Cell          string  `toml:"cell"`
+	SpaceGroup    string  `toml:"space_group"`
+	MaxCell       float64 `toml:"max_cell"`
+	CellFile      string  `toml:"cell_file"`
+	Python        string  `toml:"python"`
+	Options       string  `toml:"options"`
+	ImportOptions string  `toml:"import_options"`
+
+	Slurm SlurmConfig `toml:"slurm"`
+	Local LocalConfig `toml:"local"`
+}
+
+// SlurmConfig: how jobs reach the cluster.
+type SlurmConfig struct {
+	Partition string   `toml:"partition"`
+	Account   string   `toml:"account"`
+	ExtraArgs []string `toml:"extra_args"`
+	Sbatch    string   `toml:"sbatch"`
+	Squeue    string   `toml:"squeue"`
+	Sacct     string   `toml:"sacct"`
+	Scancel   string   `toml:"scancel"`
+	Settle    Duration `toml:"settle"`
+}
+
+// LocalConfig: jobs as processes of this host.
+type LocalConfig struct {
+	MaxJobs int `toml:"max_jobs"`
+}
+
+// DownstreamCell parses the known cell ("" = none).
+func (c DownstreamConfig) DownstreamCell() (*downstream.Cell, error) {
+	if strings.TrimSpace(c.Cell) == "" {
+		return nil, nil
+	}
+	f := strings.Fields(strings.ReplaceAll(c.Cell, ",", " "))
+	if len(f) != 6 {
+		return nil, fmt.Errorf("downstream.cell %q: want a b c alpha beta gamma", c.Cell)
+	}
+	var cell downstream.Cell
+	for i, s := range f {
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil || !(v > 0) || v > 10000 {
+			return nil, fmt.Errorf("downstream.cell %q: bad number %q", c.Cell, s)
+		}
+		cell[i] = v
+	}
+	return &cell, nil
+}
+
 // DefaultConfig returns the documented defaults.
 func DefaultConfig() Config {
 	return Config{
@@ -193,6 +261,9 @@ func DefaultConfig() Config {
 		TINE:  TINEConfig{Enabled: true, FECName: "TIOGA"},
 		OPCUA: OPCUAConfig{Enabled: true, Listen: "0.0.0.0", Port: 4840},
 		HTTP:  HTTPConfig{Enabled: true, Listen: "0.0.0.0", Port: 8080},
+		Downstream: DownstreamConfig{Executor: "local", Template: "dials", ChunkHits: 20, ChunkPeriod: Duration(30 * time.Second),
+			QueueChunks: 16, Retries: 1, PollPeriod: Duration(2 * time.Second), CPUs: 1, TimeLimit: Duration(30 * time.Minute),
+			Python: "/usr/bin/python3", Slurm: SlurmConfig{Settle: Duration(30 * time.Second)}, Local: LocalConfig{MaxJobs: 1}},
 	}
 }
 
@@ -323,6 +394,17 @@ func (c Config) Validate() error {
 	}
 	if c.HTTP.Port < 0 || c.HTTP.Port > 65535 {
 		errs = append(errs, "http.port out of range")
+	}
+	if d := c.Downstream; d.Enabled {
+		if d.Executor != "slurm" && d.Executor != "local" {
+			errs = append(errs, fmt.Sprintf("downstream.executor %q: slurm or local", d.Executor))
+		}
+		if _, err := d.DownstreamCell(); err != nil {
+			errs = append(errs, err.Error())
+		}
+		if _, err := downstream.ParseTemplate(d.Template, downstream.Output(d.Output)); err != nil {
+			errs = append(errs, "downstream.template: "+err.Error())
+		}
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("configuration: %s", strings.Join(errs, "; "))

@@ -37,6 +37,7 @@ import (
 	"tioga/device/contract"
 	"tioga/driver/adxv"
 	"tioga/driver/dcu"
+	"tioga/driver/downstream"
 	"tioga/driver/pipeline"
 	"tioga/driver/raster"
 	"tioga/driver/stream"
@@ -162,6 +163,15 @@ func run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 		dev.Tracker.Status.SetText(contract.TrackerDisabled)
 	}
 
+	var down *downstream.Manager
+	if cfg.Downstream.Enabled {
+		down, err = newDownstream(cfg.Downstream, dev.Downstream, sched, log)
+		if err != nil {
+			return fmt.Errorf("downstream: %w", err)
+		}
+		sink = fanOut{sink, downstreamSink{down}}
+	}
+
 	link, err := dcu.New(dcu.Config{URL: cfg.Detector.SimplonURL, Version: cfg.Detector.SimplonVersion,
 		PollInterval: time.Duration(cfg.Detector.PollInterval), Detector: cfg.Detector.Name}, dev, sched, log)
 	if err != nil {
@@ -261,6 +271,16 @@ func run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 		dev.Stream.WebPage.SetText(pageURL(ws.Addr()))
 		log.Info().Str("url", pageURL(ws.Addr())).Msg("web page and /metrics listening")
 	}
+	// The hand-off outlives the pipeline's last series end (it submits the
+	// last chunk); it stops after the pipeline has finished.
+	downCtx, downCancel := context.WithCancel(context.Background())
+	defer downCancel()
+	downDone := make(chan struct{})
+	if down != nil {
+		go func() { _ = down.Run(downCtx); close(downDone) }()
+	} else {
+		close(downDone)
+	}
 
 	wg.Add(1)
 	go func() {
@@ -287,6 +307,8 @@ func run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 	if err := <-pipeErr; err != nil && first == nil {
 		first = err
 	}
+	downCancel()
+	<-downDone
 	wg.Wait()
 	return first
 }
@@ -304,6 +326,71 @@ func pageURL(a net.Addr) string {
 		}
 	}
 	return "http://" + net.JoinHostPort(host, port) + "/"
+}
+
+// newDownstream builds the hand-off of hits to processing jobs.
+func newDownstream(c DownstreamConfig, dev *contract.Downstream, sched gocron.Scheduler, log zerolog.Logger) (*downstream.Manager, error) {
+	tpl, err := downstream.ParseTemplate(c.Template, downstream.Output(c.Output))
+	if err != nil {
+		return nil, err
+	}
+	cell, err := c.DownstreamCell()
+	if err != nil {
+		return nil, err
+	}
+	var exec downstream.Executor
+	switch c.Executor {
+	case "slurm":
+		exec = downstream.NewSlurm(downstream.SlurmConfig{Partition: c.Slurm.Partition, Account: c.Slurm.Account,
+			TimeLimit: time.Duration(c.TimeLimit), ExtraArgs: c.Slurm.ExtraArgs, Sbatch: c.Slurm.Sbatch, Squeue: c.Slurm.Squeue,
+			Sacct: c.Slurm.Sacct, Scancel: c.Slurm.Scancel, Settle: time.Duration(c.Slurm.Settle)})
+	case "local":
+		exec = downstream.NewLocal(c.Local.MaxJobs, time.Duration(c.TimeLimit))
+	default:
+		return nil, fmt.Errorf("executor %q: slurm or local", c.Executor)
+	}
+	return downstream.New(downstream.Config{Executor: exec, Template: tpl, ChunkHits: c.ChunkHits,
+		ChunkPeriod: time.Duration(c.ChunkPeriod), QueueChunks: c.QueueChunks, Retries: c.Retries,
+		PollPeriod: time.Duration(c.PollPeriod), WorkDir: c.WorkDir, CPUs: c.CPUs, TimeLimit: time.Duration(c.TimeLimit),
+		Cell: cell, SpaceGroup: c.SpaceGroup, MaxCell: c.MaxCell, CellFile: c.CellFile, Python: c.Python,
+		Options: c.Options, ImportOptions: c.ImportOptions, Log: log}, dev, sched)
+}
+
+// downstreamSink hands written hits to the downstream hand-off.
+type downstreamSink struct{ m *downstream.Manager }
+
+func (s downstreamSink) SeriesStarted(id uint64) { s.m.SeriesStarted(id) }
+func (s downstreamSink) SeriesEnded(id uint64)   { s.m.SeriesEnded(id) }
+func (s downstreamSink) FrameWritten(f pipeline.WrittenFrame) {
+	s.m.FrameWritten(f.Series, f.Index, f.Path, f.Hit)
+}
+
+// fanOut gives every written frame to several sinks, in order (nil sinks
+// are skipped).
+type fanOut []pipeline.FrameSink
+
+func (f fanOut) SeriesStarted(id uint64) {
+	for _, s := range f {
+		if s != nil {
+			s.SeriesStarted(id)
+		}
+	}
+}
+
+func (f fanOut) SeriesEnded(id uint64) {
+	for _, s := range f {
+		if s != nil {
+			s.SeriesEnded(id)
+		}
+	}
+}
+
+func (f fanOut) FrameWritten(w pipeline.WrittenFrame) {
+	for _, s := range f {
+		if s != nil {
+			s.FrameWritten(w)
+		}
+	}
 }
 
 func ptr[T any](v T) *T { return &v }

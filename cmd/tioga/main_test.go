@@ -353,6 +353,10 @@ func TestConfigRejectsUnknownKeysAndBadValues(t *testing.T) {
 		{"[writer]\nformat = \"jpeg\"\n", "writer: format \"jpeg\" (want cbf, cbf.gz or tiff)"},
 		{"[writer]\noverwrite = \"always\"\n", "writer: overwrite policy"},
 		{"[writer]\nprefix = \"a/b\"\n", "writer: prefix"},
+		{"[downstream]\nenabled = true\nexecutor = \"pbs\"\n", "downstream.executor"},
+		{"[downstream]\nenabled = true\ncell = \"79 79 38 90 90\"\n", "downstream.cell"},
+		{"[downstream]\nenabled = true\ntemplate = \"/nonexistent.tmpl\"\n", "downstream.template"},
+		{"[downstream.slurm]\nqueue = \"x\"\n", "unknown keys: downstream.slurm.queue"},
 	} {
 		if _, err := LoadConfig(write(c.text)); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%q: error %v, want %q", c.text, err, c.want)
@@ -396,6 +400,14 @@ func TestConfigRejectsUnknownKeysAndBadValues(t *testing.T) {
 	}
 	if err := checkArgs(nil); err != nil {
 		t.Error(err)
+	}
+	cfg, err = LoadConfig(write("[downstream]\nenabled = true\nexecutor = \"slurm\"\ncell = \"79.1 79.1 38.0 90 90 90\"\n" +
+		"space_group = \"P43212\"\n[downstream.slurm]\npartition = \"cryst\"\naccount = \"p14\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cell, err := cfg.Downstream.DownstreamCell(); err != nil || cell[2] != 38 || cfg.Downstream.Slurm.Partition != "cryst" || cfg.Downstream.ChunkHits != 20 {
+		t.Fatalf("downstream %+v %v %v", cfg.Downstream, cell, err)
 	}
 	// The printed defaults load back to the same configuration.
 	text, err := DefaultConfig().TOML()

@@ -182,21 +182,21 @@ func New(cfg Config, dev *contract.Downstream, sched gocron.Scheduler) (*Manager
 	dev.Executor.SetText(cfg.Executor.Name())
 	dev.ChunkHits.SetInt32(int32(cfg.ChunkHits))
 	dev.ChunkPeriod.SetFloat(cfg.ChunkPeriod.Seconds())
-	dev.ChunkHits.OnWrite(func(v properties.Value) error {
+	dev.ChunkHits.OnWrite(func(_ context.Context, v properties.Value) error {
 		m.inMu.Lock()
 		m.chunkHits = v.Int()
 		m.inMu.Unlock()
 		dev.ChunkHits.SetInt32(int32(v.Int()))
 		return nil
 	})
-	dev.ChunkPeriod.OnWrite(func(v properties.Value) error {
+	dev.ChunkPeriod.OnWrite(func(_ context.Context, v properties.Value) error {
 		m.inMu.Lock()
 		m.period = time.Duration(v.Float() * float64(time.Second))
 		m.inMu.Unlock()
 		dev.ChunkPeriod.SetFloat(v.Float())
 		return nil
 	})
-	dev.Cancel.OnWrite(func(v properties.Value) error {
+	dev.Cancel.OnWrite(func(_ context.Context, v properties.Value) error {
 		select {
 		case m.cancel <- uint64(max(v.Int(), 0)):
 			return nil

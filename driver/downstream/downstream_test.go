@@ -275,7 +275,7 @@ func TestChunkPeriodSealsAPartialChunk(t *testing.T) {
 		t.Fatal("partial chunk submitted before its period")
 	}
 	// A client shortens the period; the next tick seals the chunk.
-	if err := r.dev.ChunkPeriod.Write(properties.Float64Value(0.1)); err != nil {
+	if err := r.dev.ChunkPeriod.Write(context.Background(), properties.Float64Value(0.1)); err != nil {
 		t.Fatal(err)
 	}
 	r.m.inMu.Lock()
@@ -286,7 +286,7 @@ func TestChunkPeriodSealsAPartialChunk(t *testing.T) {
 	if len(r.f.submitted) != 1 || len(jobFiles(t, r.f.submitted[0])) != 2 {
 		t.Fatalf("submitted %v", r.f.submitted)
 	}
-	if err := r.dev.ChunkHits.Write(properties.Int32Value(1)); err != nil {
+	if err := r.dev.ChunkHits.Write(context.Background(), properties.Int32Value(1)); err != nil {
 		t.Fatal(err)
 	}
 	r.hits(1, 9)
@@ -449,7 +449,7 @@ func TestCancelCommand(t *testing.T) {
 	r.m.SeriesStarted(8)
 	r.hits(8, 0, 1, 2, 3)
 	r.pump()
-	if err := r.dev.Cancel.Write(properties.Int32Value(0)); err != nil {
+	if err := r.dev.Cancel.Write(context.Background(), properties.Int32Value(0)); err != nil {
 		t.Fatal(err)
 	}
 	r.pump()

@@ -17,14 +17,17 @@ import (
 // a beamline without a cluster, and runs exactly the scripts the SLURM
 // executor submits.
 type Local struct {
-	sem       chan struct{}
+	maxJobs   int
 	timeLimit time.Duration
 
-	mu     sync.Mutex
-	next   int
-	jobs   map[string]*localJob
-	closed bool
-	wg     sync.WaitGroup
+	mu      sync.Mutex
+	slot    *sync.Cond // signalled when a job ends or leaves the queue
+	next    int
+	jobs    map[string]*localJob
+	waiting []*localJob // first in, first out: the oldest chunk runs first
+	running int
+	closed  bool
+	wg      sync.WaitGroup
 }
 
 type localJob struct {
@@ -39,7 +42,9 @@ func NewLocal(maxJobs int, timeLimit time.Duration) *Local {
 	if maxJobs <= 0 {
 		maxJobs = 1
 	}
-	return &Local{sem: make(chan struct{}, maxJobs), timeLimit: timeLimit, jobs: map[string]*localJob{}}
+	l := &Local{maxJobs: maxJobs, timeLimit: timeLimit, jobs: map[string]*localJob{}}
+	l.slot = sync.NewCond(&l.mu)
+	return l
 }
 
 // Name implements Executor.
@@ -64,6 +69,13 @@ func (l *Local) Submit(_ context.Context, j Job) (string, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	lj := &localJob{status: Status{State: Queued}, cancel: cancel}
 	l.jobs[id] = lj
+	l.waiting = append(l.waiting, lj)
+	// A cancel while queued must wake the waiter.
+	context.AfterFunc(ctx, func() {
+		l.mu.Lock()
+		l.slot.Broadcast()
+		l.mu.Unlock()
+	})
 	l.wg.Add(1)
 	go l.run(ctx, id, lj, j, limit)
 	return id, nil
@@ -80,13 +92,30 @@ func (l *Local) set(lj *localJob, s Status) {
 func (l *Local) run(ctx context.Context, id string, lj *localJob, j Job, limit time.Duration) {
 	defer l.wg.Done()
 	defer lj.cancel()
-	select {
-	case l.sem <- struct{}{}:
-	case <-ctx.Done():
-		l.set(lj, Status{State: Failed, Reason: "cancelled while queued"})
+	l.mu.Lock()
+	for ctx.Err() == nil && (l.running >= l.maxJobs || l.waiting[0] != lj) {
+		l.slot.Wait()
+	}
+	for i, w := range l.waiting {
+		if w == lj {
+			l.waiting = append(l.waiting[:i], l.waiting[i+1:]...)
+			break
+		}
+	}
+	if ctx.Err() != nil {
+		lj.status = Status{State: Failed, Reason: "cancelled while queued"}
+		l.slot.Broadcast()
+		l.mu.Unlock()
 		return
 	}
-	defer func() { <-l.sem }()
+	l.running++
+	l.mu.Unlock()
+	defer func() {
+		l.mu.Lock()
+		l.running--
+		l.slot.Broadcast()
+		l.mu.Unlock()
+	}()
 	l.set(lj, Status{State: Running})
 
 	runCtx := ctx

@@ -15,7 +15,7 @@ APT_PACKAGES := libzmq3-dev pkg-config gcc bitshuffle cbflib-bin python3-pycbf \
 
 NODE_CLIENT := adapters/opcua/testdata/nodeclient
 
-.PHONY: all setup setup-node build test gopcua-check bench bench-headline demo fuzz check-readers compare-dials clean
+.PHONY: all setup setup-node build test gopcua-check bench bench-headline demo fuzz check-readers compare-dials check-cluster clean
 
 all: build
 
@@ -138,6 +138,27 @@ compare-dials: setup
 	  echo "compare-dials: installing dials"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq dials >/dev/null || exit 1; }
 	$(GO) test -count=1 -timeout 60m -tags dials -run CompareDIALS -v ./driver/analysis/
+
+# check-cluster (opt-in, installs Debian's slurm-wlm, munge and dials when
+# missing; minutes of CPU): a single-node SLURM in a temporary directory
+# (munged, slurmctld, slurmd, stopped by PID at the end), a serial series
+# from the simulator through the server, the real DIALS jobs through the
+# real SLURM and then through the local executor; checks that every hit
+# went into exactly one job, >= 80 % of the simulated hits index and the
+# median cell is within 1 % of the simulator's. Runs as root (slurmd).
+# TIOGA_SLURM_PORT moves slurmctld/slurmd off 28817/28818.
+CLUSTER_PACKAGES := slurm-wlm munge dials
+check-cluster: setup
+	@missing=""; for p in $(CLUSTER_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "check-cluster: installing$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null || exit 1; \
+	fi
+	@[ -s /etc/munge/munge.key ] || { echo "check-cluster: creating the munge key"; $(SUDO) mungekey --create --force && $(SUDO) chown munge:munge /etc/munge/munge.key; }
+	@mkdir -p out
+	set -o pipefail; $(GO) test -count=1 -tags cluster -timeout 90m -run Cluster -v ./cmd/tioga/ 2>&1 | tee out/check-cluster.txt
 
 clean:
 	rm -rf $(BIN)

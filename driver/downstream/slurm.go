@@ -191,13 +191,22 @@ func (s *Slurm) Status(ctx context.Context, jobs map[string]Job) (map[string]Sta
 }
 
 // whyGone asks sacct how a job without an exit status ended (cancelled,
-// timed out, node failure, out of memory), when the cluster keeps
-// accounting.
+// timed out, node failure, out of memory): from the accounting database
+// when the cluster keeps one, else from the job completion log (sacct -c,
+// JobCompType=jobcomp/filetxt).
 func (s *Slurm) whyGone(ctx context.Context, id string, j Job) string {
 	reason := "ended without an exit status"
-	if out, err := s.command(ctx, s.cfg.Sacct, "--noheader", "--parsable2", "--allocations", "--jobs="+id, "--format=State,ExitCode"); err == nil {
+	for _, args := range [][]string{
+		{"--noheader", "--parsable2", "--allocations", "--jobs=" + id, "--format=State,ExitCode"},
+		{"--completion", "--noheader", "--parsable2", "--jobs=" + id, "--format=State,ExitCode"},
+	} {
+		out, err := s.command(ctx, s.cfg.Sacct, args...)
+		if err != nil {
+			continue
+		}
 		if f := strings.Split(strings.TrimSpace(strings.SplitN(out, "\n", 2)[0]), "|"); len(f) == 2 && f[0] != "" {
 			reason = fmt.Sprintf("SLURM state %s, exit code %s", f[0], f[1])
+			break
 		}
 	}
 	return fmt.Sprintf("%s (log %s)", reason, j.Log)

@@ -245,7 +245,7 @@ func run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 			Listen: net.JoinHostPort(cfg.HTTP.Listen, strconv.Itoa(cfg.HTTP.Port)), Tree: dev.Tree,
 			Stream: dev.Stream.Device, Scan: dev.Scan.Device, Tracker: dev.Tracker.Device, Detectors: detectors,
 			AllowWrites: cfg.HTTP.AllowWrites, WriteUsers: cfg.TINE.WriteUsers, WriteNets: cfg.TINE.WriteNets,
-			Frames: frameRenderer{},
+			Frames: frameRenderer{}, HeatMap: heatMapRenderer{},
 			Logger: log.With().Str("component", "web").Logger(),
 		})
 		if err != nil {

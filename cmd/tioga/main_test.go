@@ -309,6 +309,16 @@ func checkWebPage(t *testing.T, base string, frames, best int) {
 	if b := img.Bounds(); b.Dx() != 515 || b.Dy() != 257 {
 		t.Errorf("frame view %v", b)
 	}
+	// The heat-map figure, live.
+	resp, err = http.Get(base + "/api/heatmap.png")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hm, err := png.Decode(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != 200 || hm.Bounds().Dx() < 500 {
+		t.Fatalf("heat-map figure: %d %v", resp.StatusCode, err)
+	}
 	// Prometheus sees the same series, and the protocol servers' traffic.
 	resp, err = http.Get(base + "/metrics")
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -471,7 +472,19 @@ func (p *Pipeline) writeHeatMap(s *series, m *raster.Map) (string, error) {
 		dir, base = cfg.Directory, fmt.Sprintf("%s_%d_", cfg.Prefix, cfg.Run)
 	}
 	path := filepath.Join(dir, base+"heatmap.png")
-	if err := m.WritePNGFile(path, raster.HeatMapOptions{}); err != nil {
+	// The figure's title: prefix and run from the file names actually
+	// used (<prefix>_<run>_), the series and when it started.
+	opt := raster.HeatMapOptions{Series: int64(s.header.ID), Date: s.started}
+	stem := strings.TrimSuffix(base, "_")
+	if i := strings.LastIndexByte(stem, '_'); i > 0 {
+		if run, err := strconv.Atoi(stem[i+1:]); err == nil {
+			opt.Prefix, opt.Run = stem[:i], run
+		}
+	}
+	if opt.Prefix == "" {
+		opt.Prefix = stem
+	}
+	if err := m.WritePNGFile(path, opt); err != nil {
 		return "", err
 	}
 	return path, nil

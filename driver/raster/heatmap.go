@@ -4,76 +4,28 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
-	"image"
 	"image/color"
-	"image/png"
 	"io"
 	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
+	"time"
 )
 
-// HeatMap options.
+// HeatMapOptions say what the figure's title says.
 type HeatMapOptions struct {
-	// CellSize is the side of one grid cell in image pixels (default: the
-	// largest that keeps the image within 1600 px wide, at least 2).
-	CellSize int
+	Prefix string    // file prefix of the series
+	Run    int       // run number
+	Series int64     // series id
+	Date   time.Time // when the series started (zero: not shown)
 }
 
-// WritePNG draws the score grid as a PNG heat map: one cell per frame, line
-// by line from the top, colour from dark (score 0) through purple and
-// orange to yellow (the best score), on a square-root scale: weak hits at a
-// crystal's edge stay visible beside a strong centre, yet the centre still
-// stands out (a log scale saturated whole crystals in yellow, hiding the
-// gradient a person centres on). Unmeasured cells are
-// grey, and the best cell is outlined in white, so a person sees at a
-// glance where the crystal is.
+// WritePNG draws the score grid as a figure a person can read on its own
+// and paste into a logbook (see Figure).
 func (m *Map) WritePNG(w io.Writer, opt HeatMapOptions) error {
-	g := m.grid
-	if !g.Valid() {
-		return fmt.Errorf("heat map: no raster geometry")
-	}
-	cell := opt.CellSize
-	if cell <= 0 {
-		cell = 1600 / g.FramesPerLine
-		if cell > 16 {
-			cell = 16
-		}
-		if cell < 2 {
-			cell = 2
-		}
-	}
-	scores := m.Scores()
 	best, _ := m.Best()
-	max := float32(0)
-	for _, s := range scores {
-		if s > max {
-			max = s
-		}
-	}
-	img := image.NewRGBA(image.Rect(0, 0, g.FramesPerLine*cell, g.Lines*cell))
-	bestLine, bestCol, haveBest := g.Cell(best)
-	for line := 0; line < g.Lines; line++ {
-		for col := 0; col < g.FramesPerLine; col++ {
-			s := scores[line*g.FramesPerLine+col]
-			c := unmeasuredColour
-			if s != Unmeasured {
-				c = colourOf(s, max)
-			}
-			outline := haveBest && line == bestLine && col == bestCol
-			for y := line * cell; y < (line+1)*cell; y++ {
-				for x := col * cell; x < (col+1)*cell; x++ {
-					if outline && cell >= 3 && (y == line*cell || y == (line+1)*cell-1 || x == col*cell || x == (col+1)*cell-1) {
-						img.SetRGBA(x, y, color.RGBA{255, 255, 255, 255})
-						continue
-					}
-					img.SetRGBA(x, y, c)
-				}
-			}
-		}
-	}
-	return png.Encode(w, img)
+	return Figure{Grid: m.grid, Scores: m.Scores(), BestFrame: best, HeatMapOptions: opt}.WritePNG(w)
 }
 
 // WritePNGFile writes the heat map atomically (temporary file, then rename).
@@ -123,8 +75,6 @@ func publishNew(tmp, path string) error {
 	}
 	return nil
 }
-
-var unmeasuredColour = color.RGBA{96, 96, 96, 255}
 
 // palette: a perceptually ordered ramp (black, purple, red-orange, yellow).
 var palette = []color.RGBA{

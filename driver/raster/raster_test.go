@@ -3,12 +3,14 @@ package raster
 import (
 	"bytes"
 	"errors"
+	"image/color"
 	"image/png"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestCellMappingOfTheContract(t *testing.T) {
@@ -92,27 +94,60 @@ func TestMapAndHeatMap(t *testing.T) {
 	if f, sc := m.Best(); f != 6 || sc != 100 {
 		t.Fatalf("best %d %g", f, sc)
 	}
-	var buf bytes.Buffer
-	if err := m.WritePNG(&buf, HeatMapOptions{CellSize: 4}); err != nil {
-		t.Fatal(err)
+	// The figure: every cell where the layout says, in its colour.
+	best, _ := m.Best()
+	fig := Figure{Grid: g, Scores: m.Scores(), BestFrame: best, HeatMapOptions: HeatMapOptions{Prefix: "lyso", Run: 3, Series: 12,
+		Date: time.Date(2026, 12, 2, 17, 40, 0, 0, time.UTC)}}
+	if got := fig.Title(); got != "lyso run 3 · series 12 · 2026-12-02 17:40 UTC" {
+		t.Errorf("title %q", got)
 	}
-	img, err := png.Decode(&buf)
+	img, lay, err := fig.Render()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b := img.Bounds(); b.Dx() != 16 || b.Dy() != 12 {
-		t.Fatalf("image %v", b)
+	centre := func(line, col int) color.RGBA {
+		r := lay.Cell(line, col)
+		return color.RGBAModel.Convert(img.At((r.Min.X+r.Max.X)/2, (r.Min.Y+r.Max.Y)/2)).(color.RGBA)
 	}
-	// The best cell (line 1, column 1) is outlined in white, with its colour inside.
-	if r, gg, b, _ := img.At(4, 4).RGBA(); r>>8 != 255 || gg>>8 != 255 || b>>8 != 255 {
-		t.Fatal("best cell not outlined")
+	near := func(a, b color.RGBA) bool {
+		d := func(x, y uint8) int { return max(int(x)-int(y), int(y)-int(x)) }
+		return d(a.R, b.R) <= 3 && d(a.G, b.G) <= 3 && d(a.B, b.B) <= 3
 	}
-	if r, gg, b, _ := img.At(5, 5).RGBA(); r>>8 != 252 || gg>>8 != 255 || b>>8 != 164 {
-		t.Fatalf("best cell colour %d %d %d", r>>8, gg>>8, b>>8)
+	if c := centre(0, 0); !near(c, palette[0]) { // score 0: the darkest colour
+		t.Errorf("score-0 cell %v, want %v", c, palette[0])
 	}
-	// An unmeasured cell is grey.
-	if r, _, _, _ := img.At(13, 9).RGBA(); r>>8 != 96 {
-		t.Fatal("unmeasured cell colour")
+	if c := centre(2, 3); !near(c, UnmeasuredColour) { // not measured: grey, not the score-0 colour
+		t.Errorf("unmeasured cell %v", c)
+	}
+	if c := centre(1, 1); !near(c, palette[len(palette)-1]) { // frame 6, the best: the top colour
+		t.Errorf("best cell %v", c)
+	}
+	if c, want := centre(1, 2), colourOf(10, 100); !near(c, want) { // frame 5, serpentine undone
+		t.Errorf("frame 5's cell %v, want %v", c, want)
+	}
+	// The best cell is ringed: ring pixels just outside its edges.
+	r := lay.Cell(1, 1)
+	ringed := 0
+	for x := r.Min.X - 8; x <= r.Max.X+8; x++ {
+		for y := r.Min.Y - 8; y <= r.Max.Y+8; y++ {
+			if near(color.RGBAModel.Convert(img.At(x, y)).(color.RGBA), BestColour) {
+				ringed++
+			}
+		}
+	}
+	if ringed < 20 {
+		t.Errorf("best cell not ringed (%d ring pixels)", ringed)
+	}
+	// Axes, ticks and the colour bar make the figure larger than the cells.
+	if cells := lay.Cell(2, 3).Max; lay.Width < cells.X+80 || lay.Height < cells.Y+40 {
+		t.Errorf("figure %dx%d, cells end at %v: no room for axes and colour bar", lay.Width, lay.Height, cells)
+	}
+	var buf bytes.Buffer
+	if err := m.WritePNG(&buf, HeatMapOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := png.Decode(&buf); err != nil {
+		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), "heat.png")
 	if err := m.WritePNGFile(path, HeatMapOptions{}); err != nil {

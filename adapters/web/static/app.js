@@ -318,7 +318,7 @@ function columns(g, a, X, Y, pw, L, thr, colourHits) {
 // The colour scale of the heat-map figure (driver/raster): square root of
 // score / best score through this ramp; not yet measured cells grey.
 const PALETTE = [[0, 0, 4], [40, 11, 84], [101, 21, 110], [159, 42, 99], [212, 72, 66], [245, 125, 21], [250, 193, 39], [252, 255, 164]];
-const UNMEASURED = [96, 96, 96];
+const UNMEASURED = [150, 150, 150]; // raster.UnmeasuredColour
 function colourOf(score, max) {
   if (!(score > 0) || !(max > 0)) return PALETTE[0];
   let t = Math.sqrt(score / max); if (t > 1) t = 1;

@@ -39,6 +39,9 @@ var (
 	ErrOutOfRange = errors.New("value out of range")
 	ErrNoQuery    = errors.New("property takes no input")
 	ErrRejected   = errors.New("write rejected")
+	// ErrNoData: the read or query is valid but there is nothing to answer
+	// yet (e.g. a series' results before any series).
+	ErrNoData = errors.New("no data yet")
 )
 
 // Shape says how the elements of a value are arranged.
@@ -362,7 +365,7 @@ func (p *Property) write(ctx context.Context, v Value) error {
 }
 
 func isOwnError(err error) bool {
-	for _, e := range []error{ErrUnknown, ErrReadOnly, ErrWriteOnly, ErrType, ErrSize, ErrOutOfRange, ErrNoQuery, ErrRejected} {
+	for _, e := range []error{ErrUnknown, ErrReadOnly, ErrWriteOnly, ErrType, ErrSize, ErrOutOfRange, ErrNoQuery, ErrRejected, ErrNoData} {
 		if errors.Is(err, e) {
 			return true
 		}

@@ -171,6 +171,8 @@ func statusOf(err error) ua.StatusCode {
 		return ua.StatusBadTimeout // the request's TimeoutHint passed
 	case errors.Is(err, context.Canceled):
 		return ua.StatusBadShutdown
+	case errors.Is(err, properties.ErrNoData):
+		return ua.StatusBadNoData
 	}
 	return ua.StatusBadInternalError
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gopcua/opcua"
+	"github.com/gopcua/opcua/id"
 	"github.com/gopcua/opcua/ua"
 	"github.com/rs/zerolog"
 )
@@ -444,4 +445,67 @@ func TestDescriptorExhaustionChild(t *testing.T) {
 	}
 	fmt.Printf("ENDPOINT %s NS %d\n", srv.Endpoint(), srv.NamespaceIndex())
 	_, _ = io.Copy(io.Discard, os.Stdin) // until the parent closes stdin
+}
+
+// TestQueryWithoutDataBadNoData: a query the registry cannot answer yet
+// (frame-spots before any series) answers BadNoData, not
+// BadInternalError, and the reason reaches the client's diagnostics.
+func TestQueryWithoutDataBadNoData(t *testing.T) {
+	h := startHarness(t, nil)
+	c := h.connect(ua.MessageSecurityModeNone, nil)
+	tioga, spotList := h.nodeID("/P14/rideau/tioga"), h.nodeID("/P14/rideau/tioga/spot-list")
+	if r := callMethod(t, c, tioga, spotList, int32(noDataFrame)); r.StatusCode != ua.StatusBadNoData {
+		t.Fatalf("query without data: %v, want BadNoData", r.StatusCode)
+	}
+	// the text, as a client asking for diagnostics receives it
+	_, err := h.srv.callOne(context.Background(), &session{}, &ua.CallMethodRequest{ObjectID: tioga, MethodID: spotList,
+		InputArguments: []*ua.Variant{ua.MustVariant(int32(noDataFrame))}}, anonymous)
+	if d := diagnostic(err); !strings.Contains(d.AdditionalInfo, "no series has been received yet") {
+		t.Fatalf("diagnostic %q", d.AdditionalInfo)
+	}
+}
+
+// TestStandardMethodArgumentsReadable: namespace 0's FindAlias argument
+// nodes (and every other standard variable) answer their Variable
+// attributes; gopcua's node-set import left them all BadAttributeIdInvalid.
+func TestStandardMethodArgumentsReadable(t *testing.T) {
+	h := startHarness(t, nil)
+	c := h.connect(ua.MessageSecurityModeNone, nil)
+	in := ua.NewNumericNodeID(0, id.Aliases_FindAlias_InputArguments)
+	read := func(n *ua.NodeID, a ua.AttributeID) any {
+		t.Helper()
+		v := readValues(t, c, &ua.ReadValueID{NodeID: n, AttributeID: a})[0]
+		if v.Status != ua.StatusOK {
+			t.Fatalf("%v attribute %d: %v", n, a, v.Status)
+		}
+		return v.Value.Value()
+	}
+	if dt := read(in, ua.AttributeIDDataType).(*ua.NodeID); dt.IntID() != id.Argument {
+		t.Errorf("DataType %v, want Argument (i=296)", dt)
+	}
+	if r := read(in, ua.AttributeIDValueRank).(int32); r != 1 {
+		t.Errorf("ValueRank %d, want 1", r)
+	}
+	if d := read(in, ua.AttributeIDArrayDimensions).([]uint32); len(d) != 1 || d[0] != 2 {
+		t.Errorf("ArrayDimensions %v, want [2]", d)
+	}
+	if a := read(in, ua.AttributeIDAccessLevel).(byte); a&byte(ua.AccessLevelTypeCurrentRead) == 0 {
+		t.Errorf("AccessLevel %#x, want readable", a)
+	}
+	objs := read(in, ua.AttributeIDValue).([]*ua.ExtensionObject)
+	var names []string
+	for _, o := range objs {
+		names = append(names, o.Value.(*ua.Argument).Name)
+	}
+	if strings.Join(names, ",") != "AliasNameSearchPattern,ReferenceTypeFilter" {
+		t.Errorf("FindAlias InputArguments %v", names)
+	}
+	out := ua.NewNumericNodeID(0, id.Aliases_FindAlias_OutputArguments)
+	if objs := read(out, ua.AttributeIDValue).([]*ua.ExtensionObject); len(objs) != 1 {
+		t.Errorf("FindAlias OutputArguments: %d, want 1", len(objs))
+	}
+	// a standard variable without a value in the node set: a null value
+	if v := read(ua.NewNumericNodeID(0, id.ServerType_ServerArray), ua.AttributeIDValue); v != nil {
+		t.Logf("ServerType.ServerArray = %v", v)
+	}
 }

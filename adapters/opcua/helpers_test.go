@@ -41,6 +41,10 @@ type testTree struct {
 	queries []int32
 }
 
+// noDataFrame is the frame spot-list answers ErrNoData for (as the
+// pipeline's frame-spots does before any series).
+const noDataFrame = 99999
+
 func newTestTree(t testing.TB) *testTree {
 	t.Helper()
 	tt := &testTree{tree: device.NewTree()}
@@ -82,6 +86,9 @@ func newTestTree(t testing.TB) *testTree {
 		tt.mu.Unlock()
 		if f < 0 {
 			return properties.Value{}, fmt.Errorf("%w: no frame %d", properties.ErrOutOfRange, f)
+		}
+		if f == noDataFrame {
+			return properties.Value{}, fmt.Errorf("%w: no series has been received yet", properties.ErrNoData)
 		}
 		return properties.Float32Records(3, []float32{float32(f), 1, 100, float32(f), 2, 200}), nil
 	})

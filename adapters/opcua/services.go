@@ -359,19 +359,27 @@ func (s *Server) call(_ *uasc.SecureChannel, sess *session, r ua.Request, reqID 
 	return s.enqueueCtx(sess, cancel, func() {
 		rights := sess.currentRights()
 		results := make([]*ua.CallMethodResult, len(req.MethodsToCall))
+		diags := make([]*ua.DiagnosticInfo, 0)
 		for i, m := range req.MethodsToCall {
-			results[i] = s.callOne(ctx, sess, m, rights)
+			var err error
+			results[i], err = s.callOne(ctx, sess, m, rights)
+			if wantDiagnostics(req.RequestHeader) {
+				diags = append(diags, diagnostic(err))
+			}
 		}
-		s.send(sess, reqID, &ua.CallResponse{ResponseHeader: s.header(req.RequestHeader, ua.StatusOK), Results: results, DiagnosticInfos: []*ua.DiagnosticInfo{}})
+		s.send(sess, reqID, &ua.CallResponse{ResponseHeader: s.header(req.RequestHeader, ua.StatusOK), Results: results, DiagnosticInfos: diags})
 	})
 }
 
-func (s *Server) callOne(ctx context.Context, sess *session, m *ua.CallMethodRequest, r rights) *ua.CallMethodResult {
+// callOne calls one method; the error, when there is one, is the reason
+// for a refusal (the client's diagnostics carry its text).
+func (s *Server) callOne(ctx context.Context, sess *session, m *ua.CallMethodRequest, r rights) (*ua.CallMethodResult, error) {
 	res := &ua.CallMethodResult{InputArgumentResults: []ua.StatusCode{}, InputArgumentDiagnosticInfos: []*ua.DiagnosticInfo{}, OutputArguments: []*ua.Variant{}}
-	fail := func(code ua.StatusCode) *ua.CallMethodResult {
+	var why error
+	fail := func(code ua.StatusCode) (*ua.CallMethodResult, error) {
 		s.stats.callsRefused.Add(1)
 		res.StatusCode = code
-		return res
+		return res, why
 	}
 	if m == nil || m.ObjectID == nil || m.MethodID == nil {
 		return fail(ua.StatusBadNodeIDInvalid)
@@ -402,6 +410,7 @@ func (s *Server) callOne(ctx context.Context, sess *session, m *ua.CallMethodReq
 		}
 		out, err := meth.prop.Query(ctx, arg)
 		if err != nil {
+			why = err
 			return fail(statusOf(err))
 		}
 		if valueBytes(spec, out) > maxValueBytes {
@@ -414,13 +423,14 @@ func (s *Server) callOne(ctx context.Context, sess *session, m *ua.CallMethodReq
 		res.InputArgumentResults = []ua.StatusCode{ua.StatusOK}
 		res.OutputArguments = []*ua.Variant{va}
 		s.stats.calls.Add(1)
-		return res
+		return res, nil
 	}
 	v, err := valueOf(spec, spec.Shape, spec.Width, m.InputArguments[0])
 	if err == nil {
 		err = meth.prop.Write(ctx, v)
 	}
 	if err != nil {
+		why = err
 		code := statusOf(err)
 		s.log.Info().Str("session", sess.name).Str("remote", sess.remote).Str("method", meth.id.StringID()).
 			Str("status", code.Error()).Err(err).Msg("OPC UA call refused")
@@ -434,7 +444,7 @@ func (s *Server) callOne(ctx context.Context, sess *session, m *ua.CallMethodReq
 	s.log.Info().Str("session", sess.name).Str("remote", sess.remote).Str("method", meth.id.StringID()).
 		Str("value", v.String()).Msg("OPC UA command")
 	res.InputArgumentResults = []ua.StatusCode{ua.StatusOK}
-	return res
+	return res, nil
 }
 
 // browseAny browses a node of our namespace or of namespace 0.

@@ -543,4 +543,4 @@ func (p *Pipeline) publishSeriesStart(s *series) {
 }
 
 // errNoSeries is returned by queries that need a series.
-var errNoSeries = errors.New("no series has been received yet")
+var errNoSeries = fmt.Errorf("%w: no series has been received yet", properties.ErrNoData)

@@ -236,12 +236,17 @@ type UAObject struct {
 
 // Value ...
 type Value struct {
+	// InnerXML is the value's XML (tioga patch: the server decodes
+	// method argument lists from it).
+	InnerXML string `xml:",innerxml"`
 }
 
 // UAVariable ...
 type UAVariable struct {
-	DataTypeAttr                string             `xml:"DataType,attr,omitempty"`
-	ValueRankAttr               int                `xml:"ValueRank,attr,omitempty"`
+	DataTypeAttr string `xml:"DataType,attr,omitempty"`
+	// ValueRankAttr is nil when the attribute is absent (-1, scalar;
+	// tioga patch: an int could not tell that from 0).
+	ValueRankAttr               *int               `xml:"ValueRank,attr,omitempty"`
 	ArrayDimensionsAttr         string             `xml:"ArrayDimensions,attr,omitempty"`
 	AccessLevelAttr             uint32             `xml:"AccessLevel,attr,omitempty"`
 	UserAccessLevelAttr         uint32             `xml:"UserAccessLevel,attr,omitempty"`

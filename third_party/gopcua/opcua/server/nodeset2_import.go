@@ -1,9 +1,13 @@
 package server
 
 import (
+	"encoding/xml"
 	"fmt"
-	"github.com/gopcua/opcua/debug"
+	"strconv"
+	"strings"
 
+	"github.com/gopcua/opcua/debug"
+	"github.com/gopcua/opcua/id"
 	"github.com/gopcua/opcua/schema"
 	"github.com/gopcua/opcua/ua"
 )
@@ -180,6 +184,13 @@ func (srv *Server) nodesImportNodeSet(nodes *schema.UANodeSet) error {
 		ns.AddNode(n)
 	}
 
+	aliases := map[string]string{}
+	if nodes.Aliases != nil {
+		for _, a := range nodes.Aliases.Alias {
+			aliases[a.AliasAttr] = a.Value
+		}
+	}
+
 	// set up the variables
 	for i := range nodes.UAVariable {
 		ot := nodes.UAVariable[i]
@@ -196,10 +207,11 @@ func (srv *Server) nodesImportNodeSet(nodes *schema.UANodeSet) error {
 			attrs[ua.AttributeIDDescription] = DataValueFromValue(ua.NewLocalizedText(ot.Description[0].Value))
 		}
 		attrs[ua.AttributeIDNodeClass] = DataValueFromValue(uint32(ua.NodeClassVariable))
+		val := variableAttributes(attrs, ot, aliases)
 
 		var refs References = make([]*ua.ReferenceDescription, 0)
 
-		n := NewNode(nid, attrs, refs, nil)
+		n := NewNode(nid, attrs, refs, val)
 		ns, err := srv.Namespace(int(nid.Namespace()))
 		if err != nil {
 			// This namespace doesn't exist.
@@ -555,4 +567,118 @@ func (srv *Server) refsImportNodeSet(nodes *schema.UANodeSet) error {
 	}
 
 	return nil
+}
+
+// variableAttributes sets the Variable attributes upstream's import left
+// out (tioga patch: every namespace-0 variable answered
+// BadAttributeIdInvalid for Value, DataType, ValueRank, ArrayDimensions,
+// AccessLevel, ...; clients browsing a method could not read its
+// InputArguments). It returns the node's value: the method argument list
+// when the node set holds one, else a null value.
+func variableAttributes(attrs Attributes, v *schema.UAVariable, aliases map[string]string) ValueFunc {
+	dt := ua.NewNumericNodeID(0, id.BaseDataType)
+	if s := v.DataTypeAttr; s != "" {
+		if a, ok := aliases[s]; ok {
+			s = a
+		}
+		if n, err := ua.ParseNodeID(s); err == nil {
+			dt = n
+		}
+	}
+	attrs[ua.AttributeIDDataType] = DataValueFromValue(dt)
+	rank := int32(-1)
+	if v.ValueRankAttr != nil {
+		rank = int32(*v.ValueRankAttr)
+	}
+	attrs[ua.AttributeIDValueRank] = DataValueFromValue(rank)
+	dims := []uint32{}
+	for _, f := range strings.Split(v.ArrayDimensionsAttr, ",") {
+		if n, err := strconv.ParseUint(strings.TrimSpace(f), 10, 32); err == nil {
+			dims = append(dims, uint32(n))
+		}
+	}
+	if rank >= 1 {
+		attrs[ua.AttributeIDArrayDimensions] = DataValueFromValue(dims)
+	}
+	access := byte(ua.AccessLevelTypeCurrentRead)
+	if v.AccessLevelAttr != 0 {
+		access = byte(v.AccessLevelAttr)
+	}
+	userAccess := access
+	if v.UserAccessLevelAttr != 0 {
+		userAccess = byte(v.UserAccessLevelAttr)
+	}
+	attrs[ua.AttributeIDAccessLevel] = DataValueFromValue(access)
+	attrs[ua.AttributeIDUserAccessLevel] = DataValueFromValue(userAccess)
+	attrs[ua.AttributeIDMinimumSamplingInterval] = DataValueFromValue(v.MinimumSamplingIntervalAttr)
+	attrs[ua.AttributeIDHistorizing] = DataValueFromValue(v.HistorizingAttr)
+
+	var value *ua.Variant
+	if v.Value != nil {
+		if args := decodeArguments(v.Value.InnerXML, aliases); args != nil {
+			value = ua.MustVariant(args)
+		}
+	}
+	if value == nil {
+		value = &ua.Variant{}
+	}
+	return func() *ua.DataValue {
+		return &ua.DataValue{EncodingMask: ua.DataValueValue, Value: value}
+	}
+}
+
+// decodeArguments decodes a node set's ListOfExtensionObject of Arguments
+// (a method's InputArguments or OutputArguments); nil when the XML holds
+// something else.
+func decodeArguments(inner string, aliases map[string]string) []*ua.ExtensionObject {
+	if !strings.Contains(inner, "<Argument>") {
+		return nil
+	}
+	var list struct {
+		Objects []struct {
+			TypeID string `xml:"TypeId>Identifier"`
+			Arg    struct {
+				Name            string `xml:"Name"`
+				DataType        string `xml:"DataType>Identifier"`
+				ValueRank       *int32 `xml:"ValueRank"`
+				ArrayDimensions []struct {
+					UInt32 []uint32 `xml:"UInt32"`
+				} `xml:"ArrayDimensions"`
+				Description struct {
+					Locale string `xml:"Locale"`
+					Text   string `xml:"Text"`
+				} `xml:"Description"`
+			} `xml:"Body>Argument"`
+		} `xml:"ExtensionObject"`
+	}
+	if err := xml.Unmarshal([]byte(inner), &list); err != nil || len(list.Objects) == 0 {
+		return nil
+	}
+	out := make([]*ua.ExtensionObject, 0, len(list.Objects))
+	for _, o := range list.Objects {
+		dt := o.Arg.DataType
+		if a, ok := aliases[dt]; ok {
+			dt = a
+		}
+		dtID, err := ua.ParseNodeID(dt)
+		if err != nil {
+			return nil
+		}
+		rank := int32(-1)
+		if o.Arg.ValueRank != nil {
+			rank = *o.Arg.ValueRank
+		}
+		dims := []uint32{}
+		for _, d := range o.Arg.ArrayDimensions {
+			dims = append(dims, d.UInt32...)
+		}
+		out = append(out, ua.NewExtensionObject(&ua.Argument{
+			Name:            o.Arg.Name,
+			DataType:        dtID,
+			ValueRank:       rank,
+			ArrayDimensions: dims,
+			Description:     ua.NewLocalizedText(o.Arg.Description.Text),
+		}))
+	}
+	return out
 }

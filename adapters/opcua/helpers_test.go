@@ -141,9 +141,28 @@ func freePort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
+// identities caches the RSA keys of the test identities by name: an RSA
+// 2048 key takes about a second on a busy machine, and every harness needs
+// three.
+var identities sync.Map // name -> *cachedIdentity
+
+type cachedIdentity struct {
+	once sync.Once
+	cert []byte
+	key  *rsa.PrivateKey
+	err  error
+}
+
+func cachedSelfSigned(name, uri string, hosts []string) ([]byte, *rsa.PrivateKey, error) {
+	v, _ := identities.LoadOrStore(name, &cachedIdentity{})
+	c := v.(*cachedIdentity)
+	c.once.Do(func() { c.cert, c.key, c.err = newSelfSigned(uri, hosts, time.Hour) })
+	return c.cert, c.key, c.err
+}
+
 func newIdentity(t testing.TB, dir, name string) clientIdentity {
 	t.Helper()
-	cert, key, err := newSelfSigned("urn:tioga:test:"+name, []string{"localhost"}, time.Hour)
+	cert, key, err := cachedSelfSigned("client:"+name, "urn:tioga:test:"+name, []string{"localhost"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,6 +192,18 @@ func startHarness(t testing.TB, mod func(*Config)) *harness {
 	h.trusted = newIdentity(t, clients, "trusted")
 	h.untrusted = newIdentity(t, clients, "untrusted")
 	h.cfg = Config{ListenHost: "127.0.0.1", Port: freePort(t), PKIDir: pki, ApplicationURI: "urn:tioga:test:server", TrustedCerts: []string{h.trusted.certFile}}
+	// the server's identity, generated once per test process
+	scert, skey, err := cachedSelfSigned("server", h.cfg.ApplicationURI, []string{"127.0.0.1", "localhost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.cfg.CertFile, h.cfg.KeyFile = filepath.Join(pki, "server.der"), filepath.Join(pki, "server.pem")
+	if err := os.WriteFile(h.cfg.CertFile, scert, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(h.cfg.KeyFile, pemKey(skey), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if mod != nil {
 		mod(&h.cfg)
 	}

@@ -96,14 +96,7 @@ func NewServer(tree *device.Tree, cfg Config, log zerolog.Logger) (*Server, erro
 		ApplicationType: ua.ApplicationTypeServer,
 		DiscoveryURLs:   []string{s.url},
 	}
-	for _, ep := range []struct {
-		policy string
-		mode   ua.MessageSecurityMode
-	}{
-		{ua.SecurityPolicyURINone, ua.MessageSecurityModeNone},
-		{ua.SecurityPolicyURIBasic256Sha256, ua.MessageSecurityModeSign},
-		{ua.SecurityPolicyURIBasic256Sha256, ua.MessageSecurityModeSignAndEncrypt},
-	} {
+	for _, ep := range offeredSecurity() {
 		s.endpoints = append(s.endpoints, &ua.EndpointDescription{
 			EndpointURL:       s.url,
 			Server:            s.app,
@@ -123,11 +116,11 @@ func NewServer(tree *device.Tree, cfg Config, log zerolog.Logger) (*Server, erro
 	// it imports it; they say nothing about this server, so its logging
 	// starts once the server is built.
 	glog := &gopcuaLogger{log: log}
-	s.srv = server.New(
-		server.EndPoint(cfg.ListenHost, cfg.Port),
-		server.EnableSecurity("None", ua.MessageSecurityModeNone),
-		server.EnableSecurity("Basic256Sha256", ua.MessageSecurityModeSign),
-		server.EnableSecurity("Basic256Sha256", ua.MessageSecurityModeSignAndEncrypt),
+	opts := []server.Option{server.EndPoint(cfg.ListenHost, cfg.Port)}
+	for _, ep := range offeredSecurity() {
+		opts = append(opts, server.EnableSecurity(ep.policy, ep.mode))
+	}
+	s.srv = server.New(append(opts,
 		server.EnableAuthMode(ua.UserTokenTypeAnonymous),
 		server.Certificate(cert),
 		server.PrivateKey(key),
@@ -139,7 +132,7 @@ func NewServer(tree *device.Tree, cfg Config, log zerolog.Logger) (*Server, erro
 		server.ConnectionLimits(cfg.MaxConnections, cfg.MaxConnectionsPerHost),
 		server.OpenTimeout(cfg.OpenTimeout, cfg.CreateSessionTimeout),
 		server.ChannelClosed(s.channelClosed),
-	)
+	)...)
 	s.as = newAddressSpace(cfg.NamespaceURI)
 	s.srv.AddNamespace(s.as)
 	if err := s.as.build(tree); err != nil {

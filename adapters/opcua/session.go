@@ -28,12 +28,39 @@ const (
 	anonymousPolicy = "anonymous"
 )
 
-// controlPolicies are the security policies a channel must use for its
-// session to write and call commands (with the SignAndEncrypt mode, or Sign
-// when Config.AllowSignOnlyControl). None never controls; gopcua refuses
-// every policy the endpoints do not offer before a session exists.
-var controlPolicies = map[string]bool{
-	ua.SecurityPolicyURIBasic256Sha256: true,
+// securedPolicies are the security policies the server offers besides
+// None, each with Sign and SignAndEncrypt, strongest last; a session over
+// one of them may control the server (with the SignAndEncrypt mode, or
+// Sign when Config.AllowSignOnlyControl) when its certificate is trusted.
+// gopcua refuses every policy not offered before a session exists. The
+// deprecated Basic128Rsa15 and Basic256 are never offered.
+var securedPolicies = []string{
+	ua.SecurityPolicyURIBasic256Sha256,
+	ua.SecurityPolicyURIAes128Sha256RsaOaep,
+	ua.SecurityPolicyURIAes256Sha256RsaPss,
+}
+
+// controlPolicies is securedPolicies as a set.
+var controlPolicies = func() map[string]bool {
+	m := map[string]bool{}
+	for _, p := range securedPolicies {
+		m[p] = true
+	}
+	return m
+}()
+
+type securityChoice struct {
+	policy string
+	mode   ua.MessageSecurityMode
+}
+
+// offeredSecurity lists the endpoints' policy and mode pairs.
+func offeredSecurity() []securityChoice {
+	out := []securityChoice{{ua.SecurityPolicyURINone, ua.MessageSecurityModeNone}}
+	for _, p := range securedPolicies {
+		out = append(out, securityChoice{p, ua.MessageSecurityModeSign}, securityChoice{p, ua.MessageSecurityModeSignAndEncrypt})
+	}
+	return out
 }
 
 // session is one client session. Its fields after creation are guarded by
@@ -307,7 +334,7 @@ func (s *Server) activateSession(sc *uasc.SecureChannel, req *ua.ActivateSession
 			trust = "untrusted: " + why
 			s.rejected.keep(sess.cert, s.log)
 		case !controlPolicies[sess.policy]:
-			trust = "trusted, but control needs the Basic256Sha256 policy, not " + sess.policy
+			trust = "trusted, but control needs a secured policy, not " + sess.policy
 		case sess.mode != ua.MessageSecurityModeSignAndEncrypt && sess.mode != ua.MessageSecurityModeSign:
 			trust = "trusted, but control needs SignAndEncrypt"
 		case sess.mode == ua.MessageSecurityModeSign && !s.cfg.AllowSignOnlyControl:

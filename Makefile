@@ -15,7 +15,7 @@ APT_PACKAGES := libzmq3-dev pkg-config gcc bitshuffle cbflib-bin python3-pycbf \
 
 NODE_CLIENT := adapters/opcua/testdata/nodeclient
 
-.PHONY: all setup setup-node build test gopcua-check bench bench-headline demo fuzz check-readers compare-dials check-cluster clean
+.PHONY: all setup setup-node build test gopcua-check bench bench-headline demo fuzz check-readers compare-dials check-cluster check-tinejar clean
 
 all: build
 
@@ -159,6 +159,23 @@ check-cluster: setup
 	@[ -s /etc/munge/munge.key ] || { echo "check-cluster: creating the munge key"; $(SUDO) mungekey --create --force && $(SUDO) chown munge:munge /etc/munge/munge.key; }
 	@mkdir -p out
 	set -o pipefail; $(GO) test -count=1 -tags cluster -timeout 90m -run Cluster -v ./cmd/tioga/ 2>&1 | tee out/check-cluster.txt
+
+# check-tinejar (opt-in) runs DESY's Java TINE library against the TINE
+# server: default-format reads, the TQuery helpers, the 1,000,000-record
+# dozor-pass over TCP (CM_STREAM), 1000 synchronous reads (rate printed,
+# beside a tine.jar server's), comparing with a tiny tine.jar server
+# (adapters/tine/testdata/tinejar). tine.jar is public but never committed:
+# TINE_JAR names it (default out/tine.jar). TINEJAR_UPDATE=1 also rewrites
+# the recorded exchanges make test replays. Installs Java 17 when missing.
+TINE_JAR ?= $(CURDIR)/out/tine.jar
+check-tinejar: setup
+	@command -v javac >/dev/null || { echo "check-tinejar: installing openjdk-17-jdk-headless"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq openjdk-17-jdk-headless >/dev/null || exit 1; }
+	@[ -f "$(TINE_JAR)" ] || { echo "check-tinejar: tine.jar not found at $(TINE_JAR)."; \
+	  echo "  It is DESY's public Java TINE library (never committed here). Get it with:"; \
+	  echo "    git clone --depth 1 https://github.com/KIT-IBPT/epics-cs-shell-flute /tmp/flute && mkdir -p out && cp /tmp/flute/lib/tine.jar out/"; \
+	  echo "  or run: make check-tinejar TINE_JAR=/path/to/tine.jar"; exit 1; }
+	set -o pipefail; TINE_JAR="$(TINE_JAR)" $(GO) test -count=1 -tags tinejar -timeout 30m -run '^TestTineJar$$' -v ./adapters/tine/ | grep -E '^(tine.jar:|---|===|FAIL|ok|PASS)|tinejar_test.go'
 
 clean:
 	rm -rf $(BIN)

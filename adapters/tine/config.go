@@ -10,8 +10,8 @@ import (
 )
 
 // Config configures the TINE server. The zero value works on a laptop:
-// UDP 9003 on every interface, writes open to everyone (as a TINE server
-// without users.csv/ipnets.csv), no TCP, no name server.
+// UDP 9003 on every interface, writes from loopback and this host's own
+// networks only, no TCP, no name server.
 type Config struct {
 	// PortOffset is the FEC's port offset: the server listens on UDP
 	// 9003+PortOffset (and TCP 8503+PortOffset). Clients find it in their
@@ -23,16 +23,25 @@ type Config struct {
 	// TINE convention, a negative value asks for an ephemeral port (tests).
 	UDPPort int `toml:"udp_port"`
 	TCPPort int `toml:"tcp_port"`
-	// TCP also serves the TINE framing on TCP 8503+PortOffset.
-	// Unverified: tine.jar never used TCP in the captures.
+	// StreamPort overrides TCP 10003+PortOffset likewise.
+	StreamPort int `toml:"stream_port"`
+	// TCP also serves TINE over TCP: on 10003+PortOffset in tine.jar's
+	// CM_STREAM framing (what tine.jar clients use when a link asks for
+	// TCP; verified with tine.jar 4.5.6, including a 16 MB array), and on
+	// 8503+PortOffset in the UDP framing on a stream (Tioga's own client,
+	// tioga-ctl --tcp; not verified against tine.jar). TCP has no datagram
+	// loss: large arrays arrive complete on client machines whose UDP
+	// receive buffers are small.
 	TCP bool `toml:"tcp"`
 
 	// WriteUsers and WriteNets restrict writes and commands, TINE's
-	// users.csv and ipnets.csv: when WriteUsers is set, the request's user
-	// name (upper-cased by TINE clients, compared case-insensitively) must
-	// be listed; when WriteNets is set (CIDR prefixes such as
-	// "192.168.14.0/24", or single addresses), the client's address must lie
-	// in one. With both set a write must pass both. Everyone may read.
+	// users.csv and ipnets.csv. WriteNets (CIDR prefixes such as
+	// "192.168.14.0/24", or single addresses) lists the client networks
+	// writes may come from; without it, writes come only from loopback and
+	// the networks of this host's interfaces ("0.0.0.0/0" and "::/0" open
+	// them to everyone). WriteUsers, when set, also requires the request's
+	// user name (upper-cased by TINE clients, compared case-insensitively;
+	// it is whatever the client claims) to be listed. Everyone may read.
 	// Refused writes get completion code 105 (access denied).
 	WriteUsers []string `toml:"write_users"`
 	WriteNets  []string `toml:"write_nets"`
@@ -41,6 +50,9 @@ type Config struct {
 	// "version:build" form, claiming the wire level of tine.jar 4.5.6 that
 	// the server was verified against.
 	Version string `toml:"version"`
+	// AppVersion is the APPVERSION text (TQuery.getAppVersion): the
+	// application's version. Default "tioga".
+	AppVersion string `toml:"app_version"`
 	// FECName is the server process's FEC name in the address database
 	// (fecaddr.csv, eqpdbase.csv) and in an ENS registration; at most 16
 	// characters. Default "TIOGA".
@@ -85,6 +97,9 @@ func (c Config) withDefaults() Config {
 	if c.Version == "" {
 		c.Version = "4.5.6:tioga"
 	}
+	if c.AppVersion == "" {
+		c.AppVersion = "tioga"
+	}
 	if c.FECName == "" {
 		c.FECName = "TIOGA"
 	}
@@ -117,6 +132,9 @@ func (c Config) withDefaults() Config {
 
 func (c Config) udpPort() int { return pickPort(c.UDPPort, wire.UDPBasePort+c.PortOffset) }
 func (c Config) tcpPort() int { return pickPort(c.TCPPort, wire.TCPBasePort+c.PortOffset) }
+func (c Config) streamPort() int {
+	return pickPort(c.StreamPort, wire.StreamBasePort+c.PortOffset)
+}
 
 func pickPort(override, conventional int) int {
 	switch {
@@ -129,10 +147,10 @@ func pickPort(override, conventional int) int {
 }
 
 func (c Config) validate() error {
-	if c.PortOffset < 0 || wire.UDPBasePort+c.PortOffset > 65535 {
+	if c.PortOffset < 0 || wire.UDPBasePort+c.PortOffset > 65535 || (c.TCP && c.StreamPort == 0 && wire.StreamBasePort+c.PortOffset > 65535) {
 		return fmt.Errorf("tine: port offset %d out of range", c.PortOffset)
 	}
-	if c.UDPPort > 65535 || c.TCPPort > 65535 {
+	if c.UDPPort > 65535 || c.TCPPort > 65535 || c.StreamPort > 65535 {
 		return fmt.Errorf("tine: port override out of range")
 	}
 	if c.Listen != "" {

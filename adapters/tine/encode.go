@@ -149,9 +149,7 @@ func valuePayload(v properties.Value, f wire.Format, sizeOut int) (payload, erro
 			}
 			s = tv.Text
 		}
-		if len(s) > sizeOut {
-			s = s[:sizeOut]
-		}
+		s = cutText(s, sizeOut)
 		return payload{format: f, size: len(s), text: s}, nil
 	case f.IsName():
 		if v.Elem != properties.Text {

@@ -40,8 +40,9 @@ func pollCounter(interval time.Duration, r int) int {
 type link struct {
 	key      linkKey
 	sub      wire.Subscription
-	con      wire.Contract
-	mode     wire.Mode // base mode
+	sent     wire.Contract // the contract as the client sent it (renewals repeat it)
+	con      wire.Contract // the contract served: CF_DEFAULT replaced by the native format
+	mode     wire.Mode     // base mode
 	interval time.Duration
 	tgt      target
 	rawIn    []byte // input bytes as received (renewals must match)

@@ -66,18 +66,22 @@ func newPeer(s *Server, addr netip.AddrPort, tr transport, udp bool) *peer {
 		writes: map[inputKey]writeDone{},
 	}
 	p.w = newReplyWriter(p.sendDatagram)
+
 	p.lastActive = time.Now()
 	return p
 }
 
 func (p *peer) sendDatagram(b []byte) error {
+	// Counted before sending, so that a client that has its reply also
+	// sees it counted; taken back if the send fails.
+	p.s.stats.replies.Add(1)
 	err := p.tr.send(b)
 	if err != nil {
+		p.s.stats.replies.Add(^uint64(0))
 		p.s.stats.sendErrors.Add(1)
 		p.s.warnf(p.addr.Addr(), "tine: send to %s failed: %v", p.addr, err)
 		return err
 	}
-	p.s.stats.replies.Add(1)
 	return nil
 }
 
@@ -233,6 +237,8 @@ func (p *peer) single(l *wire.Link, input []byte, user string) {
 	if !ok {
 		return
 	}
+	eff := withDefaultFormat(c, &tgt)
+	c = &eff
 	var (
 		pl payload
 		e  *tineError
@@ -319,7 +325,7 @@ func (p *peer) attach(l *wire.Link, input []byte, now time.Time) {
 	key := linkKey{l.LinkID, l.StartTime}
 	mode := l.Mode.Base()
 	if old, ok := p.links[key]; ok {
-		if old.con == l.Contract && old.mode == mode && old.sub.PollingInterval == l.PollingInterval && bytes.Equal(old.rawIn, input) {
+		if old.sent == l.Contract && old.mode == mode && old.sub.PollingInterval == l.PollingInterval && bytes.Equal(old.rawIn, input) {
 			old.sub = l.Subscription
 			old.renew(now, rand.IntN(100))
 			p.s.stats.renewals.Add(1)
@@ -353,7 +359,7 @@ func (p *peer) attach(l *wire.Link, input []byte, now time.Time) {
 	}
 	interval = max(interval, p.s.cfg.MinInterval)
 	nl := &link{
-		key: key, sub: l.Subscription, con: *c, mode: mode, interval: interval, tgt: tgt,
+		key: key, sub: l.Subscription, sent: *c, con: withDefaultFormat(c, &tgt), mode: mode, interval: interval, tgt: tgt,
 		rawIn: append([]byte(nil), input...), input: in, hasInput: hasIn, stop: make(chan struct{}),
 	}
 	nl.renew(now, rand.IntN(100))

@@ -74,7 +74,7 @@ func (w *replyWriter) failure(subID uint16, start uint32, format wire.Format, e 
 	}
 	h.SetTime(time.Now())
 	w.buf = wire.AppendReplyHeader(w.buf, &h)
-	w.buf = wire.AppendStatus(w.buf, e.text)
+	w.buf = wire.AppendStatus(w.buf, asciiText(e.text))
 }
 
 // flush sends the datagram being built, if any.

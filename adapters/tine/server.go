@@ -30,8 +30,9 @@ type Server struct {
 	access writeAccess
 	start  time.Time
 
-	udp *net.UDPConn
-	tcp *net.TCPListener
+	udp    *net.UDPConn
+	tcp    *net.TCPListener // UDP framing on a stream (8503+offset)
+	stream *net.TCPListener // tine.jar's CM_STREAM framing (10003+offset)
 
 	// base is the parent of every request's context: Close cancels it, so
 	// a write hook waiting on the detector stops when the server does.
@@ -97,8 +98,25 @@ func NewServer(tree *device.Tree, cfg Config, log zerolog.Logger) (*Server, erro
 			return nil, fmt.Errorf("tine: listen TCP %s: %w", tcpAddr, err)
 		}
 		s.tcp = tl.(*net.TCPListener)
+		streamAddr := net.JoinHostPort(host, strconv.Itoa(cfg.streamPort()))
+		sl, err := net.Listen("tcp", streamAddr)
+		if err != nil {
+			s.udp.Close()
+			s.tcp.Close()
+			return nil, fmt.Errorf("tine: listen TCP %s: %w", streamAddr, err)
+		}
+		s.stream = sl.(*net.TCPListener)
 	}
 	return s, nil
+}
+
+// StreamAddr is the TCP address of tine.jar's CM_STREAM transfers, or nil
+// when TCP is off.
+func (s *Server) StreamAddr() net.Addr {
+	if s.stream == nil {
+		return nil
+	}
+	return s.stream.Addr()
 }
 
 // Addr is the UDP address the server listens on.
@@ -146,8 +164,9 @@ func (s *Server) Serve(ctx context.Context) error {
 	s.wg.Add(1)
 	go s.readUDP()
 	if s.tcp != nil {
-		s.wg.Add(1)
-		go s.acceptTCP()
+		s.wg.Add(2)
+		go s.acceptTCP(s.tcp, false)
+		go s.acceptTCP(s.stream, true)
 	}
 	if s.cfg.Export {
 		s.wg.Add(1)
@@ -176,6 +195,7 @@ func (s *Server) Close() error {
 		s.udp.Close()
 		if s.tcp != nil {
 			s.tcp.Close()
+			s.stream.Close()
 		}
 	})
 	return nil
@@ -197,15 +217,13 @@ func (s *Server) requestContext(d time.Duration) (context.Context, context.Cance
 func (s *Server) logStart() {
 	ev := s.log.Info().Str("udp", s.Addr().String()).Int("port_offset", s.cfg.PortOffset).Str("fec", s.cfg.FECName)
 	if s.tcp != nil {
-		ev = ev.Str("tcp", s.tcp.Addr().String())
+		ev = ev.Str("tcp", s.tcp.Addr().String()).Str("stream", s.stream.Addr().String())
 	}
 	for _, r := range AddressRows(s.tree, s.cfg) {
 		ev = ev.Str("/"+r.Context+"/"+r.Name, r.Module)
 	}
 	ev.Msg("tine: serving")
-	if !s.access.restricted() {
-		s.log.Warn().Msg("tine: writes are open to every client (no write users or networks configured)")
-	}
+	s.log.Info().Msg("tine: writes allowed " + s.access.describe())
 }
 
 func (s *Server) housekeeping() {

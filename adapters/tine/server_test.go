@@ -110,8 +110,29 @@ func TestWriteAccess(t *testing.T) {
 			t.Errorf("%s at %s: %v", c.user, c.ip, got)
 		}
 	}
-	if open, _ := newWriteAccess(nil, nil); open.restricted() || !open.allows("X", ip("8.8.8.8")) {
-		t.Error("empty lists must not restrict")
+	// Without write_nets: loopback and the host's own networks only.
+	local := func() []netip.Prefix {
+		return []netip.Prefix{netip.MustParsePrefix("192.168.14.0/24"), netip.MustParsePrefix("fd00:14::/64")}
+	}
+	def, _ := newWriteAccessFrom(nil, nil, local)
+	for _, c := range []struct {
+		ip netip.Addr
+		ok bool
+	}{
+		{ip("127.0.0.1"), true}, {ip("::1"), true}, {ip("::ffff:127.0.0.1"), true}, {ip("192.168.14.77"), true},
+		{ip("fd00:14::5"), true}, {ip("8.8.8.8"), false}, {ip("192.168.15.1"), false}, {ip("fd00:15::5"), false},
+	} {
+		if got := def.allows("ANYONE", c.ip); got != c.ok {
+			t.Errorf("default lists: %s: %v, want %v", c.ip, got, c.ok)
+		}
+	}
+	// Opened deliberately.
+	open, _ := newWriteAccessFrom(nil, []string{"0.0.0.0/0", "::/0"}, local)
+	if !open.allows("X", ip("8.8.8.8")) || !open.allows("X", ip("2001:db8::1")) {
+		t.Error("write_nets 0.0.0.0/0 and ::/0 must let everyone write")
+	}
+	if hp := hostPrefixes(); len(hp) == 0 {
+		t.Log("no non-loopback interface: the default allows loopback only")
 	}
 }
 

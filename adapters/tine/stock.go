@@ -32,16 +32,11 @@ func (s *Server) readStock(t *target, c *wire.Contract, in properties.Value, has
 			props = []*properties.Property{p}
 		}
 		if f == wire.Struct {
-			if !strings.EqualFold(c.TagOut, wire.PropInfoTag) {
-				return payload{}, fail(wire.IllegalFormat, fmt.Sprintf("structure tag %q (PROPS offers %s)", c.TagOut, wire.PropInfoTag))
+			infos := make([]wire.PropertyInfo, len(props))
+			for i, p := range props {
+				infos[i] = PropertyInfo(p)
 			}
-			k := min(len(props), max(n, 0)/wire.PropInfoSize)
-			b := make([]byte, 0, k*wire.PropInfoSize)
-			for _, p := range props[:k] {
-				info := PropertyInfo(p)
-				b = wire.AppendPropertyInfo(b, &info)
-			}
-			return rawPayload(f, b), nil
+			return infoPayload(infos, c.TagOut, n, "PROPS")
 		}
 		names := make([]string, len(props))
 		for i, p := range props {
@@ -65,7 +60,44 @@ func (s *Server) readStock(t *target, c *wire.Contract, in properties.Value, has
 		}
 		return scalarPayload(float64(s.start.Unix()), f, n)
 	case stockStockProps:
-		return namesPayload(StockProperties(), f, n)
+		infos := stockInfos
+		if hasIn {
+			// STOCKPROPS with a stock property's name: its information
+			// (TQuery.getMetaProperties asks this before reading METAPROPS)
+			// [verified against a tine.jar server, which answers one record
+			// per overload; this server has one each].
+			if in.Elem != properties.Text {
+				return payload{}, errStockInput
+			}
+			si, ok := stockNames[strings.ToUpper(strings.TrimSpace(in.Text))]
+			if !ok {
+				return payload{}, fail(wire.IllegalProperty, "")
+			}
+			infos = []stockInfo{stockInfoOf(si)}
+			for _, x := range stockInfos {
+				if strings.EqualFold(x.name, strings.TrimSpace(in.Text)) {
+					infos = []stockInfo{x}
+				}
+			}
+		}
+		if f == wire.Struct {
+			recs := make([]wire.PropertyInfo, len(infos))
+			for i, x := range infos {
+				recs[i] = x.info()
+			}
+			return infoPayload(recs, c.TagOut, n, "STOCKPROPS")
+		}
+		names := make([]string, len(infos))
+		for i, x := range infos {
+			names[i] = x.name
+		}
+		return namesPayload(names, f, n)
+	case stockNStockProps:
+		return scalarPayload(float64(len(stockInfos)), f, n)
+	case stockMetaProps:
+		return namesPayload(metaProperties(t.dev.Properties()), f, n)
+	case stockAppVersion:
+		return valuePayload(properties.TextValue(s.cfg.AppVersion), f, n)
 	case stockDesc:
 		return valuePayload(properties.TextValue(t.srv.Description()), f, n)
 	case stockOS:
@@ -76,6 +108,105 @@ func (s *Server) readStock(t *target, c *wire.Contract, in properties.Value, has
 		return valuePayload(properties.TextValue(sb.String()), f, n)
 	}
 	return payload{}, fail(wire.IllegalProperty, "")
+}
+
+// infoPayload encodes property-information records in the layout the
+// structure tag asks for: PRPQSr4 (432 bytes), XPQS (224) or PQSX (188);
+// as many whole records as sizeOut bytes hold.
+func infoPayload(infos []wire.PropertyInfo, tag string, sizeOut int, what string) (payload, error) {
+	var size int
+	var enc func([]byte, *wire.PropertyInfo) []byte
+	switch strings.ToUpper(strings.TrimSpace(tag)) {
+	case strings.ToUpper(wire.PropInfoTag):
+		size, enc = wire.PropInfoSize, wire.AppendPropertyInfo
+	case wire.PropInfoXTag:
+		size, enc = wire.PropInfoXSize, wire.AppendPropertyInfoX
+	case wire.PropInfoLegacyTag:
+		size, enc = wire.PropInfoLegacySize, wire.AppendPropertyInfoLegacy
+	default:
+		return payload{}, fail(wire.IllegalFormat, fmt.Sprintf("structure tag %q (%s offers %s, %s and %s)",
+			tag, what, wire.PropInfoTag, wire.PropInfoXTag, wire.PropInfoLegacyTag))
+	}
+	k := min(len(infos), max(sizeOut, 0)/size)
+	b := make([]byte, 0, k*size)
+	for i := range infos[:k] {
+		b = enc(b, &infos[i])
+	}
+	return rawPayload(wire.Struct, b), nil
+}
+
+// metaProperties lists the meta-properties that carry information about
+// the properties: <name>.DESC for those with a description, .EGU, .MAX,
+// .MIN, .TMAX and .TMIN for those with units or limits (every meta-property
+// of metaSuffixes answers for every property; these are the ones worth
+// showing).
+func metaProperties(ps []*properties.Property) []string {
+	var out []string
+	for _, p := range sortedProperties(ps) {
+		s := p.Spec()
+		for _, m := range metaListed {
+			switch {
+			case m == "DESC" && s.Description == "":
+				continue
+			case m != "DESC" && s.Units == "" && s.Limits == nil:
+				continue
+			}
+			out = append(out, s.Name+"."+m)
+		}
+	}
+	return out
+}
+
+// stockInfo describes a stock property for STOCKPROPS and default-format
+// reads: its format and size when read without a data type.
+type stockInfo struct {
+	name   string
+	kind   stockKind
+	desc   string
+	format wire.Format
+	size   int32
+	input  wire.Format // Null, or TEXT for the stock properties that take a name
+}
+
+// stockInfos is every stock property the server answers, by name.
+var stockInfos = []stockInfo{
+	{"ADDRESSDB", stockAddressDB, "address-database rows of this process's servers (csv)", wire.Text, 4096, wire.Null},
+	{"APPVERSION", stockAppVersion, "application version", wire.Text, 32, wire.Null},
+	{"DEVICES", stockDevices, "device names", wire.Name64, 256, wire.Null},
+	{"METAPROPERTIES", stockMetaProps, "valid meta properties of exported properties", wire.Name64, 256, wire.Null},
+	{"METAPROPS", stockMetaProps, "valid meta properties of exported properties", wire.Name64, 256, wire.Null},
+	{"NDEVICES", stockNDevices, "number of devices", wire.Int32, 1, wire.Null},
+	{"NPROPERTIES", stockNProps, "number of properties", wire.Int32, 1, wire.Null},
+	{"NPROPS", stockNProps, "number of properties", wire.Int32, 1, wire.Null},
+	{"NSTOCKPROPS", stockNStockProps, "number of stock properties", wire.Int32, 1, wire.Null},
+	{"PROPERTIES", stockProps, "property names or information", wire.Name64, 256, wire.Text},
+	{"PROPS", stockProps, "property names or information", wire.Name64, 256, wire.Text},
+	{"SRVDESC", stockDesc, "server description", wire.Text, 64, wire.Null},
+	{"SRVOS", stockOS, "server operating system", wire.Text, 32, wire.Null},
+	{"SRVSTARTTIME", stockStartTime, "server start time (unix seconds)", wire.Int32, 1, wire.Null},
+	{"SRVVERSION", stockVersion, "TINE version of the server", wire.Text, 32, wire.Null},
+	{"STOCKPROPS", stockStockProps, "stock property names or information", wire.Name32, 64, wire.Text},
+}
+
+func stockInfoOf(k stockKind) stockInfo {
+	for _, x := range stockInfos {
+		if x.kind == k {
+			return x
+		}
+	}
+	return stockInfo{format: wire.Int32, size: 1, input: wire.Null}
+}
+
+// info is the stock property's PRPQSr4 record.
+func (x stockInfo) info() wire.PropertyInfo {
+	in := int32(0)
+	if x.input != wire.Null {
+		in = 64
+	}
+	return wire.PropertyInfo{
+		Name: x.name, Description: x.desc, Units: "none", Max: 10, SizeOut: x.size, SizeIn: in, Overloads: 1,
+		FormatOut: x.format, FormatIn: x.input, Access: wire.AccessRead, XUnits: "none", XMax: 10, NumRows: 1, RowSize: 1,
+	}
 }
 
 // sortedProperties orders properties by name, as tine.jar lists them
@@ -99,8 +230,8 @@ func PropertyInfo(p *properties.Property) wire.PropertyInfo {
 	lo, hi := displayRange(s)
 	info := wire.PropertyInfo{
 		Name:        s.Name,
-		Description: truncate(s.Description, 63),
-		Units:       truncate(tineUnits(s.Units), 15),
+		Description: cutText(asciiText(s.Description), 63),
+		Units:       cutText(tineUnits(s.Units), 15),
 		Min:         lo,
 		Max:         hi,
 		SizeOut:     capacity(s),
@@ -152,15 +283,11 @@ func displayRange(s properties.Spec) (lo, hi float32) {
 	return 0, 10
 }
 
-// unitsASCII spells the registry's units in ASCII: TINE's name fields are
-// single-byte, and Java clients would show UTF-8 "Å" as "Ã\u0085".
-var unitsASCII = strings.NewReplacer("Å", "A", "°", "deg", "µ", "u", "²", "^2", "³", "^3", "σ", "sigma", "Ω", "Ohm")
-
 // tineUnits is the units text TINE clients see: "none" when there are
-// none, as tine.jar's default.
+// none, as tine.jar's default; in ASCII (asciiText).
 func tineUnits(u string) string {
 	if u == "" {
 		return "none"
 	}
-	return unitsASCII.Replace(u)
+	return asciiText(u)
 }

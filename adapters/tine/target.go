@@ -79,17 +79,20 @@ func codeFor(err error) *tineError {
 type stockKind uint8
 
 const (
-	notStock        stockKind = iota
-	stockNProps               // NPROPS, NPROPERTIES: number of properties of the device
-	stockProps                // PROPS, PROPERTIES: names, or PRPQSr4 records
-	stockNDevices             // NDEVICES
-	stockDevices              // DEVICES
-	stockVersion              // SRVVERSION
-	stockStartTime            // SRVSTARTTIME (also the clients' watchdog link)
-	stockStockProps           // STOCKPROPS: the names of the stock properties
-	stockDesc                 // SRVDESC: the server's description
-	stockOS                   // SRVOS
-	stockAddressDB            // ADDRESSDB (Tioga's): the address-database rows of every server
+	notStock         stockKind = iota
+	stockNProps                // NPROPS, NPROPERTIES: number of properties of the device
+	stockProps                 // PROPS, PROPERTIES: names, or PRPQSr4 records
+	stockNDevices              // NDEVICES
+	stockDevices               // DEVICES
+	stockVersion               // SRVVERSION
+	stockStartTime             // SRVSTARTTIME (also the clients' watchdog link)
+	stockStockProps            // STOCKPROPS: the names of the stock properties
+	stockDesc                  // SRVDESC: the server's description
+	stockOS                    // SRVOS
+	stockAddressDB             // ADDRESSDB (Tioga's): the address-database rows of every server
+	stockNStockProps           // NSTOCKPROPS: the number of stock properties
+	stockMetaProps             // METAPROPS, METAPROPERTIES: the meta-properties of the device's properties
+	stockAppVersion            // APPVERSION: the application's version
 )
 
 var stockNames = map[string]stockKind{
@@ -98,14 +101,18 @@ var stockNames = map[string]stockKind{
 	"NDEVICES": stockNDevices, "DEVICES": stockDevices,
 	"SRVVERSION": stockVersion, "SRVSTARTTIME": stockStartTime,
 	"STOCKPROPS": stockStockProps, "SRVDESC": stockDesc, "SRVOS": stockOS,
-	"ADDRESSDB": stockAddressDB,
+	"ADDRESSDB": stockAddressDB, "NSTOCKPROPS": stockNStockProps,
+	"METAPROPS": stockMetaProps, "METAPROPERTIES": stockMetaProps, "APPVERSION": stockAppVersion,
 }
 
 // StockProperties lists the stock property names the server answers, as
 // STOCKPROPS returns them.
 func StockProperties() []string {
-	return []string{"ADDRESSDB", "DEVICES", "NDEVICES", "NPROPERTIES", "NPROPS", "PROPERTIES", "PROPS",
-		"SRVDESC", "SRVOS", "SRVSTARTTIME", "SRVVERSION", "STOCKPROPS"}
+	out := make([]string, len(stockInfos))
+	for i, si := range stockInfos {
+		out[i] = si.name
+	}
+	return out
 }
 
 // processWide reports whether the stock property is about the whole
@@ -114,14 +121,16 @@ func StockProperties() []string {
 // SRVSTARTTIME with an empty device).
 func (k stockKind) processWide() bool {
 	switch k {
-	case stockVersion, stockStartTime, stockStockProps, stockOS, stockAddressDB:
+	case stockVersion, stockStartTime, stockStockProps, stockNStockProps, stockOS, stockAddressDB, stockAppVersion:
 		return true
 	}
 	return false
 }
 
 // needsDevice reports whether the stock property is about one device.
-func (k stockKind) needsDevice() bool { return k == stockNProps || k == stockProps }
+func (k stockKind) needsDevice() bool {
+	return k == stockNProps || k == stockProps || k == stockMetaProps
+}
 
 // metaKind is a meta-property suffix: <property>.EGU and friends.
 type metaKind uint8
@@ -132,9 +141,22 @@ const (
 	metaMax           // upper limit
 	metaMin           // lower limit
 	metaDesc          // description text
+	metaTMax          // upper threshold (TQuery.getThresholds): the upper limit
+	metaTMin          // lower threshold: the lower limit
+	metaXEGU          // x-axis units: "none" (no property here has an x axis)
+	metaXMax          // x-axis maximum: tine.jar's default 10
+	metaXMin          // x-axis minimum: 0
 )
 
-var metaSuffixes = map[string]metaKind{"EGU": metaEGU, "MAX": metaMax, "MIN": metaMin, "DESC": metaDesc}
+// metaSuffixes are the meta-properties served for every property
+// (<property>.<suffix>); .DSC is tine.jar's short form of .DESC.
+var metaSuffixes = map[string]metaKind{
+	"EGU": metaEGU, "MAX": metaMax, "MIN": metaMin, "DESC": metaDesc, "DSC": metaDesc,
+	"TMAX": metaTMax, "TMIN": metaTMin, "XEGU": metaXEGU, "XMAX": metaXMax, "XMIN": metaXMin,
+}
+
+// metaListed is the order METAPROPS lists a property's meta-properties in.
+var metaListed = []string{"DESC", "EGU", "MAX", "MIN", "TMAX", "TMIN"}
 
 // target is what a contract addresses.
 type target struct {
@@ -253,6 +275,10 @@ func truncate(s string, n int) string {
 // and its timestamp. in is the request's input (a query's argument, or a
 // property name for PROPS); hasIn says whether there was one.
 func (s *Server) read(ctx context.Context, t *target, c *wire.Contract, in properties.Value, hasIn bool) (payload, time.Time, *tineError) {
+	if c.FormatOut == wire.Default {
+		d := withDefaultFormat(c, t)
+		c = &d
+	}
 	f, n := c.FormatOut, int(c.SizeOut)
 	now := time.Now()
 	if t.stock != notStock {
@@ -272,15 +298,21 @@ func (s *Server) read(ctx context.Context, t *target, c *wire.Contract, in prope
 		switch t.meta {
 		case metaEGU:
 			p, err = valuePayload(properties.TextValue(tineUnits(spec.Units)), f, n)
+		case metaXEGU:
+			p, err = valuePayload(properties.TextValue("none"), f, n)
 		case metaDesc:
-			p, err = valuePayload(properties.TextValue(spec.Description), f, n)
-		case metaMax, metaMin:
+			p, err = valuePayload(properties.TextValue(asciiText(spec.Description)), f, n)
+		case metaMax, metaMin, metaTMax, metaTMin:
 			lo, hi := displayRange(spec)
 			x := hi
-			if t.meta == metaMin {
+			if t.meta == metaMin || t.meta == metaTMin {
 				x = lo
 			}
 			p, err = scalarPayload(float64(x), f, n)
+		case metaXMax:
+			p, err = scalarPayload(10, f, n)
+		case metaXMin:
+			p, err = scalarPayload(0, f, n)
 		}
 		if err != nil {
 			return payload{}, now, codeFor(err)
@@ -289,9 +321,18 @@ func (s *Server) read(ctx context.Context, t *target, c *wire.Contract, in prope
 	}
 	var v properties.Value
 	var err error
-	if hasIn && spec.Arg != 0 {
+	switch {
+	case spec.Arg != 0 && !hasIn:
+		// A query read without its input would answer an empty value
+		// that looks like a result: refuse it, saying what is needed.
+		what := spec.ArgDescription
+		if what == "" {
+			what = "one " + spec.Arg.String()
+		}
+		return payload{}, now, fail(wire.InvalidParameter, fmt.Sprintf("%s needs an input: %s", spec.Name, asciiText(what)))
+	case hasIn && spec.Arg != 0:
 		v, err = t.prop.Query(ctx, in)
-	} else {
+	default:
 		v, err = t.prop.Read()
 	}
 	if err != nil {
@@ -343,3 +384,36 @@ func zeroScalar(e properties.Elem) properties.Value {
 
 // errStockInput is returned for an input a stock property cannot use.
 var errStockInput = fmt.Errorf("%w: stock property input", properties.ErrType)
+
+// withDefaultFormat returns the contract with a CF_DEFAULT output (tine.jar
+// sends format 254 and size 65535 when the caller gave no data type, as in
+// new TLink("/P14/rideau/tioga/frame-count")) replaced by the target's own
+// format and size, as a tine.jar server answers [verified: its replies
+// carry the property's format and registered size]. Other contracts are
+// returned unchanged.
+func withDefaultFormat(c *wire.Contract, t *target) wire.Contract {
+	d := *c
+	if c.FormatOut != wire.Default {
+		return d
+	}
+	d.FormatOut, d.SizeOut = t.native()
+	return d
+}
+
+// native is the format and size a target is read in by default.
+func (t *target) native() (wire.Format, int32) {
+	if t.stock != notStock {
+		si := stockInfoOf(t.stock)
+		return si.format, si.size
+	}
+	spec := t.prop.Spec()
+	switch t.meta {
+	case metaEGU, metaXEGU:
+		return wire.Text, 16
+	case metaDesc:
+		return wire.Text, 64
+	case notMeta:
+		return nativeFormat(spec.Elem), capacity(spec)
+	}
+	return wire.Float, 1
+}

@@ -72,6 +72,7 @@ type globals struct {
 	interval  time.Duration
 	count     int
 	duration  time.Duration
+	dir       string
 }
 
 type stringList []string
@@ -98,6 +99,7 @@ func newFlags(g *globals, stderr io.Writer) *flag.FlagSet {
 	fs.DurationVar(&g.interval, "interval", time.Second, "watch interval (event: the heartbeat period)")
 	fs.IntVar(&g.count, "count", 0, "watch: stop after this many updates")
 	fs.DurationVar(&g.duration, "for", 0, "watch: stop after this long")
+	fs.StringVar(&g.dir, "dir", "", "csv: write eqpdbase.csv, fecaddr.csv (and cshosts.csv when absent) into this directory, e.g. $TINE_CACHE/tine/cache")
 	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
 	return fs
 }
@@ -206,6 +208,16 @@ func dispatch(ctx context.Context, cmd string, rest []string, g *globals, out io
 		return err
 	}
 	defer tr.Close()
+	err = run1(ctx, cmd, rest, g, out, a, tr)
+	if w, ok := tr.(interface{ where() string }); ok && errors.Is(err, client.ErrTimeout) {
+		// Say which server did not answer.
+		err = fmt.Errorf("%w: %s, within %s", err, w.where(), g.timeout)
+	}
+	return err
+}
+
+// run1 runs one command on a connected transport.
+func run1(ctx context.Context, cmd string, rest []string, g *globals, out io.Writer, a device.Address, tr transport) error {
 	ro := readOpts{format: g.format, size: g.size, input: g.inputs}
 	switch cmd {
 	case "get":
@@ -315,7 +327,26 @@ func csvRows(ctx context.Context, g *globals, out io.Writer) error {
 	if len(servers) > 0 {
 		fec = servers[0].FEC
 	}
-	return tine.WriteAddressFiles(out, servers, addrdb.FEC{Name: fec, IP: ip, PortOffset: g.portOffset})
+	row := addrdb.FEC{Name: fec, IP: ip, PortOffset: g.portOffset}
+	if g.dir != "" {
+		if err := addrdb.WriteDir(g.dir, servers, []addrdb.FEC{row}); err != nil {
+			return err
+		}
+		_, err := fmt.Fprintf(out, "wrote %s: eqpdbase.csv, fecaddr.csv, cshosts.csv (tine.jar: TINE_CACHE=%s)\n",
+			g.dir, cacheRoot(g.dir))
+		return err
+	}
+	return tine.WriteAddressFiles(out, servers, row)
+}
+
+// cacheRoot is the TINE_CACHE under which tine.jar reads dir, when dir
+// ends in tine/cache (else dir itself, as a hint).
+func cacheRoot(dir string) string {
+	d := strings.TrimSuffix(strings.TrimSuffix(dir, "/"), "/tine/cache")
+	if d == "" {
+		return dir
+	}
+	return d
 }
 
 func printResult(out io.Writer, r Result, asJSON, withTime bool) error {

@@ -87,7 +87,7 @@ func TestCommands(t *testing.T) {
 		{[]string{"get", "/P14/rideau/tioga/frame-count", "--format", "double"}, "41\n", 0},
 		{[]string{"get", "/P14/rideau/tioga/status"}, "processing\n", 0},
 		{[]string{"get", "--size", "4", "/P14/rideau/tioga/status"}, "proc\n", 0},
-		{[]string{"get", "/P14/rideau/tioga/dozor-pass"}, "0 12 3.5 2.0999999046325684\n1 0 0 0\n", 0},
+		{[]string{"get", "/P14/rideau/tioga/dozor-pass"}, "0 12 3.5 2.1\n1 0 0 0\n", 0},
 		{[]string{"get", "/P14/rideau/tioga/spot-list", "--input", "-3"}, "-3 5\n", 0},
 		{[]string{"get", "/P14/rideau/tioga/threshold.EGU", "--format", "text"}, "sigma\n", 0},
 		{[]string{"get", "/P14/rideau/tioga/NPROPS"}, "5\n", 0}, // unknown to PROPS: read as text
@@ -162,7 +162,7 @@ func TestWatch(t *testing.T) {
 		}
 		got = append(got, fmt.Sprint(res.Reason, res.Numbers))
 	}
-	if strings.Join(got, "|") != "attach[0 12 3.5 2.0999999046325684 1 0 0 0]|changed[2 7 1.5 3]|changed[3 7 1.5 3]" {
+	if strings.Join(got, "|") != "attach[0 12 3.5 2.1 1 0 0 0]|changed[2 7 1.5 3]|changed[3 7 1.5 3]" {
 		t.Errorf("event updates %v", got)
 	}
 }
@@ -201,5 +201,88 @@ TIOGAX,127.0.0.1,%d
 	}
 	if code := run([]string{"get", "/P14/nowhere/x/y", "--db", dir}, &o, &e); code == 0 {
 		t.Error("unknown server resolved")
+	}
+	// csv --dir writes the files where tine.jar reads them, in its cache
+	// layout, keeping other servers' rows; commands read them back.
+	cache := filepath.Join(t.TempDir(), "tine", "cache")
+	if err := os.MkdirAll(cache, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	other := "NAME,EQPMODULE,FECNAME,CONTEXT\nOTHER,OTHEQM,OTHFEC,P14\n"
+	if err := os.WriteFile(filepath.Join(cache, "eqpdbase.csv"), []byte(other), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(cache, "fecaddr.csv"), []byte("FEC_NAME,IP_ADDR,PORT_OFFSET\nOTHFEC,10.0.0.1,3\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, errs, code := r.run(t, "csv", "--dir", cache); code != 0 {
+		t.Fatal(errs)
+	}
+	fa, _ := os.ReadFile(filepath.Join(cache, "fecaddr.csv"))
+	wantFA := fmt.Sprintf("FecName,FecNetwork,FecNode,IPAddr,PortOffset,TineProtocol,McastRules\nTIOGAX,00000000,000000000000,127.0.0.1,%d,6,0\nOTHFEC,00000000,000000000000,10.0.0.1,3,6,0\n", r.offset)
+	if string(fa) != wantFA {
+		t.Errorf("fecaddr.csv:\n%s\nwant\n%s", fa, wantFA)
+	}
+	eq, _ := os.ReadFile(filepath.Join(cache, "eqpdbase.csv"))
+	if !strings.Contains(string(eq), "rideau,RIDEAU,TIOGAX,P14") || !strings.Contains(string(eq), "OTHER,OTHEQM,OTHFEC,P14") {
+		t.Errorf("eqpdbase.csv:\n%s", eq)
+	}
+	if _, err := os.Stat(filepath.Join(cache, "cshosts.csv")); err != nil {
+		t.Error("no cshosts.csv written")
+	}
+	o.Reset()
+	if code := run([]string{"get", "/P14/image-tracker/img-tracker/NDEVICES", "--db", cache, "--format", "int32"}, &o, &e); code != 0 || o.String() != "1\n" {
+		t.Fatalf("via the written cache: %d %q %q", code, o.String(), e.String())
+	}
+}
+
+// TestAddressingAndErrors: a context or server name the Tioga at --host
+// does not serve is refused, naming what it serves; a server that does not
+// answer is named in the error; props --json shows limits only for
+// writable properties and the true number of rows of a records property.
+func TestAddressingAndErrors(t *testing.T) {
+	r := newCtlRig(t)
+	for _, addr := range []string{"/P15/rideau/tioga/frame-count", "/P14/nosuch/tioga/frame-count"} {
+		_, errs, code := r.run(t, "get", addr)
+		if code == 0 || !strings.Contains(errs, "is not served there (it serves /P14/rideau") {
+			t.Errorf("%s: exit %d, %q", addr, code, errs)
+		}
+	}
+	// No server on this offset.
+	l, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	silent := l.LocalAddr().(*net.UDPAddr).Port
+	defer l.Close()
+	var o, e bytes.Buffer
+	code := run([]string{"get", "/P14/rideau/tioga/frame-count", "--host", "127.0.0.1", "--port-offset", fmt.Sprint(silent - 9003),
+		"--module", "RIDEAU", "--timeout", "300ms"}, &o, &e)
+	if code == 0 || !strings.Contains(e.String(), fmt.Sprintf("UDP 127.0.0.1:%d (port offset %d), within 300ms", silent, silent-9003)) {
+		t.Errorf("silent server: exit %d, %q", code, e.String())
+	}
+	out, errs, code := r.run(t, "props", "/P14/rideau/tioga", "--json")
+	if code != 0 {
+		t.Fatal(errs)
+	}
+	var props []PropInfo
+	if err := json.Unmarshal([]byte(out), &props); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	for _, p := range props {
+		switch p.Name {
+		case "frame-count":
+			if p.Min != nil || p.Max != nil {
+				t.Errorf("read-only frame-count shows limits %v %v", *p.Min, *p.Max)
+			}
+		case "threshold":
+			if p.Min == nil || p.Max == nil {
+				t.Error("writable threshold shows no limits")
+			}
+		case "dozor-pass":
+			if p.Rows != r.dozor.Spec().MaxLen || p.RowSize != 4 {
+				t.Errorf("dozor-pass rows %d x %d, want %d x 4", p.Rows, p.RowSize, r.dozor.Spec().MaxLen)
+			}
+		}
 	}
 }

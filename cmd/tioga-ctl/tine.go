@@ -17,11 +17,12 @@ import (
 
 // tineTransport speaks TINE through package client.
 type tineTransport struct {
-	c      *client.Client
-	module string
-	host   string
-	offset int
-	infos  map[string][]wire.PropertyInfo // per device
+	c       *client.Client
+	module  string
+	host    string
+	offset  int
+	tcpUsed bool
+	infos   map[string][]wire.PropertyInfo // per device
 }
 
 // dialTINE finds the server of a as a TINE client would: flags first, then
@@ -49,37 +50,55 @@ func dialTINE(a device.Address, o connectOpts) (transport, error) {
 	if host == "" {
 		host = "127.0.0.1"
 	}
-	c, err := client.DialServer(host, offset, client.Options{User: o.user, Timeout: o.timeout, TCP: o.tcp})
+	// --timeout is the whole call's: three attempts share it.
+	c, err := client.DialServer(host, offset, client.Options{User: o.user, Timeout: max(o.timeout/3, 50*time.Millisecond), Retries: 2, TCP: o.tcp})
 	if err != nil {
 		return nil, err
 	}
 	if module == "" {
-		module = askModule(c, a, o.timeout)
+		if module, err = askModule(c, a, o.timeout); err != nil {
+			c.Close()
+			return nil, err
+		}
 	}
-	return &tineTransport{c: c, module: module, host: host, offset: offset, infos: map[string][]wire.PropertyInfo{}}, nil
+	return &tineTransport{c: c, module: module, host: host, offset: offset, tcpUsed: o.tcp, infos: map[string][]wire.PropertyInfo{}}, nil
+}
+
+// where names the server a transport talks to, for error messages.
+func (t *tineTransport) where() string {
+	port := wire.UDPBasePort + t.offset
+	proto := "UDP"
+	if t.tcpUsed {
+		port, proto = wire.TCPBasePort+t.offset, "TCP"
+	}
+	return fmt.Sprintf("%s %s:%d (port offset %d)", proto, t.host, port, t.offset)
 }
 
 // askModule learns the equipment module of /<context>/<server> from a
-// Tioga server's stock property ADDRESSDB; for another TINE server (or an
-// unknown name) it derives the module from the server name as Tioga does.
-func askModule(c *client.Client, a device.Address, timeout time.Duration) string {
+// Tioga server's stock property ADDRESSDB, and refuses a context or server
+// name that Tioga does not serve (rather than send every request to
+// whatever answers). For another TINE server (no ADDRESSDB) it derives the
+// module from the server name as Tioga does.
+func askModule(c *client.Client, a device.Address, timeout time.Duration) (string, error) {
 	derived := device.NewServer(a.Context, a.Server, "", "").Module()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	d, err := c.Get(ctx, client.Address{Module: derived, Property: "ADDRESSDB"}, wire.Text, 1<<16)
 	if err != nil {
-		return derived
+		return derived, nil
 	}
 	servers, err := addrdb.ParseServers(d.Text())
 	if err != nil {
-		return derived
+		return derived, nil
 	}
+	var names []string
 	for _, s := range servers {
 		if strings.EqualFold(s.Context, a.Context) && strings.EqualFold(s.Name, a.Server) {
-			return s.Module
+			return s.Module, nil
 		}
+		names = append(names, "/"+s.Context+"/"+s.Name)
 	}
-	return derived
+	return "", fmt.Errorf("/%s/%s is not served there (it serves %s)", a.Context, a.Server, strings.Join(names, ", "))
 }
 
 func (t *tineTransport) Close() error { return t.c.Close() }
@@ -311,17 +330,26 @@ func (t *tineTransport) Props(ctx context.Context, a device.Address) ([]PropInfo
 			acc += "w"
 		}
 		p := PropInfo{Name: in.Name, Description: in.Description, Format: in.FormatOut.String(), Size: int(in.SizeOut), Access: acc,
-			Units: in.Units, Min: round32(in.Min), Max: round32(in.Max)}
+			Units: in.Units, Min: ptr(round32(in.Min)), Max: ptr(round32(in.Max))}
 		if in.FormatIn != wire.Null {
 			p.InputFormat, p.InputSize = in.FormatIn.String(), int(in.SizeIn)
 		}
 		if in.RowSize > 1 {
-			p.Rows, p.RowSize = int(in.NumRows), int(in.RowSize)
+			// numRows is 16 bits: a 1,000,000-row array says 32767 there;
+			// the output size says how many rows it holds.
+			p.Rows, p.RowSize = int(in.SizeOut)/int(in.RowSize), int(in.RowSize)
+		}
+		if in.Access&wire.AccessWrite == 0 {
+			// Limits are about writes; a read-only property's are TINE's
+			// display defaults (0, 10), not facts.
+			p.Min, p.Max = nil, nil
 		}
 		out[i] = p
 	}
 	return out, nil
 }
+
+func ptr(x float64) *float64 { return &x }
 
 func round32(f float32) float64 {
 	x, _ := strconv.ParseFloat(strconv.FormatFloat(float64(f), 'g', -1, 32), 64)
@@ -344,8 +372,12 @@ func toResult(a device.Address, r *client.Reply, rowSize int) Result {
 	case d.Format.IsNumeric():
 		res.Numbers, _ = d.Floats()
 		for i, x := range res.Numbers {
-			if math.IsNaN(x) || math.IsInf(x, 0) {
+			switch {
+			case math.IsNaN(x) || math.IsInf(x, 0):
 				res.Numbers[i] = 0 // JSON has no NaN; TINE floats rarely carry one
+			case d.Format == wire.Float:
+				// 0.1 as FLOAT, not 0.10000000149011612
+				res.Numbers[i] = round32(float32(x))
 			}
 		}
 		res.RowSize = rowSize

@@ -69,18 +69,18 @@ type Result struct {
 
 // PropInfo describes one property.
 type PropInfo struct {
-	Name        string  `json:"name"`
-	Description string  `json:"description"`
-	Format      string  `json:"format"`
-	Size        int     `json:"size"`
-	Access      string  `json:"access"`
-	InputFormat string  `json:"input_format,omitempty"`
-	InputSize   int     `json:"input_size,omitempty"`
-	Units       string  `json:"units"`
-	Min         float64 `json:"min"`
-	Max         float64 `json:"max"`
-	Rows        int     `json:"rows,omitempty"`
-	RowSize     int     `json:"row_size,omitempty"`
+	Name        string   `json:"name"`
+	Description string   `json:"description"`
+	Format      string   `json:"format"`
+	Size        int      `json:"size"`
+	Access      string   `json:"access"`
+	InputFormat string   `json:"input_format,omitempty"`
+	InputSize   int      `json:"input_size,omitempty"`
+	Units       string   `json:"units"`
+	Min         *float64 `json:"min,omitempty"` // writable properties only
+	Max         *float64 `json:"max,omitempty"`
+	Rows        int      `json:"rows,omitempty"`
+	RowSize     int      `json:"row_size,omitempty"`
 }
 
 var transports = map[string]func(a device.Address, o connectOpts) (transport, error){

@@ -57,7 +57,10 @@ func NewDetector(p detectormodel.Profile) *Detector {
 	x.DetectorMode.SetText(p.FullModeName)
 	x.FrameRate = d.Add(ro("frame-rate", properties.Float32, "Hz", "maximum frame rate of the active mode"))
 	x.FrameRate.SetFloat(p.MaxFrameRate)
-	x.BeamXY = d.Add(array("beam-xy", properties.Float32, 2, r, "mm", "beam centre [x, y] in mm (pixels x pixel size)"))
+	x.BeamXY = d.Add(array("beam-xy", properties.Float32, 2, r, "mm", "beam centre [x, y] in mm (pixels x pixel size); [0, 0] until the first series header"))
+	// Two elements from the start: an unfed detector answers [0, 0], not
+	// an empty array that reads as a successful result.
+	_ = x.BeamXY.Set(properties.Float32s([]float32{0, 0}))
 	x.CountDropped = d.Add(ro("count-dropped", properties.Int32, "frames", "frames lost between detector and server (> 0 is an error)"))
 	x.Temperature = d.Add(ro("temperature", properties.Float32, "°C", "detector temperature (from SIMPLON status)"))
 	x.Humidity = d.Add(ro("humidity", properties.Float32, "%", "detector humidity (from SIMPLON status)"))

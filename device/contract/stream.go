@@ -213,7 +213,7 @@ func NewStream() *Stream {
 	s.WriterRun = d.Add(rw("writer-run", properties.Int32, "", "run number in the file names (applies from the next series)", lim(0, 99999)))
 	s.WriterFirst = d.Add(rw("writer-first-image", properties.Int32, "", "number of the first image in the file names (usually 1)", lim(0, 1e9)))
 	s.WriterFormat = d.Add(text("writer-format", w, 16, "file format: cbf, cbf.gz or tiff (applies from the next series)"))
-	s.WriterGzipLevel = d.Add(rw("writer-gzip-level", properties.Int32, "", "gzip level of .cbf.gz files", lim(1, 9)))
+	s.WriterGzipLevel = d.Add(rw("writer-gzip-level", properties.Int32, "", "gzip level of .cbf.gz files: 1-9, or 0 = auto (Huffman-only for dense frames, level 1 for sparse)", lim(0, 9)))
 	s.WriterTemplate = d.Add(text("writer-template", r, 4096, "path template of the current series' images"))
 	s.FilesWritten = d.Add(ro("files-written", properties.Int32, "files", "image files written in the current series"))
 	s.FilesFailed = d.Add(ro("files-failed", properties.Int32, "files", "image files that could not be written in the current series"))

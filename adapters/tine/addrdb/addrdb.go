@@ -70,6 +70,99 @@ func WriteFecaddr(w io.Writer, fecs []FEC) error {
 	return err
 }
 
+// WriteFecaddrCache writes fecaddr.csv in the layout tine.jar keeps in its
+// cache directory ($TINE_CACHE/tine/cache): FecName,FecNetwork,FecNode,
+// IPAddr,PortOffset,TineProtocol,McastRules. tine.jar rewrites that file
+// itself whenever it resolves a FEC, in this layout, and a file in
+// TINE_HOME's shorter layout placed there would be rewritten with its
+// columns shifted and then fail to parse [verified with tine.jar 4.5.6].
+func WriteFecaddrCache(w io.Writer, fecs []FEC) error {
+	var sb strings.Builder
+	sb.WriteString("FecName,FecNetwork,FecNode,IPAddr,PortOffset,TineProtocol,McastRules\n")
+	for _, f := range fecs {
+		fmt.Fprintf(&sb, "%s,00000000,000000000000,%s,%d,6,0\n", clean(f.Name), clean(f.IP), f.PortOffset)
+	}
+	_, err := io.WriteString(w, sb.String())
+	return err
+}
+
+// WriteDir writes the address database into dir, where tine.jar reads it:
+// eqpdbase.csv, fecaddr.csv (tine.jar's cache layout, which it also reads
+// in TINE_HOME) and, when dir has none, a cshosts.csv without an ENS row
+// (without it tine.jar spends about 10 s looking for a name server at
+// start-up). dir should be the client's $TINE_CACHE/tine/cache (default
+// /var/tmp/tine/cache, or /var/lib/tine/cache when /var/lib/tine exists):
+// tine.jar looks there first and, once it has written its own fecaddr.csv
+// there, looks for FECs nowhere else. Rows of other servers in existing
+// files are kept; rows of the same names (or the same FEC) are replaced.
+func WriteDir(dir string, servers []Server, fecs []FEC) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("addrdb: %w", err)
+	}
+	// Keep what else the files list.
+	if old, err := Load(dir); err == nil {
+		for _, s := range old.servers {
+			if !hasServer(servers, s) {
+				servers = append(servers, s)
+			}
+		}
+		for _, f := range old.fecs {
+			if !hasFEC(fecs, f.Name) {
+				fecs = append(fecs, f)
+			}
+		}
+	}
+	var eqp, fa strings.Builder
+	if err := WriteEqpdbase(&eqp, servers); err != nil {
+		return err
+	}
+	if err := WriteFecaddrCache(&fa, fecs); err != nil {
+		return err
+	}
+	for name, text := range map[string]string{"eqpdbase.csv": eqp.String(), "fecaddr.csv": fa.String()} {
+		if err := writeFileAtomic(filepath.Join(dir, name), text); err != nil {
+			return err
+		}
+	}
+	cs := filepath.Join(dir, "cshosts.csv")
+	if _, err := os.Stat(cs); errors.Is(err, os.ErrNotExist) {
+		if err := writeFileAtomic(cs, "CONTEXT,SERVER,ADDRESS\n"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func hasServer(list []Server, s Server) bool {
+	for _, x := range list {
+		if strings.EqualFold(x.Name, s.Name) && strings.EqualFold(x.Context, s.Context) {
+			return true
+		}
+	}
+	return false
+}
+
+func hasFEC(list []FEC, name string) bool {
+	for _, x := range list {
+		if strings.EqualFold(x.Name, name) {
+			return true
+		}
+	}
+	return false
+}
+
+func writeFileAtomic(path, text string) error {
+	tmp := path + ".tioga-tmp"
+	if err := os.WriteFile(tmp, []byte(text), 0o644); err != nil {
+		return fmt.Errorf("addrdb: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("addrdb: %w", err)
+	}
+	return nil
+}
+
 // WriteServers writes the server list the way Tioga's stock property
 // ADDRESSDB returns it: a header line CONTEXT,NAME,EQPMODULE,FECNAME,DESCRIPTION
 // and one line per server name.
@@ -142,11 +235,11 @@ func Load(dir string) (*DB, error) {
 		return nil, err
 	}
 	for _, r := range fec {
-		off, err := strconv.Atoi(strings.TrimSpace(r.get("PORT_OFFSET")))
+		off, err := strconv.Atoi(strings.TrimSpace(r.get("PORTOFFSET")))
 		if err != nil {
-			return nil, fmt.Errorf("addrdb: fecaddr.csv: FEC %s: port offset %q", r.get("FEC_NAME"), r.get("PORT_OFFSET"))
+			return nil, fmt.Errorf("addrdb: fecaddr.csv: FEC %s: port offset %q", r.get("FECNAME"), r.get("PORTOFFSET"))
 		}
-		f := FEC{Name: r.get("FEC_NAME"), IP: r.get("IP_ADDR"), PortOffset: off}
+		f := FEC{Name: r.get("FECNAME"), IP: r.get("IPADDR"), PortOffset: off}
 		db.fecs[strings.ToUpper(f.Name)] = f
 	}
 	return db, nil
@@ -193,7 +286,8 @@ func readFile(path string) ([]row, error) {
 	return rows, nil
 }
 
-// readCSV reads a header line and rows; column names compare upper-cased,
+// readCSV reads a header line and rows; column names compare upper-cased
+// and without underscores (TINE_HOME's FEC_NAME is the cache's FecName),
 // blank lines and lines starting with '#' are skipped, rows may have fewer
 // or more fields than the header.
 func readCSV(r io.Reader) ([]row, error) {
@@ -210,7 +304,7 @@ func readCSV(r io.Reader) ([]row, error) {
 	}
 	cols := map[string]int{}
 	for i, h := range recs[0] {
-		cols[strings.ToUpper(strings.TrimSpace(h))] = i
+		cols[strings.ReplaceAll(strings.ToUpper(strings.TrimSpace(h)), "_", "")] = i
 	}
 	out := make([]row, 0, len(recs)-1)
 	for _, rec := range recs[1:] {

@@ -223,7 +223,7 @@ func TestLinkErrors(t *testing.T) {
 	if err == nil {
 		t.Error("SINGLE accepted as a link mode")
 	}
-	eventually(t, time.Second, "no links left", func() bool { return r.srv.Stats().Links == 0 })
+	eventually(t, 5*time.Second, "no links left", func() bool { return r.srv.Stats().Links == 0 })
 }
 
 // TestContractExpiry: links whose client stops renewing are dropped: a

@@ -38,6 +38,9 @@ const (
 const (
 	UDPBasePort = 9003
 	TCPBasePort = 8503
+	// StreamBasePort is where tine.jar connects for CM_STREAM (TCP)
+	// transfers [verified: tine.jar 4.5.6 client and server].
+	StreamBasePort = 10003
 )
 
 // Mode is a transfer mode: the low 4 bits are the base mode, the upper bits

@@ -4,9 +4,23 @@ import "math"
 
 // Property-information records, the STRUCT a generic client gets from the
 // stock property PROPS with tagOut PRPQSr4 (§9.2).
+//
+// tine.jar's TQuery.getDevicePropertyInformation asks for the shorter
+// XPQS record (224 bytes: 32-byte name, 64-byte description, 32-byte
+// redirection, 8-byte tags) and falls back to PQSX (188 bytes, the same
+// without the x-axis and array fields); both layouts are those of
+// tine.jar's XPropertyQuery.writeData and PropertyQueryLegacy.toByteArray,
+// little-endian on the wire [verified: XPQS against a tine.jar 4.5.6
+// server's reply; PQSX from the class only].
 const (
 	PropInfoTag  = "PRPQSr4"
 	PropInfoSize = 432
+	// PropInfoXTag and PropInfoXSize: the XPQS record.
+	PropInfoXTag  = "XPQS"
+	PropInfoXSize = 224
+	// PropInfoLegacyTag and PropInfoLegacySize: the PQSX record.
+	PropInfoLegacyTag  = "PQSX"
+	PropInfoLegacySize = 188
 	// WatchdogTag is the tagOut of tine.jar's watchdog link (SRVSTARTTIME).
 	WatchdogTag = "WDOG"
 )
@@ -67,6 +81,41 @@ func AppendPropertyInfo(dst []byte, p *PropertyInfo) []byte {
 	dst = le.AppendUint16(dst, uint16(p.RowSize))
 	dst = le.AppendUint16(dst, uint16(p.ArrayType))
 	return append(dst, 0, 0, 0, 0, 0, 0)
+}
+
+// AppendPropertyInfoX appends one 224-byte XPQS record.
+func AppendPropertyInfoX(dst []byte, p *PropertyInfo) []byte {
+	dst = appendPropertyInfoShort(dst, p)
+	dst = appendName(dst, p.XUnits, 16)
+	dst = le.AppendUint32(dst, math.Float32bits(p.XMin))
+	dst = le.AppendUint32(dst, math.Float32bits(p.XMax))
+	dst = le.AppendUint16(dst, uint16(p.NumRows))
+	dst = le.AppendUint16(dst, uint16(p.RowSize))
+	dst = le.AppendUint16(dst, uint16(p.ArrayType))
+	return append(dst, 0, 0, 0, 0, 0, 0)
+}
+
+// AppendPropertyInfoLegacy appends one 188-byte PQSX record.
+func AppendPropertyInfoLegacy(dst []byte, p *PropertyInfo) []byte {
+	return appendPropertyInfoShort(dst, p)
+}
+
+// appendPropertyInfoShort is the part XPQS and PQSX share.
+func appendPropertyInfoShort(dst []byte, p *PropertyInfo) []byte {
+	dst = appendName(dst, p.Name, 32)
+	dst = appendName(dst, p.Description, 64)
+	dst = appendName(dst, p.Redirection, 32)
+	dst = appendName(dst, p.TagOut, 8)
+	dst = appendName(dst, p.TagIn, 8)
+	dst = appendName(dst, p.Units, 16)
+	dst = le.AppendUint32(dst, math.Float32bits(p.Min))
+	dst = le.AppendUint32(dst, math.Float32bits(p.Max))
+	dst = le.AppendUint32(dst, uint32(p.SizeOut))
+	dst = le.AppendUint32(dst, uint32(p.SizeIn))
+	dst = le.AppendUint32(dst, uint32(p.Overloads))
+	dst = le.AppendUint16(dst, uint16(p.HistShort))
+	dst = le.AppendUint16(dst, uint16(p.HistLong))
+	return append(dst, byte(p.FormatOut), byte(p.FormatIn), byte(p.Access), p.GraphType)
 }
 
 // ParsePropertyInfo decodes consecutive records; bytes after the last whole

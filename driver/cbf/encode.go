@@ -10,9 +10,10 @@ import (
 
 // DefaultGzipLevel is the gzip level of .cbf.gz files unless configured.
 //
-// GzipAuto is the gzip "level" that picks, frame by frame, between
-// Huffman-only coding (klauspost level -2) and BestSpeed (level 1), from the
-// fraction of zero bytes in the byte-offset stream (autoZeroFraction).
+// GzipAuto is the gzip "level" that picks, block by block (gzipBlockPixels),
+// between Huffman-only coding (klauspost level -2) and BestSpeed (level 1),
+// from the fraction of zero bytes in the block's byte-offset data
+// (autoZeroFraction).
 //
 // Neither level wins on all frames. The byte-offset stream of a frame with
 // a background of about one count per pixel or more is mostly noise: LZ77
@@ -32,8 +33,9 @@ import (
 //	0.5-2        27-56 %      1.10-1.11
 //	real 4M      56 %         1.10   (fixture frame of eiger-stream-v1)
 //
-// Whole-file throughput and size per level (BenchmarkCBFGzip: byte-offset,
-// header, MD5 and gzip of the synthetic 16-bit EIGER 4M frame of cbftest,
+// Whole-file throughput and size per level, measured with the earlier
+// whole-frame writer (BenchmarkCBFGzip: byte-offset, header, MD5 and gzip
+// of the synthetic 16-bit EIGER 4M frame of cbftest,
 // background ~1-3 counts; one core, megapixels per CPU-second of the
 // process on the shared 2-core 2.6 GHz EPYC development machine; sizes are
 // exact):

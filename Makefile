@@ -15,7 +15,7 @@ APT_PACKAGES := libzmq3-dev pkg-config gcc bitshuffle cbflib-bin python3-pycbf \
 
 NODE_CLIENT := adapters/opcua/testdata/nodeclient
 
-.PHONY: all setup setup-node build test gopcua-check bench bench-headline demo fuzz check-readers compare-dials check-cluster check-tinejar clean
+.PHONY: all setup setup-node build test gopcua-check bench bench-headline demo fuzz check-readers compare-dials check-cluster check-tinejar check-browser clean
 
 all: build
 
@@ -177,6 +177,16 @@ check-tinejar: setup
 	  echo "    git clone --depth 1 https://github.com/KIT-IBPT/epics-cs-shell-flute /tmp/flute && mkdir -p out && cp /tmp/flute/lib/tine.jar out/"; \
 	  echo "  or run: make check-tinejar TINE_JAR=/path/to/tine.jar"; exit 1; }
 	set -o pipefail; TINE_JAR="$(TINE_JAR)" $(GO) test -count=1 -tags tinejar -timeout 30m -run '^TestTineJar$$' -v ./adapters/tine/ | grep -E '^(tine.jar:|---|===|FAIL|ok|PASS)|tinejar_test.go'
+
+# check-browser (opt-in, installs Debian's chromium-headless-shell when
+# missing): the live web page in a real headless Chromium while the simulator
+# streams a raster through the server; counters, hit rate and every heat-map
+# cell checked against results.jsonl; screenshots in out/browser/.
+check-browser: setup
+	@dpkg-query -W -f='$${Status}' chromium-headless-shell 2>/dev/null | grep -q "ok installed" || { \
+	  echo "check-browser: installing chromium-headless-shell"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium-headless-shell >/dev/null || exit 1; }
+	$(GO) test -count=1 -timeout 10m -tags browser -run Browser -v ./cmd/tioga/
 
 clean:
 	rm -rf $(BIN)

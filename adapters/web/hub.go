@@ -119,12 +119,12 @@ func (h *hub) subscribeLocked() {
 				continue
 			}
 			opts := properties.SubscribeOptions{Mode: properties.OnChange, Tolerance: 0, Buffer: 16}
-			if spec.Events {
-				if d.dev != h.s.cfg.Stream || spec.Name != propDozorPass {
-					continue // other batched arrays: the table shows their size from the state
-				}
+			if spec.Events && d.dev == h.s.cfg.Stream && spec.Name == propDozorPass {
+				// Batches: the page keeps the records itself.
 				opts = properties.SubscribeOptions{Mode: properties.OnEvent, Buffer: 256}
 			}
+			// Other batched arrays reach data-change subscribers as their
+			// full value each export, shown summarised (their size).
 			h.subs = append(h.subs, watched{addr: d.addr + "/" + spec.Name, prop: p, sub: p.Subscribe(opts)})
 		}
 	}
@@ -232,6 +232,16 @@ func (h *hub) drainLocked() []byte {
 		b = appendString(b, w.addr)
 		b = append(b, ':')
 		b = appendEntry(b, last, w.prop.Spec())
+	}
+	if h.passW != nil && (len(batches) > 0 || seriesChanged || lostBatches) {
+		// The devices table shows dozor-pass's size.
+		if nvals > 0 {
+			b = append(b, ',')
+		}
+		nvals++
+		b = appendString(b, h.passW.addr)
+		b = append(b, ':')
+		b = appendEntry(b, h.passW.prop.Value(), h.passW.prop.Spec())
 	}
 	b = append(b, '}')
 	switch {

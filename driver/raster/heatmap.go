@@ -106,3 +106,7 @@ func colourOf(score, max float32) color.RGBA {
 	lerp := func(x, y uint8) uint8 { return uint8(float64(x) + f*(float64(y)-float64(x)) + 0.5) }
 	return color.RGBA{lerp(a.R, b.R), lerp(a.G, b.G), lerp(a.B, b.B), 255}
 }
+
+// ScoreColour is the colour of a cell with this score when the best score
+// is best (the figure's and the web page's scale).
+func ScoreColour(score, best float32) color.RGBA { return colourOf(score, best) }

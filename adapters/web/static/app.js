@@ -35,6 +35,7 @@ function fmtValue(p) {
   if (typeof v === "object" && !Array.isArray(v)) return p.shape === "records" ? `${v.rows.toLocaleString("en-US")} records` : `${v.len.toLocaleString("en-US")} values`;
   if (Array.isArray(v)) {
     if (v.length && Array.isArray(v[0])) return v.length + " records: " + v.slice(0, 4).map((r) => "[" + r.map(fmtElem).join(", ") + "]").join(" ") + (v.length > 4 ? " …" : "");
+    if (v.length > 12) return `${v.length} values: [` + v.slice(0, 8).map(fmtElem).join(", ") + ", …]";
     return "[" + v.map(fmtElem).join(", ") + "]";
   }
   return fmtElem(v);
@@ -336,6 +337,8 @@ function cellOf(gr, f) { const line = Math.floor(f / gr.fpl); let col = f % gr.f
 function frameOf(gr, line, col) { if (gr.serp && line % 2 === 1) col = gr.fpl - 1 - col; return line * gr.fpl + col; }
 
 const RG = {}; // raster geometry on the canvas, for hover and click
+// The raster's layout on its canvas (CSS pixels), for the browser test.
+window.tioga_raster = () => ({ fpl: RG.gr.fpl, serp: RG.gr.serp, L: RG.L, T: RG.T, cell: RG.cell });
 function renderRaster() {
   const gr = grid();
   $("raster-none").hidden = !!gr; $("raster-box").hidden = !gr;

@@ -53,6 +53,8 @@ type Stream struct {
 	Overloaded       *properties.Property // frames with too many strong pixels to hold spots (ice, shadows, overexposure)
 	IceFrames        *properties.Property // frames with an ice ring detected
 	IceRingsLast     *properties.Property // d (Å) of the ice rings detected on the last frame
+	HotPixels        *properties.Property // pixels in the hot-pixel map
+	ShapeRejected    *properties.Property // spot candidates rejected by their shape
 	BackPressure     *properties.Property // times the receiver waited for a full queue
 	Workers          *properties.Property
 	LastError        *properties.Property
@@ -79,6 +81,7 @@ type Stream struct {
 	SSXMeanRes     *properties.Property
 	SSXSpotsPerHit *properties.Property
 	SSXReset       *properties.Property
+	HotPixelsReset *properties.Property
 
 	// Writer state (settings apply from the next series).
 	WriterEnabled   *properties.Property
@@ -180,6 +183,8 @@ func NewStream() *Stream {
 	s.Overloaded = d.Add(ro("count-overloaded-frames", properties.Int32, "frames", "frames of the current series with so many strong pixels (ice, a shadow, overexposure) that no spots are reported for them"))
 	s.IceFrames = d.Add(ro("count-ice-frames", properties.Int32, "frames", "frames of the current series on which an ice ring was detected (their ring spots are left out of spots, score and resolution unless ice-rings is off)"))
 	s.IceRingsLast = d.Add(array("last-frame-ice-rings", properties.Float64, MaxIceRings, r, "Å", "d-spacings of the ice rings detected on the last frame committed (empty: none)"))
+	s.HotPixels = d.Add(ro("hot-pixels", properties.Int32, "px", "pixels in the hot-pixel map (strong on far more frames than chance allows); masked from the analysis; the map persists across series until hot-pixels-reset"))
+	s.ShapeRejected = d.Add(ro("count-shape-rejected", properties.Int32, "spots", "spot candidates of the current series rejected by their shape (one pixel wide: hot columns, streaks), kept out of spots, score and resolution"))
 	s.BackPressure = d.Add(ro("count-back-pressure", properties.Int32, "frames", "frames the receiver had to hold because the queue was full"))
 	s.Workers = d.Add(ro("workers", properties.Int32, "", "analysis workers (one per core by default)"))
 	s.LastError = d.Add(text("last-error", r, 1024, "the last error reported by the stream, pipeline or writer"))
@@ -206,6 +211,7 @@ func NewStream() *Stream {
 	s.SSXMeanRes = d.Add(ro("ssx-mean-resolution", properties.Float32, "Å", "mean resolution limit of the hits (0 = none)"))
 	s.SSXSpotsPerHit = d.Add(ro("ssx-spots-per-hit", properties.Float32, "spots", "mean number of spots per hit"))
 	s.SSXReset = d.Add(cmd("ssx-reset", properties.Int32, "reset the SSX statistics", "ignored (write 0)"))
+	s.HotPixelsReset = d.Add(cmd("hot-pixels-reset", properties.Int32, "empty the hot-pixel map (after a detector's pixel mask was renewed)", "ignored (write 0)"))
 
 	s.WriterEnabled = d.Add(rw("writer-enabled", properties.Bool, "", "write frames to disk (applies from the next series)", nil))
 	s.WriterDirectory = d.Add(text("writer-directory", w, 4096, "output directory (applies from the next series)"))

@@ -53,6 +53,12 @@ type Result struct {
 	Ice      bool
 	IceRings uint64
 	IceSpots int
+	// HotPixels: strong pixels dropped because the hot-pixel map (Masks.Hot)
+	// holds them. ShapeRejected: connected groups of the accepted size and
+	// I/σ rejected by their shape (one pixel wide: hot columns, streaks);
+	// they are neither spots nor in the score or the resolution.
+	HotPixels     int
+	ShapeRejected int
 	// Overloaded: more than max-strong-fraction of the analysed pixels were
 	// strong (a flooded, shadowed or broken frame, or parameters far off).
 	// The frame then has no spots and score 0, and StrongPixels stops at
@@ -239,6 +245,8 @@ func analyse[T pixel](a *Analyser, px []T, res *Result) error {
 	res.StrongPixels = len(a.strong)
 	if res.Overloaded {
 		a.strong = a.strong[:0] // no spots, score 0: see Result.Overloaded
+	} else if hm := t.masks.Hot; hm != nil && p.HotPixelFrames > 0 {
+		a.strong, res.HotPixels = hm.observe(len(px), a.strong, p.HotPixelFrames)
 	}
 
 	// Spots.
@@ -266,14 +274,20 @@ func strongPixels[T pixel](dst []int32, limit int, px []T, shell []uint8, thr *[
 	return dst, false
 }
 
-// label groups the strong pixels into 8-connected components with a
+// label groups the strong pixels into connected components with a
 // union-find over the (row-major sorted) strong list: each pixel is linked
 // to its left neighbour and to the up-to-three neighbours in the previous
-// row, found with a pointer that only moves forward. No label image is
+// row (8-connected, the threshold method), or only the one above it
+// (4-connected, the dispersion method, as DIALS labels), found with a
+// pointer that only moves forward. No label image is
 // made, so the cost is proportional to the strong pixels, not the frame.
 func (a *Analyser) label() {
 	w := int32(a.t.geom.Width)
 	n := len(a.strong)
+	reach := int32(1) // neighbours in the previous row: x-reach..x+reach
+	if a.t.params.Method == Dispersion {
+		reach = 0
+	}
 	a.parent = grow(a.parent, n)
 	parent := a.parent
 	for k := range parent {
@@ -313,10 +327,10 @@ func (a *Analyser) label() {
 		if k > rowStart && strong[k-1] == idx-1 {
 			union(int32(k), int32(k-1))
 		}
-		for p < prevEnd && strong[p]-(y-1)*w < x-1 {
+		for p < prevEnd && strong[p]-(y-1)*w < x-reach {
 			p++
 		}
-		for q := p; q < prevEnd && strong[q]-(y-1)*w <= x+1; q++ {
+		for q := p; q < prevEnd && strong[q]-(y-1)*w <= x+reach; q++ {
 			union(int32(k), int32(q))
 		}
 	}
@@ -331,6 +345,8 @@ type spotAcc struct {
 	ux, uy   float64 // unweighted sums, for a spot with no positive weight
 	variance float64 // Σ background variance
 	peak     uint32
+	x0, x1   int32 // bounding box
+	y0, y1   int32
 }
 
 // measureT accumulates every component and keeps the spots that pass the
@@ -349,12 +365,12 @@ func measureT[T pixel](a *Analyser, px []T, res *Result) {
 		for a.parent[r] != r {
 			r = a.parent[r]
 		}
+		idx := a.strong[k]
 		if int(r) == k {
 			a.comp[k] = int32(len(a.acc))
-			a.acc = append(a.acc, spotAcc{})
+			a.acc = append(a.acc, spotAcc{x0: idx % w, x1: idx % w, y0: idx / w, y1: idx / w})
 		}
 		c := &a.acc[a.comp[r]]
-		idx := a.strong[k]
 		v := uint32(px[idx])
 		s := t.shell[idx]
 		b := a.stats[s].mean
@@ -373,6 +389,9 @@ func measureT[T pixel](a *Analyser, px []T, res *Result) {
 		c.uy += fy
 		c.variance += a.bgVar[s]
 		c.peak = max(c.peak, v)
+		xi := idx - y*w
+		c.x0, c.x1 = min(c.x0, xi), max(c.x1, xi)
+		c.y0, c.y1 = min(c.y0, y), max(c.y1, y)
 	}
 	res.Candidates = len(a.acc)
 	for i := range a.acc {
@@ -382,6 +401,10 @@ func measureT[T pixel](a *Analyser, px []T, res *Result) {
 		}
 		sigma := math.Sqrt(math.Max(c.signal, 0) + c.variance)
 		if sigma <= 0 || c.signal/sigma < p.MinSNR {
+			continue
+		}
+		if isLine(c) {
+			res.ShapeRejected++
 			continue
 		}
 		var cx, cy float64

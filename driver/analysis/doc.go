@@ -44,7 +44,11 @@
 // spots: it is flooded, shadowed or broken, not a diffraction pattern, and
 // the cap also bounds the scratch whatever arrives.
 //
-// Spots: 8-connected groups of strong pixels (a union-find over the sparse
+// Hot pixels (hot.go): with a HotMap in Masks.Hot (the pipeline keeps one
+// across series), a pixel strong on hot-pixel-frames frames and on half of
+// all frames seen is hot, and hot pixels are dropped from the strong pixels.
+//
+// Spots: 8-connected (threshold) or 4-connected (dispersion, as DIALS) groups of strong pixels (a union-find over the sparse
 // strong-pixel list; no label image). Per spot, with b and σ_b² the shell
 // background and variance of each pixel:
 //
@@ -54,8 +58,9 @@
 //	(x, y)  = Σ (v - b)·(x, y) / Σ (v - b)  intensity-weighted centroid
 //	peak    = max v, d = resolution of the centroid
 //
-// and the spot is kept when spot-size <= npix <= max-spot-size and
-// I/σ(I) >= min-snr.
+// and the spot is kept when spot-size <= npix <= max-spot-size,
+// I/σ(I) >= min-snr, and it is not a line one pixel wide of 5 pixels or
+// more (a hot column, a streak: Result.ShapeRejected).
 //
 // Ice rings (ice.go): the tables give every hexagonal-ice ring a narrow
 // band of its own (ice-ring-width in 1/d², the rings of DIALS' ice

@@ -97,6 +97,10 @@ type Params struct {
 	IceRings     IceMode // auto: exclude the rings detected per frame; exclude: always; off
 	IceRingWidth float64 // Å⁻²: full width in 1/d² of an ice band (0: no bands)
 
+	// Hot pixels (hot.go): frames a pixel must be strong on (and on half
+	// of all frames seen) to join the hot-pixel map; 0 turns the map off.
+	HotPixelFrames int
+
 	// Dispersion method (DIALS' names and defaults).
 	KernelSize      int     // half-width of the local box: 3 gives 7 x 7
 	SigmaBackground float64 // index-of-dispersion threshold, σ
@@ -190,6 +194,7 @@ var paramTable = func() []paramEntry {
 			Min: 0, Max: float64(len(iceModeNames) - 1), Default: 0, Integer: true, Choices: iceModeNames},
 			func(p *Params) float64 { return float64(p.IceRings) }, func(p *Params, v float64) { p.IceRings = IceMode(v) }),
 		fl("ice-ring-width", "full width in 1/d² of the resolution band around each ice ring, analysed as a shell of its own (DIALS' ice_rings.width); 0 = no bands", "Å⁻²", 0, 0.02, 0.002, true, func(p *Params) *float64 { return &p.IceRingWidth }),
+		i("hot-pixel-frames", "a pixel strong on at least this many frames, and on half of all frames since the hot-pixel map was reset, is hot: masked from then on (0 = no map)", "frames", 0, 1e6, 10, false, func(p *Params) *int { return &p.HotPixelFrames }),
 		i("kernel-size", "half-width of the local box of the dispersion test (3: 7 x 7)", "px", 1, 15, 3, false, func(p *Params) *int { return &p.KernelSize }),
 		fl("sigma-background", "index-of-dispersion threshold of the dispersion test", "σ", 0, 100, 6, false, func(p *Params) *float64 { return &p.SigmaBackground }),
 		fl("sigma-strong", "a pixel is strong when it exceeds the local mean by this many Poisson σ (dispersion test)", "σ", 0, 100, 3, false, func(p *Params) *float64 { return &p.SigmaStrong }),

@@ -28,6 +28,9 @@ type Masks struct {
 	// Gap pixels arrive as all-ones anyway; the static mask only saves the
 	// per-frame work of finding them again.
 	NoGaps bool
+	// Hot is the pipeline's hot-pixel map (hot.go), shared by every series'
+	// tables; nil means none.
+	Hot *HotMap
 }
 
 // Tables are the per-series lookup tables: the resolution shell of every

@@ -61,6 +61,8 @@ func (p *Pipeline) exportSeries(s *series, now time.Time) {
 	st.Overloaded.SetInt32(clamp32(int(s.overloaded.Load())))
 	p.timing.publish(st.TimingDecode, st.TimingAnalyse, st.TimingWrite, st.TimingLatency)
 	st.IceFrames.SetInt32(clamp32(int(s.ice.Load())))
+	st.ShapeRejected.SetInt32(clamp32(int(s.shapeRej.Load())))
+	st.HotPixels.SetInt32(clamp32(p.hot.Pixels()))
 	if rings, ok := s.lastIceRings(); ok {
 		_ = st.IceRingsLast.Set(properties.Float64s(rings))
 	}

@@ -27,6 +27,12 @@ func (p *Pipeline) bindProperties() error {
 		p.export() // the client's reply follows the zeroed statistics
 		return nil
 	})
+	st.HotPixelsReset.OnWrite(func(context.Context, properties.Value) error {
+		p.hot.Reset()
+		p.log.Info().Msg("hot-pixel map reset")
+		st.HotPixels.SetInt32(0)
+		return nil
+	})
 	st.Abort.OnWrite(func(context.Context, properties.Value) error {
 		if p.receiver == nil {
 			return errors.New("no receiver to abort")

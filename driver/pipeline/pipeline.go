@@ -204,6 +204,7 @@ type Pipeline struct {
 	cur    atomic.Pointer[series] // the open series, nil when none
 	recent atomic.Pointer[series] // the open or last series (for queries)
 	ssx    results.SSX
+	hot    *analysis.HotMap // persists across series (hot-pixels-reset)
 
 	// exportMu serialises the periodic export with the end-of-series export,
 	// so that the final full array follows the last batch.
@@ -243,6 +244,7 @@ func New(cfg Config, dev *contract.Devices, sched gocron.Scheduler, receiver Rec
 		grid:          cfg.Scan,
 		gridFromProp:  cfg.Scan.Valid(),
 		speed:         results.NewSpeed(time.Second),
+		hot:           analysis.NewHotMap(),
 	}
 	p.jobPool.New = func() any { return new(job) }
 	if err := p.bindProperties(); err != nil {
@@ -337,7 +339,7 @@ func (p *Pipeline) dispatch(ctx context.Context, s *series, img *stream.Image) {
 		p.dev.Stream.Encoding.SetText(img.Encoding.String())
 	}
 	j := p.jobPool.Get().(*job)
-	*j = job{series: s, image: img, number: img.Number, seq: s.dispatched, spots: j.spots[:0], spotXY: j.spotXY[:0], arrival: img.Arrival}
+	*j = job{series: s, image: img, number: img.Number, seq: s.dispatched, spots: j.spots[:0], spotXY: j.spotXY[:0], iceRings: j.iceRings[:0], arrival: img.Arrival}
 	if j.arrival.IsZero() {
 		j.arrival = time.Now()
 	}

@@ -53,6 +53,7 @@ type series struct {
 	bad        atomic.Int64
 	overloaded atomic.Int64
 	ice        atomic.Int64 // frames with an ice ring
+	shapeRej   atomic.Int64 // spot candidates rejected by shape
 	hits       atomic.Int64
 	failed     atomic.Int64
 	sumMeanI   float64 // committer only
@@ -166,7 +167,7 @@ func (p *Pipeline) prepare(s *series, width, height, elemSize int) {
 	writing := p.writerEnabled
 	p.mu.Unlock()
 
-	masks := analysis.Masks{Pixel: pixelMask(h, p.cfg.Channel, width, height)}
+	masks := analysis.Masks{Pixel: pixelMask(h, p.cfg.Channel, width, height), Hot: p.hot}
 	t0 := time.Now()
 	if t, err := analysis.NewTables(s.geom, params, masks); err != nil {
 		s.analysisErr = fmt.Sprintf("analysis unavailable: %v", err)
@@ -512,7 +513,7 @@ func (p *Pipeline) publishSeriesStart(s *series) {
 	}
 	st.SeriesStart.SetText(arrival.UTC().Format(time.RFC3339Nano))
 	for _, prop := range []*properties.Property{st.FrameCount, st.FramesReceived, st.FramesWritten, st.Hits, st.CountDropped,
-		st.BadFrames, st.Overloaded, st.BeyondNImages, st.IceFrames, st.FilesWritten, st.FilesFailed, st.FilesPending} {
+		st.BadFrames, st.Overloaded, st.BeyondNImages, st.IceFrames, st.ShapeRejected, st.FilesWritten, st.FilesFailed, st.FilesPending} {
 		prop.SetInt32(0)
 	}
 	_ = st.IceRingsLast.Set(properties.Float64s([]float64{}))

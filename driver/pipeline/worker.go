@@ -26,6 +26,7 @@ type job struct {
 	analysed bool
 	overload bool
 	ice      bool
+	shapeRej int
 	iceRings []float64 // d (Å) of the frame's ice rings
 	path     string    // "" when not written
 	writeErr error
@@ -94,6 +95,7 @@ func (p *Pipeline) worker(id int) {
 				j.res.Spots, j.res.Score, j.res.Resolution, j.res.IS, j.res.Hit = res.Spots, res.Score, res.Resolution, res.IS, res.Hit
 				j.overload = res.Overloaded
 				j.ice = res.Ice
+				j.shapeRej = res.ShapeRejected
 				j.iceRings = an.Tables().IceRingD(res.IceRings, j.iceRings[:0])
 				var sumI float64
 				for _, sp := range res.SpotList {
@@ -160,6 +162,7 @@ func (p *Pipeline) commit(j *job) {
 	if j.ice {
 		s.ice.Add(1)
 	}
+	s.shapeRej.Add(int64(j.shapeRej))
 	if j.analysed {
 		s.setLastIce(j.iceRings)
 	}

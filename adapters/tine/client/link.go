@@ -105,16 +105,31 @@ func (c *Client) Attach(ctx context.Context, req Request, mode wire.Mode, interv
 
 // newLink registers a link (and, with the first ordinary link, the
 // watchdog link on the server's SRVSTARTTIME).
+//
+// The watchdog's attachment is sent before newLink returns, from the
+// caller's goroutine: sent later (it once was, from a goroutine of its
+// own) it could overtake the CANCEL of a link whose attach failed, and
+// leave the server holding a watchdog link nobody cancels.
 func (c *Client) newLink(req Request, mode wire.Mode, interval time.Duration, onReply func(*Reply)) (*Link, error) {
+	l, wd, err := c.registerLink(req, mode, interval, onReply)
+	if wd != nil {
+		_ = wd.resend()
+	}
+	return l, err
+}
+
+// registerLink does newLink's work under the client's lock and returns the
+// watchdog link when this link started one.
+func (c *Client) registerLink(req Request, mode wire.Mode, interval time.Duration, onReply func(*Reply)) (*Link, *Link, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
-		return nil, ErrClosed
+		return nil, nil, ErrClosed
 	}
 	l := &Link{c: c, req: req, mode: mode, interval: interval, first: make(chan Reply, 1), onReply: onReply}
 	l.key = c.newKeyLocked()
 	if _, err := buildLinks(l.key, &req, mode, interval, 1); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if onReply == nil {
 		l.ch = make(chan Update, c.opts.LinkBuffer)
@@ -129,9 +144,9 @@ func (c *Client) newLink(req Request, mode wire.Mode, interval time.Duration, on
 		c.wd = wd
 		c.wdLast.Store(time.Now().UnixNano())
 		c.lost.Store(false)
-		go func() { _ = wd.resend() }()
+		return l, wd, nil
 	}
-	return l, nil
+	return l, nil, nil
 }
 
 // Dropped is the number of deliveries lost because C was not read.

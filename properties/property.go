@@ -16,6 +16,12 @@
 //   - events: Emit delivers a batch (e.g. the new records of dozor-pass
 //     since the last export) to event subscribers, which is how a client
 //     accumulates a 1,000,000-record array without re-reading it.
+//
+// Changes that belong together (a series start, each export) are made in
+// a Batch: subscribers receive them together, with one timestamp, after
+// the batch (batch.go). Every value carries a Quality (good, uncertain,
+// bad, with a cause and a reason), which the adapters map to an OPC UA
+// StatusCode and a TINE completion code (quality.go).
 package properties
 
 import (
@@ -196,6 +202,8 @@ type Property struct {
 
 	subMu sync.Mutex
 	subs  []*Subscription
+
+	pend pendingDelivery // guarded by batch.mu
 
 	refused atomic.Uint64
 	writes  atomic.Uint64
@@ -449,18 +457,47 @@ func (p *Property) SetBool(b bool) { _ = p.Set(BoolValue(b)) }
 
 func (p *Property) store(v Value) {
 	if v.Time.IsZero() {
-		v.Time = time.Now()
+		v.Time = batchTime()
 	}
 	p.mu.Lock()
 	p.value = v
 	p.mu.Unlock()
-	p.deliver(v, false)
+	if !p.deferDelivery(true, nil) {
+		p.deliver(v, false)
+	}
 }
+
+// SetQuality changes the quality of the stored value, keeping its data
+// (clients see the last value, marked): e.g. bad when the value's source
+// stopped answering, good again when it answers. The value's time becomes
+// the time of the change. A computed property's quality comes from its
+// function instead.
+func (p *Property) SetQuality(q Quality) {
+	t := batchTime()
+	p.mu.Lock()
+	if p.value.Quality == q {
+		p.mu.Unlock()
+		return
+	}
+	p.value.Quality = q
+	p.value.Time = t
+	v := p.value
+	p.mu.Unlock()
+	if !p.deferDelivery(true, nil) {
+		p.deliver(v, false)
+	}
+}
+
+// Quality returns the quality of the current value.
+func (p *Property) Quality() Quality { return p.Value().Quality }
 
 // Notify tells subscribers that a computed value may have changed; they get
 // it if it differs from what they last received.
 func (p *Property) Notify() {
 	if !p.hasSubscribers() {
+		return
+	}
+	if p.deferDelivery(true, nil) {
 		return
 	}
 	p.deliver(p.Value(), false)
@@ -474,11 +511,18 @@ func (p *Property) Emit(batch Value) {
 		return
 	}
 	if batch.Time.IsZero() {
-		batch.Time = time.Now()
+		batch.Time = batchTime()
 	}
 	if p.spec.Shape == Records && batch.Width == 0 {
 		batch.Width = p.spec.Width
 	}
+	if p.deferDelivery(false, &batch) {
+		return
+	}
+	p.emitNow(batch)
+}
+
+func (p *Property) emitNow(batch Value) {
 	p.subMu.Lock()
 	subs := append([]*Subscription(nil), p.subs...)
 	p.subMu.Unlock()
@@ -539,9 +583,17 @@ type SubscribeOptions struct {
 	Mode      Mode
 	Tolerance float64 // OnChange: absolute tolerance; < 0 means the spec's default
 	Buffer    int     // updates queued before new ones are dropped (default 64)
+	// Func, when set, receives every update instead of C (which stays
+	// nil), synchronously in the goroutine that delivers it: within a
+	// batch's flush, so that whatever Func stores is complete for an
+	// adapter that reads it inside Settle. Func must be quick, must not
+	// block, and must not start a Batch; it may run after Close returns
+	// (once, for a delivery that was under way).
+	Func func(Update)
 }
 
-// Subscription receives updates of one property on C until Close. Delivery
+// Subscription receives updates of one property on C (or by
+// SubscribeOptions.Func) until Close. Delivery
 // never blocks the producer: when the subscriber falls behind by more than
 // its buffer, updates are dropped and counted (Dropped), and the next one
 // that fits carries the newest value.
@@ -550,6 +602,8 @@ type Subscription struct {
 
 	p         *Property
 	ch        chan Update
+	fn        func(Update)
+	fnMu      sync.Mutex // keeps calls of fn in delivery order
 	mode      Mode
 	tolerance float64
 	mu        sync.Mutex
@@ -572,8 +626,11 @@ func (p *Property) Subscribe(opts SubscribeOptions) *Subscription {
 	if opts.Tolerance < 0 {
 		opts.Tolerance = p.spec.Tolerance
 	}
-	ch := make(chan Update, opts.Buffer)
-	s := &Subscription{C: ch, p: p, ch: ch, mode: opts.Mode, tolerance: opts.Tolerance}
+	s := &Subscription{p: p, fn: opts.Func, mode: opts.Mode, tolerance: opts.Tolerance}
+	if s.fn == nil {
+		s.ch = make(chan Update, opts.Buffer)
+		s.C = s.ch
+	}
 	if opts.Mode == OnEvent {
 		s.tolerance = 0
 	}
@@ -600,7 +657,9 @@ func (s *Subscription) Close() {
 	s.mu.Lock()
 	if !s.closed {
 		s.closed = true
-		close(s.ch)
+		if s.ch != nil {
+			close(s.ch)
+		}
 	}
 	s.mu.Unlock()
 }
@@ -619,13 +678,20 @@ func (s *Subscription) offer(v Value, force bool) {
 		return
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.closed {
+		s.mu.Unlock()
 		return
 	}
 	if !force && s.hasLast && !s.last.differs(v, s.tolerance) {
+		s.mu.Unlock()
 		return
 	}
+	if s.fn != nil {
+		s.last, s.hasLast = v, true
+		s.call(Update{Value: v})
+		return
+	}
+	defer s.mu.Unlock()
 	select {
 	case s.ch <- Update{Value: v}:
 		s.last, s.hasLast = v, true
@@ -634,13 +700,28 @@ func (s *Subscription) offer(v Value, force bool) {
 	}
 }
 
+// call hands u to the callback; s.mu is held on entry and released before
+// the callback runs (Close may be called under the adapter's lock that
+// the callback takes), fnMu keeps the calls in order.
+func (s *Subscription) call(u Update) {
+	s.fnMu.Lock()
+	s.mu.Unlock()
+	defer s.fnMu.Unlock()
+	s.fn(u)
+}
+
 // send delivers an event batch unconditionally.
 func (s *Subscription) send(u Update) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.closed {
+		s.mu.Unlock()
 		return
 	}
+	if s.fn != nil {
+		s.call(u)
+		return
+	}
+	defer s.mu.Unlock()
 	select {
 	case s.ch <- u:
 	default:

@@ -59,6 +59,9 @@ type Value struct {
 	Float64s []float64
 	Text     string
 	Time     time.Time // when the value was produced (source timestamp)
+	// Quality says whether the value can be trusted (zero: good); a
+	// change of quality alone is a change for subscribers.
+	Quality Quality
 }
 
 // BoolValue returns a scalar bool value.
@@ -236,7 +239,7 @@ func (v Value) Convert(to Elem) (Value, error) {
 	if v.Elem == to {
 		return v, nil
 	}
-	out := Value{Elem: to, Width: v.Width, Time: v.Time}
+	out := Value{Elem: to, Width: v.Width, Time: v.Time, Quality: v.Quality}
 	n := v.Len()
 	if to == Text {
 		if v.Width == 0 && n == 1 {
@@ -266,7 +269,9 @@ func (v Value) Convert(to Elem) (Value, error) {
 			if err != nil {
 				return Value{}, fmt.Errorf("%w: text %q is not a number", ErrType, v.Text)
 			}
-			return Float64Value(f).Convert(to)
+			cv, err := Float64Value(f).Convert(to)
+			cv.Time, cv.Quality = v.Time, v.Quality
+			return cv, err
 		}
 	}
 	switch to {
@@ -315,6 +320,9 @@ func (v Value) Equal(w Value) bool { return !v.differs(w, 0) }
 // differs reports whether w differs from v by more than tolerance in any
 // element (absolute tolerance; for non-numeric values any difference).
 func (v Value) differs(w Value, tolerance float64) bool {
+	if v.Quality != w.Quality {
+		return true
+	}
 	if v.Elem != w.Elem || v.Width != w.Width || v.Len() != w.Len() {
 		return true
 	}

@@ -37,6 +37,7 @@ import (
 
 	"tioga/device/detectormodel"
 	"tioga/driver/codec"
+	"tioga/driver/raster"
 	"tioga/driver/stream"
 	"tioga/sim/diffraction"
 	"tioga/sim/simplon"
@@ -330,6 +331,29 @@ func (d *Detector) RunSeries(ctx context.Context) (int, error) {
 	return id, ctx.Err()
 }
 
+// Interrupt makes the streams give up sends that wait for a receiver
+// (streamer.Interrupt): on SIGTERM a detector blocked on a header, frame or
+// end message nobody takes must stop, not hang. Safe from any goroutine.
+func (d *Detector) Interrupt() {
+	d.v1.Interrupt()
+	d.v2.Interrupt()
+}
+
+// Drain stops the REST server and closes both streams once the receiver
+// has taken everything they queue, waiting up to timeout (streamer.Drain);
+// Close afterwards only releases what is left. The error says what may not
+// have been delivered.
+func (d *Detector) Drain(ctx context.Context, timeout time.Duration) error {
+	sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	d.httpSrv.Shutdown(sctx)
+	errs := make(chan error, 2)
+	for _, st := range []*streamer.Streamer{d.v1, d.v2} {
+		go func() { errs <- st.Drain(ctx, timeout) }()
+	}
+	return errors.Join(<-errs, <-errs)
+}
+
 // Close aborts any series, stops the REST server and closes the streams.
 func (d *Detector) Close() error {
 	d.srv.Command("abort", nil)
@@ -504,9 +528,7 @@ func (d *Detector) header(s *simplon.Series, gen *diffraction.Generator, version
 			"detector_translation":                []any{0.0, 0.0, -s.DetectorDistance},
 		}
 	}
-	if s.Stream.HeaderAppendix != "" {
-		h.Appendix = stream.UserData{Raw: []byte(s.Stream.HeaderAppendix)}
-	}
+	h.Appendix = d.headerAppendix(s.Stream.HeaderAppendix, gen.Config().Raster)
 	if s.Stream.HeaderDetail == "all" {
 		n := gen.Width() * gen.Height()
 		channel := ""
@@ -526,6 +548,41 @@ func (d *Detector) header(s *simplon.Series, gen *diffraction.Generator, version
 		h.CountRateTable = countRateTable()
 	}
 	return h, nil
+}
+
+// headerAppendix is the header appendix (V1) / user_data (V2): the
+// client's header_appendix verbatim, and for a raster the grid geometry
+// under "raster" in the spelling the server reads (driver/raster's
+// GeometryFrom), so a simulated raster gets its heat map without the
+// geometry set by hand, as at a beamline whose control system puts it
+// there. A client appendix that is a JSON object gets the "raster" key
+// added (its own geometry, if it has one, wins); one that is not an
+// object is sent verbatim, without the geometry (logged).
+func (d *Detector) headerAppendix(client string, r *diffraction.Raster) stream.UserData {
+	if r == nil {
+		if client == "" {
+			return stream.UserData{}
+		}
+		return stream.UserData{Raw: []byte(client)}
+	}
+	geometry := map[string]any{"lines": r.Lines, "frames_per_line": r.FramesPerLine, "serpentine": r.Serpentine}
+	if client == "" {
+		return stream.UserData{Value: map[string]any{"raster": geometry}}
+	}
+	var obj map[string]any
+	if err := json.Unmarshal([]byte(client), &obj); err != nil || obj == nil {
+		d.log.Warn().Msg("header appendix is not a JSON object: sent verbatim, without the raster geometry")
+		return stream.UserData{Raw: []byte(client)}
+	}
+	if _, found, _ := raster.GeometryFrom(obj); found {
+		return stream.UserData{Raw: []byte(client)}
+	}
+	if _, taken := obj["raster"]; taken {
+		d.log.Warn().Msg(`header appendix has a "raster" key without a geometry: sent verbatim, without the raster geometry`)
+		return stream.UserData{Raw: []byte(client)}
+	}
+	obj["raster"] = geometry
+	return stream.UserData{Value: obj}
 }
 
 // countRateTable is a paralysable-detector count-rate correction table

@@ -75,7 +75,7 @@ type options struct {
 	pool, reuse, workers                            int
 	headerless                                      bool
 	rate                                            float64
-	dropAfter                                       time.Duration
+	dropAfter, drainTimeout                         time.Duration
 	rest, v1, v2, adxvAddr, truthPath               string
 	armAndTrigger, quiet                            bool
 	logLevel                                        string
@@ -125,6 +125,7 @@ func run(args []string, stderr io.Writer) int {
 	fs.IntVar(&o.workers, "workers", 0, "frame generator workers (default: one per CPU)")
 	fs.Float64Var(&o.rate, "rate", 0, "frames per second; 0 = the frame time, -1 = as fast as the receiver takes them")
 	fs.DurationVar(&o.dropAfter, "drop-after", 0, "drop a frame the receiver does not take within this time (0 = wait)")
+	fs.DurationVar(&o.drainTimeout, "drain-timeout", 30*time.Second, "--arm-and-trigger: how long to wait at the end for a lagging receiver to take the queued frames and the end message")
 	fs.StringVar(&o.rest, "rest", "127.0.0.1:8080", "SIMPLON REST listen address")
 	fs.StringVar(&o.v1, "v1", streamer.DefaultV1Endpoint, "Stream V1 PUSH endpoint")
 	fs.StringVar(&o.v2, "v2", streamer.DefaultV2Endpoint, "Stream V2 PUSH endpoint")
@@ -241,6 +242,15 @@ func serve(o options, log zerolog.Logger, stderr io.Writer) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// On a signal, sends that wait for a receiver give up: a detector
+	// blocked on a message nobody takes (no receiver connected, or one that
+	// stopped reading) must still stop. A series running is aborted
+	// (RunSeries), its end message sent if ZeroMQ can still queue it.
+	stopInterrupt := context.AfterFunc(ctx, func() {
+		log.Warn().Msg("signal received: stopping; sends waiting for a receiver give up")
+		d.Interrupt()
+	})
+	defer stopInterrupt() // runs before stop(): a normal exit is no signal
 	v1, v2 := d.StreamEndpoints()
 	log.Info().Str("rest", d.RESTURL()).Str("v1", v1).Str("v2", v2).Msg("ready")
 	if !o.armAndTrigger {
@@ -252,11 +262,28 @@ func serve(o options, log zerolog.Logger, stderr io.Writer) error {
 	id, err := d.RunSeries(ctx)
 	bar.finish()
 	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("interrupted by a signal: %w", err)
+		}
 		return err
 	}
 	n, hits := bar.counts()
-	log.Info().Int("series", id).Int("frames", n).Int("hits", hits).Dur("elapsed", time.Since(start)).
-		Float64("frames_per_s", float64(n)/time.Since(start).Seconds()).Uint64("dropped", d.Dropped()).Msg("series done")
+	elapsed := time.Since(start)
+	// The series is sent when ZeroMQ has queued it, not when the receiver
+	// has it: wait for a lagging receiver to take the rest (closing at
+	// once would discard the last frames and the end message).
+	log.Info().Int("series", id).Dur("timeout", o.drainTimeout).Msg("draining: waiting for the receiver to take the queued frames and the end message")
+	if err := d.Drain(ctx, o.drainTimeout); err != nil {
+		var u *streamer.Undelivered
+		if errors.As(err, &u) {
+			log.Error().Int("series", id).Int("frames_sent", n).Int("frames_not_delivered_at_most", u.Frames).
+				Bool("end_not_delivered", u.End).Msg(u.Error())
+			return fmt.Errorf("series %d not fully delivered", id)
+		}
+		return err
+	}
+	log.Info().Int("series", id).Int("frames", n).Int("hits", hits).Dur("elapsed", elapsed).
+		Float64("frames_per_s", float64(n)/elapsed.Seconds()).Uint64("dropped", d.Dropped()).Dur("drained", time.Since(start)-elapsed).Msg("series done")
 	return nil
 }
 

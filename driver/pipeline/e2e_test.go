@@ -193,19 +193,22 @@ func rasterSample(p detectormodel.Profile, lines, frames int) *diffraction.Confi
 func TestEndToEndRaster(t *testing.T) {
 	for _, tc := range []struct {
 		name, format, compression string
+		appendix                  string // the client's header_appendix
 		gridInHeader              bool
 	}{
-		{"V1-bslz4-grid-from-header", "legacy", "bslz4", true},
-		{"V2-lz4-grid-from-property", "cbor", "lz4", false},
+		// The simulator puts a raster's geometry into the header appendix
+		// itself: nobody sets it by hand.
+		{"V1-bslz4-grid-from-simulator-header", "legacy", "bslz4", "", true},
+		// An appendix that is not a JSON object goes out verbatim, without
+		// a geometry: the scan device's properties lay out the grid.
+		{"V2-lz4-grid-from-property", "cbor", "lz4", "acquisition 17", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			prof, _ := detectormodel.ByName("eiger500k")
 			const lines, perLine = 12, 25
 			cfg := sim.Config{Profile: prof, Format: tc.format, Compression: tc.compression,
-				NImages: lines * perLine, Sample: rasterSample(prof, lines, perLine), HeaderDetail: "all"}
-			if tc.gridInHeader {
-				cfg.HeaderAppendix = fmt.Sprintf(`{"raster": {"lines": %d, "frames_per_line": %d, "serpentine": true}}`, lines, perLine)
-			}
+				NImages: lines * perLine, Sample: rasterSample(prof, lines, perLine), HeaderDetail: "all",
+				HeaderAppendix: tc.appendix}
 			h := newHarness(t, cfg, nil)
 			if !tc.gridInHeader {
 				// A client sets the geometry before the scan.
@@ -322,6 +325,9 @@ func TestEndToEndRaster(t *testing.T) {
 			}
 			if got := h.dev.Scan.Source.Value().Text; got != wantSource {
 				t.Fatalf("geometry source %q", got)
+			}
+			if sc := h.dev.Scan; sc.Lines.Value().Int() != lines || sc.FramesPerLine.Value().Int() != perLine || !sc.Serpentine.Value().Bool() {
+				t.Fatalf("geometry %v x %v serpentine %v", sc.Lines.Value(), sc.FramesPerLine.Value(), sc.Serpentine.Value())
 			}
 			if _, err := os.Stat(sum.HeatMap); err != nil {
 				t.Fatalf("heat map: %v", err)

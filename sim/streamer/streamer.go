@@ -68,6 +68,8 @@ type Options struct {
 	// overflows does. 0 blocks until the receiver takes it.
 	DropAfter time.Duration
 	// Linger is how long Close waits for queued messages (default 2 s).
+	// Drain waits longer, for as long as it is told: a lagging receiver
+	// must still get the end of a series.
 	Linger time.Duration
 	Logger zerolog.Logger
 }
@@ -108,7 +110,23 @@ type Streamer struct {
 	slots   []*slot
 	dropped atomic.Uint64
 	sent    atomic.Uint64
+
+	// interrupted makes every send that would block give up at once
+	// (Interrupt: SIGTERM); read by the sender without the lock, since a
+	// blocked sender holds it.
+	interrupted atomic.Bool
+	// Accounting for Drain's report, under mu: messages handed to ZeroMQ
+	// in the current series, frames among them, the last frame number,
+	// whether the end went out.
+	seriesMsgs   int
+	seriesFrames int
+	lastFrame    int
+	endSent      bool
 }
+
+// ErrInterrupted is returned by a send that Interrupt stopped while it
+// waited for a receiver.
+var ErrInterrupted = errors.New("interrupted")
 
 // slot is one frame in flight: its pixels, their encoding, (V2) the message.
 type slot struct {
@@ -191,16 +209,99 @@ func (s *Streamer) Dropped() uint64 { return s.dropped.Load() }
 // SentFrames returns the number of frames sent so far.
 func (s *Streamer) SentFrames() uint64 { return s.sent.Load() }
 
-// Close closes the socket, waiting up to Options.Linger for queued messages.
+// Close closes the socket, waiting up to Options.Linger for queued
+// messages (not at all after Interrupt).
 func (s *Streamer) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.sock == nil {
 		return nil
 	}
+	if s.interrupted.Load() {
+		s.sock.SetLinger(0)
+	}
 	err := s.sock.Close()
 	s.sock = nil
 	return errors.Join(err, s.ctx.Term())
+}
+
+// Interrupt makes sends blocked on a receiver that takes nothing (none
+// connected, or one that stopped reading) give up with ErrInterrupted, now
+// and from now on; a message ZeroMQ can queue without waiting still goes
+// out. It is what SIGTERM does: a sender blocked in a send must not keep
+// the process alive. Safe to call from any goroutine, at any time.
+func (s *Streamer) Interrupt() { s.interrupted.Store(true) }
+
+// Undelivered says what a drain that timed out may have left behind.
+type Undelivered struct {
+	// Frames is at most this many frames, the last ones the streamer
+	// handed to ZeroMQ (ZeroMQ does not say how many of its queued
+	// messages are still there: the bound is its send queue, SendHWM
+	// messages, or what the series sent if fewer).
+	Frames int
+	// First and Last are the frame numbers that bound them.
+	First, Last int
+	// End reports whether the end message was among them.
+	End bool
+	// Waited is how long the drain waited.
+	Waited time.Duration
+}
+
+func (u *Undelivered) Error() string {
+	what := fmt.Sprintf("up to %d frames (%d..%d)", u.Frames, u.First, u.Last)
+	if u.Frames == 0 {
+		what = "the series header"
+	}
+	if u.End {
+		what += " and the end message"
+	}
+	return fmt.Sprintf("receiver did not take the end of the series within %v: %s not delivered", u.Waited.Round(time.Millisecond), what)
+}
+
+// Drain closes the socket once ZeroMQ has handed every queued message
+// (frames and the end message) to the receiver's connection, waiting up to
+// timeout: a receiver that lags behind the detector gets the whole series.
+// Closing with the short default Linger would discard what ZeroMQ still
+// queues, and the receiver would see a series without its last frames and
+// without an end. When the wait times out (or ctx is done, or after
+// Interrupt) the rest is discarded and the error is an *Undelivered saying
+// at most how many frames were lost.
+func (s *Streamer) Drain(ctx context.Context, timeout time.Duration) error {
+	s.mu.Lock()
+	if s.sock == nil {
+		s.mu.Unlock()
+		return nil
+	}
+	sock, zctx := s.sock, s.ctx
+	s.sock = nil
+	msgs, frames, last, end := s.seriesMsgs, s.seriesFrames, s.lastFrame, s.endSent
+	if s.interrupted.Load() {
+		timeout = 0
+	}
+	s.mu.Unlock()
+
+	sock.SetLinger(timeout)
+	t0 := time.Now()
+	err := sock.Close()
+	done := make(chan error, 1)
+	go func() { done <- zctx.Term() }() // returns when ZeroMQ's queue is empty or the linger ran out
+	select {
+	case e := <-done:
+		err = errors.Join(err, e)
+	case <-ctx.Done():
+	}
+	waited := time.Since(t0)
+	// ZeroMQ does not report whether the linger ran out: a Term that took
+	// the whole timeout (or was not waited for) may have discarded messages.
+	if msgs > 0 && (waited >= timeout || ctx.Err() != nil) {
+		frames = min(frames, s.opts.SendHWM)
+		u := &Undelivered{Frames: frames, First: last - frames + 1, Last: last, End: end, Waited: waited}
+		if frames == 0 {
+			u.First, u.Last = 0, 0
+		}
+		return errors.Join(err, u)
+	}
+	return err
 }
 
 // ticks is the detector clock now.
@@ -222,21 +323,29 @@ func (s *Streamer) Header(ser *Series) error {
 			return err
 		}
 	}
+	s.seriesMsgs, s.seriesFrames, s.lastFrame, s.endSent = 0, 0, -1, false
+	var parts [][]byte
 	switch ser.Header.Version {
 	case 1:
-		parts, err := s.v1.Header(ser.Header)
-		if err != nil {
+		var err error
+		if parts, err = s.v1.Header(ser.Header); err != nil {
 			return fmt.Errorf("streamer: %w", err)
 		}
-		return s.sendParts(context.Background(), parts, 0)
 	default:
 		msg, err := s.v2.AppendStart(s.msg[:0], ser.Header)
 		if err != nil {
 			return fmt.Errorf("streamer: %w", err)
 		}
 		s.msg = msg
-		return s.sendParts(context.Background(), [][]byte{msg}, 0)
+		parts = [][]byte{msg}
 	}
+	if err := s.sendWaiting(parts, "waiting for a receiver to connect and take the series header"); err != nil {
+		if errors.Is(err, ErrInterrupted) {
+			return fmt.Errorf("series header not taken by any receiver on %s: %w", s.endpoint, err)
+		}
+		return err
+	}
+	return nil
 }
 
 func (s *Streamer) checkSeries(ser *Series) error {
@@ -263,11 +372,21 @@ func (s *Streamer) End(ser *Series) error {
 	}
 	e := stream.End{Version: ser.Header.Version, SeriesID: ser.Header.ID, UniqueID: ser.Header.UniqueID}
 	ser.reuse = nil
+	var parts [][]byte
 	if ser.Header.Version == 1 {
-		return s.sendParts(context.Background(), s.v1.End(&e), 0)
+		parts = s.v1.End(&e)
+	} else {
+		s.msg = s.v2.AppendEnd(s.msg[:0], &e)
+		parts = [][]byte{s.msg}
 	}
-	s.msg = s.v2.AppendEnd(s.msg[:0], &e)
-	return s.sendParts(context.Background(), [][]byte{s.msg}, 0)
+	if err := s.sendWaiting(parts, "waiting for the receiver to take the end of the series"); err != nil {
+		if errors.Is(err, ErrInterrupted) {
+			return fmt.Errorf("end of series %d not taken by the receiver on %s: %w", e.SeriesID, s.endpoint, err)
+		}
+		return err
+	}
+	s.endSent = true
+	return nil
 }
 
 // sendParts sends one (multipart) message. It retries while the socket is
@@ -277,6 +396,25 @@ func (s *Streamer) sendParts(ctx context.Context, parts [][]byte, dropAfter time
 	_, err := s.trySend(ctx, parts, dropAfter)
 	return err
 }
+
+// sendWaiting sends a message that must not be dropped (header, end),
+// waiting for as long as it takes (until Interrupt); when that is more
+// than a second, it says so once, so an operator sees what the detector
+// waits for.
+func (s *Streamer) sendWaiting(parts [][]byte, what string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_, err := s.trySend(ctx, parts, 0)
+	if err == nil || !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	s.log.Warn().Str("endpoint", s.endpoint).Msg(what)
+	_, err = s.trySend(context.Background(), parts, 0)
+	return err
+}
+
+// Sends that block wake up every SNDTIMEO (50 ms) to look at ctx,
+// DropAfter and Interrupt.
 
 var errDropped = errors.New("dropped")
 
@@ -296,7 +434,14 @@ func (s *Streamer) trySend(ctx context.Context, parts [][]byte, dropAfter time.D
 				return false, fmt.Errorf("streamer: send: %w", err)
 			}
 			// Only the first part can block: ZeroMQ accepts the rest of a
-			// multipart message once it has taken the first.
+			// multipart message once it has taken the first. Giving up
+			// there leaves no half message behind (sendWaiting retries).
+			if s.interrupted.Load() {
+				return false, ErrInterrupted
+			}
+			if i > 0 {
+				continue
+			}
 			if ctx.Err() != nil {
 				return false, ctx.Err()
 			}
@@ -309,6 +454,7 @@ func (s *Streamer) trySend(ctx context.Context, parts [][]byte, dropAfter time.D
 			}
 		}
 	}
+	s.seriesMsgs++
 	return true, nil
 }
 
@@ -564,10 +710,14 @@ func (s *Streamer) sendFrame(ctx context.Context, ser *Series, sl *slot, i int, 
 		dropped = true
 		s.dropped.Add(1)
 		s.log.Warn().Int("frame", i).Msg("frame dropped: receiver too slow")
+	case errors.Is(err, ErrInterrupted):
+		return fmt.Errorf("frame %d not taken by the receiver on %s: %w", i, s.endpoint, err)
 	case err != nil:
 		return err
 	default:
 		s.sent.Add(1)
+		s.seriesFrames++
+		s.lastFrame = i
 	}
 	if ser.Sent != nil {
 		t := &sl.truth

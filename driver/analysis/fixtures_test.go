@@ -78,10 +78,11 @@ func eiger2_500KFixture(tb testing.TB, dir string, n int) fixtureFrame {
 	}
 }
 
-// eiger2_16MFixture returns the EIGER2 16M Stream V2 image with the beam
-// centre, wavelength and pixel size of its start message. Stream V2 has no
-// detector distance and this start message carries none in user_data, so
-// 0.2 m is chosen.
+// eiger2_16MFixture returns the EIGER2 16M Stream V2 image with the
+// geometry of its start message, fed to the analysis as the pipeline feeds
+// it: the beam centre converted from the detector's convention (pixels from
+// the first pixel's outer edge) to the analysis' (pixel i centred on i),
+// the distance from detector_translation (z = -0.23716 m).
 func eiger2_16MFixture(tb testing.TB) fixtureFrame {
 	tb.Helper()
 	sm, err := stream.ParseV2(fixtures.Read(tb, "eiger-stream-v2", "eiger2-16m", "start.cbor"))
@@ -96,10 +97,14 @@ func eiger2_16MFixture(tb testing.TB) fixtureFrame {
 	if s.Width != im.Width || s.Height != im.Height {
 		tb.Fatalf("16M image %dx%d, start message %dx%d", im.Width, im.Height, s.Width, s.Height)
 	}
+	if math.Abs(s.DetectorDistance-0.23716) > 1e-5 {
+		tb.Fatalf("16M start message: distance %g m, want 0.23716 from detector_translation", s.DetectorDistance)
+	}
 	return fixtureFrame{
 		name: "EIGER2 16M V2 image",
-		geom: Geometry{Width: s.Width, Height: s.Height, BeamX: s.BeamCenterX, BeamY: s.BeamCenterY,
-			Distance: 0.2, Wavelength: s.Wavelength, PixelSize: s.PixelSizeX},
+		geom: Geometry{Width: s.Width, Height: s.Height,
+			BeamX: s.BeamCenterX - stream.PixelCentre, BeamY: s.BeamCenterY - stream.PixelCentre,
+			Distance: s.DetectorDistance, Wavelength: s.Wavelength, PixelSize: s.PixelSizeX},
 		pixels: decodeImage(tb, im), elemSize: im.ElemSize,
 	}
 }

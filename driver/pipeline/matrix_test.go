@@ -460,3 +460,175 @@ func TestMatrixHeatMapNeverOverwritten(t *testing.T) {
 		t.Errorf("status %q", got)
 	}
 }
+
+// An aborted series is incomplete, not failed (beamline-operations.md,
+// "Aborts"): the status is done, count-incomplete-series counts it, nothing
+// is called lost or an error, and everything received is written and in
+// results.jsonl. Frames lost before the abort are still an error, with the
+// abort said as their context.
+func TestMatrixAbortIsIncompleteNotFailed(t *testing.T) {
+	det := newScriptedDetector(t)
+	srv := newServer(t, det.endpoint(), nil)
+	st := srv.dev.Stream
+	img := filepath.Join(srv.dir, "img")
+
+	det.header(1, 10)
+	for _, i := range []int{0, 2, 1, 3} {
+		det.image(1, i)
+	}
+	waitFor(t, "four frames received", func() bool { return st.FramesReceived.Value().Int() == 4 })
+	if err := st.Abort.Write(t.Context(), properties.Int32Value(0)); err != nil {
+		t.Fatal(err)
+	}
+	sum := srv.waitSummary(t, 1)
+	if sum.Complete || sum.EndReason != stream.EndAborted || sum.Received != 4 || sum.Written != 4 || sum.Dropped != 0 {
+		t.Fatalf("aborted series %+v", sum)
+	}
+	det.end(1)
+	wantCounters(t, st, map[string]int{"count-incomplete-series": 1, "count-dropped": 0, "frames-received": 4,
+		"frames-written": 4, "files-written": 4, "files-failed": 0, "count-out-of-order": 1})
+	if got := st.Status.Value().Text; got != contract.StatusDone {
+		t.Errorf("status of an aborted series %q, want %q", got, contract.StatusDone)
+	}
+	if got := st.LastError.Value().Text; got != "" {
+		t.Errorf("last-error after an abort %q (an abort is not an error)", got)
+	}
+	if got := framesText(resultFrames(t, filepath.Join(img, "f_1_results.jsonl"))); got != "0 1 2 3" {
+		t.Errorf("results %s", got)
+	}
+
+	// Frame 1 never comes before the abort: it is lost, and that is an error.
+	if err := st.WriterRun.Write(t.Context(), properties.Int32Value(2)); err != nil {
+		t.Fatal(err)
+	}
+	det.header(2, 10)
+	for _, i := range []int{0, 2, 3} {
+		det.image(2, i)
+	}
+	waitFor(t, "three frames received", func() bool { return st.FramesReceived.Value().Int() == 3 })
+	if err := st.Abort.Write(t.Context(), properties.Int32Value(0)); err != nil {
+		t.Fatal(err)
+	}
+	sum = srv.waitSummary(t, 2)
+	if sum.Dropped != 1 || sum.Written != 3 {
+		t.Fatalf("aborted series with a lost frame %+v", sum)
+	}
+	det.end(2)
+	wantCounters(t, st, map[string]int{"count-incomplete-series": 2, "count-dropped": 1, "files-written": 3})
+	if got, want := st.Status.Value().Text, "error: series 2 ended (aborted) after 3 of 10 frames; 1 frames lost between detector and server"; got != want {
+		t.Errorf("status %q, want %q", got, want)
+	}
+}
+
+// Frame accounting over a day's sequence on one server: a detector restart
+// mid-series, a series out of order with a repeated frame, a re-run of the
+// same prefix and run, an abort with frames still queued at the DCU, a
+// frame that never comes, and a late frame after the end. Every image the
+// detector sent ends in exactly one place (beamline-operations.md, "What
+// people look at"): received and written, or dropped with a reason that
+// has a counter; and the counters add up to what was sent.
+func TestMatrixFrameAccounting(t *testing.T) {
+	det := newScriptedDetector(t)
+	srv := newServer(t, det.endpoint(), nil)
+	st := srv.dev.Stream
+	img := filepath.Join(srv.dir, "img")
+	sent := 0
+	image := func(id uint64, frames ...int) {
+		for _, i := range frames {
+			det.image(id, i)
+			sent++
+		}
+	}
+	type outcome struct {
+		run                        int
+		received, written, dropped int
+		complete                   bool
+	}
+	var got []outcome
+	// record checks the series' own counters (frames-received = files
+	// written + files failed) and keeps its summary.
+	record := func(sum Summary) {
+		t.Helper()
+		wantCounters(t, st, map[string]int{"frames-received": sum.Received, "files-written": sum.Written,
+			"files-failed": sum.Received - sum.Written, "count-dropped": sum.Dropped})
+		got = append(got, outcome{st.WriterRun.Value().Int(), sum.Received, sum.Written, sum.Dropped, sum.Complete})
+	}
+
+	// A: three frames, then the DCU restarts and numbers from 1 again.
+	det.headerDated(1, 6, "2026-12-03T08:00:00.000+01:00")
+	image(1, 0, 1, 2)
+	det.headerDated(1, 6, "2026-12-03T08:05:00.000+01:00")
+	waitFor(t, "the first acquisition superseded", func() bool {
+		sum, ok := srv.pipe.LastSummary()
+		return ok && sum.EndReason == stream.EndSuperseded
+	})
+	sumA, _ := srv.pipe.LastSummary()
+	got = append(got, outcome{1, sumA.Received, sumA.Written, sumA.Dropped, sumA.Complete})
+	// B: the new acquisition, out of order, frame 2 repeated.
+	image(1, 0, 2, 1, 3, 2, 5, 4)
+	det.end(1)
+	waitFor(t, "the second acquisition done", func() bool {
+		sum, ok := srv.pipe.LastSummary()
+		return ok && sum.EndReason == stream.EndReceived && sum.SeriesID == 1
+	})
+	sumB, _ := srv.pipe.LastSummary()
+	record(sumB)
+	// C: the operator sets run 1 again by mistake.
+	if err := st.WriterRun.Write(t.Context(), properties.Int32Value(1)); err != nil {
+		t.Fatal(err)
+	}
+	det.header(2, 4)
+	image(2, 0, 1, 2, 3)
+	det.end(2)
+	record(srv.waitSummary(t, 2))
+	// D: aborted after three frames; the DCU still sends two and its end.
+	det.header(3, 8)
+	image(3, 0, 1, 2)
+	waitFor(t, "three frames of series 3", func() bool { return st.FramesReceived.Value().Int() == 3 })
+	if err := st.Abort.Write(t.Context(), properties.Int32Value(0)); err != nil {
+		t.Fatal(err)
+	}
+	record(srv.waitSummary(t, 3))
+	image(3, 3, 4)
+	det.end(3)
+	wantCounters(t, st, map[string]int{"count-abort-dropped": 3}) // two images and the end message
+	// E: frame 2 never comes before the end; it arrives after it.
+	det.header(4, 4)
+	image(4, 0, 1, 3)
+	det.end(4)
+	record(srv.waitSummary(t, 4))
+	image(4, 2)
+
+	want := []outcome{
+		{1, 3, 3, 0, false}, // A: superseded by the restart, its frames kept
+		{2, 6, 6, 0, true},  // B: run 1 has files: the next free run
+		{3, 4, 4, 0, true},  // C: run 1 refused again: the next free run
+		{4, 3, 3, 0, false}, // D: aborted: incomplete, nothing lost
+		{5, 3, 3, 1, false}, // E: one frame lost (late is not in time)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("series outcomes (run, received, written, lost, complete)\n got %v\nwant %v", got, want)
+	}
+	wantCounters(t, st, map[string]int{"count-duplicates": 1, "count-stragglers": 1, "count-abort-dropped": 3,
+		"count-missed-header": 0, "count-malformed": 0, "count-out-of-order": 2, "count-incomplete-series": 3,
+		"count-series-superseded": 1, "count-series-restarts": 1})
+	c := counters(st)
+	received, written, files, lines := 0, 0, 0, 0
+	for _, o := range got {
+		received += o.received
+		written += o.written
+		files += len(images(t, img, fmt.Sprintf("f_%d_", o.run)))
+		lines += len(resultFrames(t, filepath.Join(img, fmt.Sprintf("f_%d_results.jsonl", o.run))))
+	}
+	// Every image sent: received, or dropped with its counter (the abort
+	// counter also counts the one end message it dropped).
+	if accounted := received + c["count-duplicates"] + c["count-stragglers"] + c["count-abort-dropped"] - 1; accounted != sent {
+		t.Errorf("%d images sent, %d accounted for (received %d + duplicates + stragglers + abort-dropped images)", sent, accounted, received)
+	}
+	if written != received || files != received || lines != received {
+		t.Errorf("received %d, written %d, files on disk %d, results lines %d", received, written, files, lines)
+	}
+	if got := st.Status.Value().Text; got != "error: series 4 ended (received) after 3 of 4 frames; 1 frames lost between detector and server" {
+		t.Errorf("status %q", got)
+	}
+}

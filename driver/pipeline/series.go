@@ -426,15 +426,31 @@ func (p *Pipeline) endSeries(s *series, e *stream.End) {
 			p.dev.Scan.HeatMap.SetText(path)
 		}
 	}
+	abortNote := ""
 	if !sum.Complete {
 		p.incomplete.Add(1)
-		problems = append([]string{fmt.Sprintf("series %d ended (%s) after %d of %d frames", s.id, sum.EndReason, sum.Received, sum.Expected)}, problems...)
+		ended := fmt.Sprintf("series %d ended (%s) after %d of %d frames", s.id, sum.EndReason, sum.Received, sum.Expected)
+		if sum.EndReason == stream.EndAborted {
+			// An abort is what the user asked for: the series is
+			// incomplete, not failed (beamline-operations.md, "Aborts").
+			// count-incomplete-series says so; the status is an error only
+			// if something else went wrong (frames lost before the abort,
+			// files not written).
+			p.log.Warn().Uint64("series", s.id).Int("received", sum.Received).Uint64("nimages", sum.Expected).
+				Int("written", sum.Written).Msg(ended + ": incomplete, not failed; every frame received before the abort is written and reported")
+			abortNote = ended
+		} else {
+			problems = append([]string{ended}, problems...)
+		}
 	}
 	if sum.Dropped > 0 {
 		problems = append(problems, fmt.Sprintf("%d frames lost between detector and server", sum.Dropped))
 	}
 	if sum.BeyondNImages > 0 {
 		problems = append(problems, fmt.Sprintf("%d frames numbered beyond nimages %d (kept)", sum.BeyondNImages, sum.Expected))
+	}
+	if abortNote != "" && len(problems) > 0 {
+		problems = append([]string{abortNote}, problems...) // the context of what else went wrong
 	}
 
 	p.exportFinal(s)

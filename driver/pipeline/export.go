@@ -81,7 +81,7 @@ func (p *Pipeline) exportSeries(s *series, now time.Time) {
 		}
 		ws := s.w.Stats()
 		st.FilesWritten.SetInt32(clamp32(int(ws.Written)))
-		st.FilesFailed.SetInt32(clamp32(int(ws.Failed)))
+		st.FilesFailed.SetInt32(clamp32(int(ws.Failed) + int(s.unwritable.Load())))
 		st.FilesPending.SetInt32(clamp32(int(ws.Pending)))
 		st.BytesWritten.SetFloat(float64(ws.Bytes))
 		st.FreeDisk.SetFloat(float64(ws.FreeBytes))

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"tioga/device/contract"
+	"tioga/driver/codec"
 	"tioga/driver/raster"
 	"tioga/driver/stream"
 	"tioga/properties"
@@ -573,14 +574,29 @@ func TestMatrixFrameAccounting(t *testing.T) {
 	})
 	sumB, _ := srv.pipe.LastSummary()
 	record(sumB)
-	// C: the operator sets run 1 again by mistake.
+	// C: the operator sets run 1 again by mistake; frame 2's data are
+	// corrupt (it cannot be decoded: recorded, not written, counted).
 	if err := st.WriterRun.Write(t.Context(), properties.Int32Value(1)); err != nil {
 		t.Fatal(err)
 	}
 	det.header(2, 4)
-	image(2, 0, 1, 2, 3)
+	image(2, 0, 1)
+	parts, err := det.b.Image(&stream.Image{Version: 1, SeriesID: 2, Number: 2,
+		Pixels: stream.Pixels{Width: det.prof.Width(), Height: det.prof.Height(), ElemSize: 2, Encoding: codec.BSLZ4,
+			Data: []byte("\x00\x00\x00\x00\x00\x10\x22\x08\x00\x00\x20\x00not bitshuffle-lz4 data")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	det.send(parts)
+	sent++
+	image(2, 3)
 	det.end(2)
-	record(srv.waitSummary(t, 2))
+	sumC := srv.waitSummary(t, 2)
+	if sumC.BadFrames != 1 {
+		t.Errorf("series 2: %d bad frames, want 1", sumC.BadFrames)
+	}
+	wantCounters(t, st, map[string]int{"count-bad-frames": 1})
+	record(sumC)
 	// D: aborted after three frames; the DCU still sends two and its end.
 	det.header(3, 8)
 	image(3, 0, 1, 2)
@@ -602,7 +618,7 @@ func TestMatrixFrameAccounting(t *testing.T) {
 	want := []outcome{
 		{1, 3, 3, 0, false}, // A: superseded by the restart, its frames kept
 		{2, 6, 6, 0, true},  // B: run 1 has files: the next free run
-		{3, 4, 4, 0, true},  // C: run 1 refused again: the next free run
+		{3, 4, 3, 0, true},  // C: run 1 refused again: the next free run; one frame undecodable
 		{4, 3, 3, 0, false}, // D: aborted: incomplete, nothing lost
 		{5, 3, 3, 1, false}, // E: one frame lost (late is not in time)
 	}
@@ -625,8 +641,8 @@ func TestMatrixFrameAccounting(t *testing.T) {
 	if accounted := received + c["count-duplicates"] + c["count-stragglers"] + c["count-abort-dropped"] - 1; accounted != sent {
 		t.Errorf("%d images sent, %d accounted for (received %d + duplicates + stragglers + abort-dropped images)", sent, accounted, received)
 	}
-	if written != received || files != received || lines != received {
-		t.Errorf("received %d, written %d, files on disk %d, results lines %d", received, written, files, lines)
+	if written != received-1 || files != written || lines != received {
+		t.Errorf("received %d, written %d (one undecodable), files on disk %d, results lines %d", received, written, files, lines)
 	}
 	if got := st.Status.Value().Text; got != "error: series 4 ended (received) after 3 of 4 frames; 1 frames lost between detector and server" {
 		t.Errorf("status %q", got)

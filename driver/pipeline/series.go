@@ -56,6 +56,10 @@ type series struct {
 	shapeRej   atomic.Int64 // spot candidates rejected by shape
 	hits       atomic.Int64
 	failed     atomic.Int64
+	// unwritable counts frames the writer never saw because they could not
+	// be decoded (bad frames, writing on): files that could not be
+	// written, so they count in files-failed beside the writer's own.
+	unwritable atomic.Int64
 	sumMeanI   float64 // committer only
 	spotsTot   int     // committer only
 
@@ -414,6 +418,9 @@ func (p *Pipeline) endSeries(s *series, e *stream.End) {
 	if s.writerErr != "" {
 		sum.WriteError = s.writerErr
 		problems = append(problems, notWritten(s.failed.Load(), s.writerErr))
+	}
+	if n := s.unwritable.Load(); n > 0 {
+		problems = append(problems, fmt.Sprintf("%d frames could not be decoded (recorded with zero results, not written)", n))
 	}
 	if s.analysisErr != "" {
 		problems = append(problems, s.analysisErr)

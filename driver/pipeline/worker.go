@@ -186,6 +186,10 @@ func (p *Pipeline) commit(j *job) {
 		// Not written: the writer failed this frame, or could not start
 		// the series at all (then s.writerErr is the cause).
 		s.failed.Add(1)
+	} else if j.err != nil && s.w != nil {
+		// Not written: it could not be decoded (counted as a bad frame
+		// too, with its cause in last-error).
+		s.unwritable.Add(1)
 	}
 	if s.w != nil {
 		wr := writer.Result{Frame: frame, File: j.path, Spots: rec.Spots, Score: float64(rec.Score),

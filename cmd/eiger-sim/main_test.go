@@ -373,7 +373,8 @@ func TestDrainTimeoutSaysWhatWasLost(t *testing.T) {
 	}
 	var stderr bytes.Buffer
 	t0 := time.Now()
-	code := run([]string{"--profile", "eiger500k", "--compression", "none", "--nimages", "20",
+	// 40 raw frames (42 MB): more than the kernel's socket buffers hold.
+	code := run([]string{"--profile", "eiger500k", "--compression", "none", "--nimages", "40",
 		"--reuse", "2", "--rate", "-1", "--rest", fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 		"--v1", ep, "--v2", "tcp://127.0.0.1:*", "--drain-timeout", "300ms", "--arm-and-trigger", "--quiet"}, &stderr)
 	log := stderr.String()
@@ -383,8 +384,8 @@ func TestDrainTimeoutSaysWhatWasLost(t *testing.T) {
 	if took := time.Since(t0); took > 10*time.Second {
 		t.Fatalf("took %v", took)
 	}
-	for _, want := range []string{"up to 20 frames (0..19) and the end message not delivered",
-		"frames_not_delivered_at_most=20", "end_not_delivered=true", "series 1 not fully delivered"} {
+	for _, want := range []string{"up to 40 frames (0..39) and the end message not delivered",
+		"frames_not_delivered_at_most=40", "end_not_delivered=true", "series 1 not fully delivered"} {
 		if !strings.Contains(log, want) {
 			t.Fatalf("no %q in the log:\n%s", want, log)
 		}

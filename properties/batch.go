@@ -47,8 +47,10 @@ type pendingDelivery struct {
 
 // Batch runs fn as one batch: the changes it makes reach subscribers
 // together when it returns, stamped with one timestamp (the time Batch was
-// called, for values set without a time). fn must not call Settle, and a
-// subscription callback must not call Batch.
+// called, for values set without a time). fn must not call Settle, a
+// subscription callback must not call Batch, and the function of a
+// computed property (Compute) must not change properties: it runs when
+// the batch ends, with the batch's lock held.
 func Batch(fn func()) {
 	beginBatch()
 	defer endBatch()
@@ -83,9 +85,16 @@ func endBatch() {
 	todo := batch.pending
 	batch.pending = nil
 	work := make([]pendingDelivery, len(todo))
+	vals := make([]Value, len(todo))
 	for i, p := range todo {
 		work[i] = p.pend
 		p.pend = pendingDelivery{}
+		if work[i].data && len(work[i].events) == 0 {
+			// Taken now, while no batch can run (a new one waits for
+			// batch.mu): the values delivered are the batch's, even if
+			// the next batch starts setting values during the flush.
+			vals[i] = p.Value()
+		}
 	}
 	batch.mu.Unlock()
 	if len(todo) == 0 {
@@ -98,8 +107,8 @@ func endBatch() {
 		for _, ev := range w.events {
 			p.emitNow(ev)
 		}
-		if w.data && len(w.events) == 0 && p.hasSubscribers() {
-			p.deliver(p.Value(), false)
+		if w.data && len(w.events) == 0 {
+			p.deliver(vals[i], false)
 		}
 	}
 }

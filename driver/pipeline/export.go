@@ -15,13 +15,19 @@ import (
 
 // export is the periodic job (every ExportPeriod): new records go out as
 // event batches, counters and statistics are refreshed.
+//
+// Each export is one batch (properties.Batch): a client hears of it as one
+// consistent update with one timestamp, never frame-count of this export
+// next to hits of the last.
 func (p *Pipeline) export() {
 	p.exportMu.Lock()
 	defer p.exportMu.Unlock()
-	p.publishCounters()
-	if s := p.cur.Load(); s != nil {
-		p.exportSeries(s, time.Now())
-	}
+	properties.Batch(func() {
+		p.publishCounters()
+		if s := p.cur.Load(); s != nil {
+			p.exportSeries(s, time.Now())
+		}
+	})
 }
 
 // exportFinal publishes what is left of a finished series, then the
@@ -30,11 +36,13 @@ func (p *Pipeline) export() {
 func (p *Pipeline) exportFinal(s *series) {
 	p.exportMu.Lock()
 	defer p.exportMu.Unlock()
-	p.exportSeries(s, time.Now())
-	st := p.dev.Stream
-	st.DozorPass.Emit(properties.Float32Records(results.PassWidth, s.store.Pass()))
-	st.DozorPassIS.Emit(properties.Float32Records(results.ISWidth, s.store.IS()))
-	p.publishCounters()
+	properties.Batch(func() {
+		p.exportSeries(s, time.Now())
+		st := p.dev.Stream
+		st.DozorPass.Emit(properties.Float32Records(results.PassWidth, s.store.Pass()))
+		st.DozorPassIS.Emit(properties.Float32Records(results.ISWidth, s.store.IS()))
+		p.publishCounters()
+	})
 }
 
 func (p *Pipeline) exportSeries(s *series, now time.Time) {
@@ -150,7 +158,7 @@ const housekeepingPeriod = 10 * time.Second
 // before they start a collection; during a series the writer reports it).
 func (p *Pipeline) housekeeping() {
 	p.exportMu.Lock()
-	p.publishCounters()
+	properties.Batch(p.publishCounters)
 	p.exportMu.Unlock()
 	if p.cur.Load() != nil {
 		return

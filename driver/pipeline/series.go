@@ -125,18 +125,22 @@ func (p *Pipeline) startSeries(h *stream.Series) {
 
 	p.log.Info().Uint64("series", h.ID).Int("version", h.Version).Uint64("images", h.NumberOfImages).
 		Int("width", h.Width).Int("height", h.Height).Str("detector", h.Description).Msg("series start")
-	p.publishSeriesStart(s)
-	if h.Width > 0 && h.Height > 0 && (h.ElemSize > 0 || h.SaturationValue > 0) {
-		elem := h.ElemSize
-		if elem == 0 {
-			elem = elemSizeFor(h.SaturationValue)
+	// One batch from series-id to status "receiving": a client never sees
+	// the new series-id next to the old nimages, geometry or file names.
+	properties.Batch(func() {
+		p.publishSeriesStart(s)
+		if h.Width > 0 && h.Height > 0 && (h.ElemSize > 0 || h.SaturationValue > 0) {
+			elem := h.ElemSize
+			if elem == 0 {
+				elem = elemSizeFor(h.SaturationValue)
+			}
+			p.prepare(s, h.Width, h.Height, elem)
 		}
-		p.prepare(s, h.Width, h.Height, elem)
-	}
-	p.setupGrid(s)
-	p.cur.Store(s)
-	p.recent.Store(s)
-	p.dev.Stream.Status.SetText(contract.StatusReceiving)
+		p.setupGrid(s)
+		p.cur.Store(s)
+		p.recent.Store(s)
+		p.dev.Stream.Status.SetText(contract.StatusReceiving)
+	})
 	if p.sink != nil {
 		p.sink.SeriesStarted(h.ID)
 	}
@@ -460,14 +464,18 @@ func (p *Pipeline) endSeries(s *series, e *stream.End) {
 		problems = append([]string{abortNote}, problems...) // the context of what else went wrong
 	}
 
-	p.exportFinal(s)
-	st := p.dev.Stream
-	if len(problems) > 0 {
-		st.Status.SetText(contract.ErrorStatus(strings.Join(problems, "; ")))
-		p.reportError(strings.Join(problems, "; "))
-	} else {
-		st.Status.SetText(contract.StatusDone)
-	}
+	// The final figures and the end status in one batch: "done" arrives
+	// with the final counters, not before them.
+	properties.Batch(func() {
+		p.exportFinal(s)
+		st := p.dev.Stream
+		if len(problems) > 0 {
+			st.Status.SetText(contract.ErrorStatus(strings.Join(problems, "; ")))
+			p.reportError(strings.Join(problems, "; "))
+		} else {
+			st.Status.SetText(contract.StatusDone)
+		}
+	})
 	p.lastSummary.Store(&sum)
 	p.log.Info().Uint64("series", s.id).Str("end", string(sum.EndReason)).Int("received", sum.Received).
 		Int("processed", sum.Processed).Int("written", sum.Written).Int("hits", sum.Hits).Int("dropped", sum.Dropped).

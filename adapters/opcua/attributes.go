@@ -126,7 +126,45 @@ func dataValue(spec properties.Spec, pv properties.Value, ts ua.TimestampsToRetu
 	if err != nil {
 		return statusValue(ua.StatusBadInternalError)
 	}
-	return stamp(&ua.DataValue{EncodingMask: ua.DataValueValue, Value: va}, ts, pv.Time, now)
+	code := qualityStatus(pv.Quality)
+	if code&ua.StatusBad != 0 {
+		// Part 4, 7.7.1: a Bad value is not sent (null), only its code.
+		return stamp(statusValue(code), ts, pv.Time, now)
+	}
+	dv := &ua.DataValue{EncodingMask: ua.DataValueValue, Value: va}
+	if code != ua.StatusOK {
+		dv.Status = code
+		dv.EncodingMask |= ua.DataValueStatusCode
+	}
+	return stamp(dv, ts, pv.Time, now)
+}
+
+// qualityStatus maps a value's quality to the StatusCode of its DataValue
+// (Part 8, 7.3): the cause picks the sub-code a client can act on
+// (communication lost, waiting for a first value), the level its class.
+// The reason travels as the operation's DiagnosticInfo when the client
+// asks for it (Read with ReturnDiagnostics), as OPC UA has no text field
+// in a DataValue.
+func qualityStatus(q properties.Quality) ua.StatusCode {
+	switch q.Level {
+	case properties.Good:
+		return ua.StatusOK
+	case properties.Uncertain:
+		switch q.Cause {
+		case properties.CauseNoCommunication:
+			return ua.StatusUncertainNoCommunicationLastUsableValue
+		case properties.CauseNoValue:
+			return ua.StatusUncertainInitialValue
+		}
+		return ua.StatusUncertain
+	}
+	switch q.Cause {
+	case properties.CauseNoCommunication:
+		return ua.StatusBadCommunicationError
+	case properties.CauseNoValue:
+		return ua.StatusBadWaitingForInitialData
+	}
+	return ua.StatusBad
 }
 
 // maxValueBytes bounds the encoded size of one value in a response. The

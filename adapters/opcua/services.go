@@ -183,14 +183,33 @@ func (s *Server) read(_ *uasc.SecureChannel, sess *session, r ua.Request, _ uint
 	now := time.Now()
 	budget := maxValueBytes
 	results := make([]*ua.DataValue, len(req.NodesToRead))
+	diags := []*ua.DiagnosticInfo{}
+	var reason *string
+	if wantDiagnostics(req.RequestHeader) {
+		diags = make([]*ua.DiagnosticInfo, len(req.NodesToRead))
+	}
 	for i, rv := range req.NodesToRead {
-		results[i] = s.readOne(rv, rights, req.TimestampsToReturn, now, &budget)
+		var why string
+		if len(diags) > 0 {
+			reason = &why
+		}
+		results[i] = s.readOne(rv, rights, req.TimestampsToReturn, now, &budget, reason)
+		if len(diags) > 0 {
+			// The reason of a value that is not good (a DataValue has
+			// no text field).
+			diags[i] = &ua.DiagnosticInfo{}
+			if why != "" {
+				diags[i] = &ua.DiagnosticInfo{EncodingMask: ua.DiagnosticInfoAdditionalInfo, AdditionalInfo: why}
+			}
+		}
 	}
 	s.stats.reads.Add(uint64(len(results)))
-	return &ua.ReadResponse{ResponseHeader: s.header(req.RequestHeader, ua.StatusOK), Results: results, DiagnosticInfos: []*ua.DiagnosticInfo{}}, ua.StatusOK
+	return &ua.ReadResponse{ResponseHeader: s.header(req.RequestHeader, ua.StatusOK), Results: results, DiagnosticInfos: diags}, ua.StatusOK
 }
 
-func (s *Server) readOne(rv *ua.ReadValueID, r rights, ts ua.TimestampsToReturn, now time.Time, budget *int) *ua.DataValue {
+// readOne reads one attribute; reason, if not nil, receives the reason of
+// a value whose quality is not good.
+func (s *Server) readOne(rv *ua.ReadValueID, r rights, ts ua.TimestampsToReturn, now time.Time, budget *int, reason *string) *ua.DataValue {
 	if rv == nil || rv.NodeID == nil {
 		return statusValue(ua.StatusBadNodeIDInvalid)
 	}
@@ -220,6 +239,9 @@ func (s *Server) readOne(rv *ua.ReadValueID, r rights, ts ua.TimestampsToReturn,
 	pv, err := n.prop.Read()
 	if err != nil {
 		return statusValue(statusOf(err))
+	}
+	if reason != nil && !pv.Quality.IsGood() {
+		*reason = pv.Quality.Reason
 	}
 	if rv.IndexRange != "" {
 		nr, err := parseNumericRange(rv.IndexRange)

@@ -288,7 +288,7 @@ func (s *Server) createItem(sess *session, sub *subscription, ic *ua.MonitoredIt
 	// The first value (and the check that the node and attribute exist)
 	// comes from a read.
 	budget := maxValueBytes
-	first := s.readOne(rv, sess.currentRights(), ts, time.Now(), &budget)
+	first := s.readOne(rv, sess.currentRights(), ts, time.Now(), &budget, nil)
 	if rv.NodeID.Namespace() == s.as.ns {
 		it.node = s.as.lookup(rv.NodeID)
 	} else {
@@ -400,10 +400,43 @@ func (s *Server) applyParameters(it *monitoredItem, p *ua.MonitoringParameters, 
 	return ua.StatusOK
 }
 
-// watch subscribes an item to its property and forwards every update
-// into the item's queue until the registry subscription is closed.
+// watch subscribes an item to its property: every update is queued on
+// the item by the registry's delivery itself (a callback subscription),
+// so that the updates of one batch are all queued before the publisher,
+// which takes them inside properties.Settle, can see any of them: a batch
+// goes out in one notification message, its values sharing the source
+// timestamp.
 func (s *Server) watch(sess *session, it *monitoredItem) {
-	ps := it.node.prop.Subscribe(properties.SubscribeOptions{Mode: properties.OnChange, Tolerance: it.tolerance, Buffer: 64})
+	sess.mu.Lock()
+	node, rng, ts, handle, statusOnly := it.node, it.rng, it.ts, it.handle, it.statusOnly
+	sess.mu.Unlock()
+	first := true
+	var lastStatus ua.StatusCode
+	ps := node.prop.Subscribe(properties.SubscribeOptions{Mode: properties.OnChange, Tolerance: it.tolerance, Func: func(u properties.Update) {
+		v := u.Value
+		code := qualityStatus(v.Quality)
+		if statusOnly && !first && code == lastStatus {
+			return // DataChangeTrigger Status: only a change of status
+		}
+		first, lastStatus = false, code
+		var dv *ua.DataValue
+		if rng != nil {
+			if part, err := rng.apply(node.spec, v); err != nil {
+				dv = stamp(statusValue(ua.StatusBadIndexRangeNoData), ts, v.Time, time.Now())
+			} else {
+				v = part
+			}
+		}
+		if dv == nil {
+			dv = dataValue(node.spec, v, ts, time.Now())
+		}
+		q := queued{n: &ua.MonitoredItemNotification{ClientHandle: handle, Value: dv}, size: valueBytes(node.spec, v)}
+		sess.mu.Lock()
+		it.push(q)
+		sess.mu.Unlock()
+		s.stats.notifications.Add(1)
+		sess.nudge()
+	}})
 	sess.mu.Lock()
 	if it.removed {
 		sess.mu.Unlock()
@@ -411,35 +444,7 @@ func (s *Server) watch(sess *session, it *monitoredItem) {
 		return
 	}
 	it.psub = ps
-	node, rng, ts, handle, statusOnly := it.node, it.rng, it.ts, it.handle, it.statusOnly
 	sess.mu.Unlock()
-	go func() {
-		first := true
-		for u := range ps.C {
-			if statusOnly && !first {
-				continue
-			}
-			first = false
-			v := u.Value
-			var dv *ua.DataValue
-			if rng != nil {
-				if part, err := rng.apply(node.spec, v); err != nil {
-					dv = stamp(statusValue(ua.StatusBadIndexRangeNoData), ts, v.Time, time.Now())
-				} else {
-					v = part
-				}
-			}
-			if dv == nil {
-				dv = dataValue(node.spec, v, ts, time.Now())
-			}
-			q := queued{n: &ua.MonitoredItemNotification{ClientHandle: handle, Value: dv}, size: valueBytes(node.spec, v)}
-			sess.mu.Lock()
-			it.push(q)
-			sess.mu.Unlock()
-			s.stats.notifications.Add(1)
-			sess.nudge()
-		}
-	}()
 }
 
 func (s *Server) modifyMonitoredItems(_ *uasc.SecureChannel, sess *session, r ua.Request, _ uint32) (ua.Response, ua.StatusCode) {
@@ -679,7 +684,15 @@ func (s *Server) publisher(sess *session) {
 // rate; a change after a quiet spell goes out at once), otherwise it owes
 // a keep-alive every keepAlive intervals. Without a Publish request to
 // answer it is late; a subscription late for lifetime intervals expires.
-func (s *Server) publishCycle(sess *session, now time.Time) ([]outgoing, time.Time) {
+//
+// It runs inside properties.Settle: the item queues hold every update of
+// a batch or none of it.
+func (s *Server) publishCycle(sess *session, now time.Time) (out []outgoing, next time.Time) {
+	properties.Settle(func() { out, next = s.publishCycleSettled(sess, now) })
+	return out, next
+}
+
+func (s *Server) publishCycleSettled(sess *session, now time.Time) ([]outgoing, time.Time) {
 	sess.mu.Lock()
 	defer sess.mu.Unlock()
 	next := now.Add(time.Hour)

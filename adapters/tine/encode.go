@@ -47,6 +47,9 @@ type payload struct {
 	text    string
 	val     properties.Value // numeric value encoded lazily
 	numeric bool
+	// quality of the value the payload carries: not good, the reply
+	// carries a completion code and the reason beside the data.
+	quality properties.Quality
 }
 
 // appendRange appends the payload bytes [from, to); from and to are

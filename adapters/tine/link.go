@@ -62,8 +62,12 @@ type link struct {
 	nextPoll  time.Time
 
 	changed atomic.Bool // the value changed since the last delivery
-	psub    *properties.Subscription
-	stop    chan struct{}
+	// latest is the value the registry last delivered (links without
+	// input on plain values): what the link sends, so that the links a
+	// batch changed send that batch's values, never a mix with the next.
+	latest atomic.Pointer[properties.Value]
+	psub   *properties.Subscription
+	stop   chan struct{}
 }
 
 // renew records an attachment, renewal or acknowledgement.

@@ -36,6 +36,7 @@ type peer struct {
 	w          replyWriter
 	lastActive time.Time
 	udp        bool
+	due        []due // runDue's scratch
 }
 
 // transport sends one reply datagram.
@@ -374,9 +375,13 @@ func (p *peer) attach(l *wire.Link, input []byte, now time.Time) {
 
 // subscribe connects a link to its property's change notifications. POLL
 // and DATACHANGE links (and EVENT links on plain values) only need to know
-// that the value changed: the forwarder sets a flag and wakes the peer,
-// which sends the current value when the link's spacing allows. EVENT
-// links on properties that emit batches get every batch, in order.
+// that the value changed: the registry's delivery (a callback, run within
+// a batch's flush) keeps the value, sets a flag and wakes the peer, which
+// sends the value when the link's spacing allows; the peer looks at the
+// flags inside properties.Settle, so the links one batch changed are seen
+// changed together and sent in one pass, with the batch's values and
+// timestamp. EVENT links on properties that emit batches get every batch,
+// in order.
 func (p *peer) subscribe(l *link) {
 	spec := l.tgt.prop.Spec()
 	opts := properties.SubscribeOptions{Mode: properties.OnChange, Tolerance: -1, Buffer: 16}
@@ -390,26 +395,33 @@ func (p *peer) subscribe(l *link) {
 			opts.Buffer = eventBuffer
 		}
 	}
-	sub := l.tgt.prop.Subscribe(opts)
 	if !l.batches {
-		// Subscribe queues the current value at once; the attach reply
-		// sends it already.
-		select {
-		case <-sub.C:
-		default:
+		first := true
+		readable := spec.Readable() // else the link answers the read's error
+		opts.Func = func(u properties.Update) {
+			if readable {
+				v := u.Value
+				l.latest.Store(&v)
+			}
+			if first {
+				// Subscribe delivers the current value at once; the
+				// attach reply sends it already.
+				first = false
+				return
+			}
+			l.changed.Store(true)
+			select {
+			case p.wake <- struct{}{}:
+			default:
+			}
 		}
+		l.psub = l.tgt.prop.Subscribe(opts)
+		return
 	}
+	sub := l.tgt.prop.Subscribe(opts)
 	l.psub = sub
 	go func() {
 		for u := range sub.C {
-			if !l.batches {
-				l.changed.Store(true)
-				select {
-				case p.wake <- struct{}{}:
-				default:
-				}
-				continue
-			}
 			select {
 			case p.events <- linkEvent{l, u.Value}:
 			case <-l.stop:
@@ -439,31 +451,50 @@ func (p *peer) dropAll() {
 	}
 }
 
-// runDue does whatever links and inputs are due.
+// due is a delivery runDue decided on.
+type due struct {
+	l                  *link
+	v                  *properties.Value // the registry's value, nil: read it
+	changed, heartbeat bool
+}
+
+// runDue does whatever links and inputs are due. Which links are due,
+// and the values they send, are decided between two batch deliveries
+// (properties.Settle); encoding and sending happen after.
 func (p *peer) runDue(now time.Time) {
 	cfg := &p.s.cfg
-	for _, l := range p.links {
-		if l.expired(now, cfg) {
-			p.s.stats.expired.Add(1)
-			p.s.log.Debug().Str("client", p.addr.String()).Str("property", l.con.Property).Str("mode", l.mode.String()).Msg("tine: link expired")
-			p.removeLink(l)
-			continue
-		}
-		switch {
-		case l.mode == wire.Poll:
-			if !now.Before(l.nextPoll) {
-				l.nextPoll = l.nextPoll.Add(l.interval)
-				if l.nextPoll.Before(now) {
-					l.nextPoll = now.Add(l.interval)
-				}
-				p.deliver(l, now, l.changed.Swap(false), false)
+	p.due = p.due[:0]
+	properties.Settle(func() {
+		for _, l := range p.links {
+			if l.expired(now, cfg) {
+				p.s.stats.expired.Add(1)
+				p.s.log.Debug().Str("client", p.addr.String()).Str("property", l.con.Property).Str("mode", l.mode.String()).Msg("tine: link expired")
+				p.removeLink(l)
+				continue
 			}
-		case !l.batches && l.changed.Load() && !now.Before(l.lastSent.Add(l.spacing(cfg))):
-			l.changed.Store(false)
-			p.deliver(l, now, true, false)
-		case !now.Before(l.lastSent.Add(l.heartbeat(cfg))):
-			p.deliver(l, now, false, true)
+			switch {
+			case l.mode == wire.Poll:
+				if !now.Before(l.nextPoll) {
+					l.nextPoll = l.nextPoll.Add(l.interval)
+					if l.nextPoll.Before(now) {
+						l.nextPoll = now.Add(l.interval)
+					}
+					p.due = append(p.due, due{l, l.latest.Load(), l.changed.Swap(false), false})
+				}
+			case !l.batches && l.changed.Load() && !now.Before(l.lastSent.Add(l.spacing(cfg))):
+				l.changed.Store(false)
+				p.due = append(p.due, due{l, l.latest.Load(), true, false})
+			case !now.Before(l.lastSent.Add(l.heartbeat(cfg))):
+				p.due = append(p.due, due{l, l.latest.Load(), false, true})
+			}
 		}
+	})
+	for i := range p.due {
+		d := &p.due[i]
+		if cur, ok := p.links[d.l.key]; ok && cur == d.l {
+			p.deliverValue(d.l, now, d.v, d.changed, d.heartbeat)
+		}
+		p.due[i] = due{}
 	}
 	for k, a := range p.inputs {
 		if now.Sub(a.started) > inputTimeout {
@@ -477,12 +508,21 @@ func (p *peer) runDue(now time.Time) {
 // deliver sends the link's current data (or, for a heartbeat of a batch
 // link, no data).
 func (p *peer) deliver(l *link, now time.Time, changed, heartbeat bool) {
+	p.deliverValue(l, now, l.latest.Load(), changed, heartbeat)
+}
+
+// deliverValue sends v, the value the registry delivered to the link, or
+// when v is nil the link's target read now.
+func (p *peer) deliverValue(l *link, now time.Time, v *properties.Value, changed, heartbeat bool) {
 	var pl payload
 	var ts time.Time
 	var e *tineError
-	if heartbeat && l.batches {
+	switch {
+	case heartbeat && l.batches:
 		pl, ts = payload{format: l.con.FormatOut}, now
-	} else {
+	case v != nil:
+		pl, ts, e = readPayload(*v, &l.con, now)
+	default:
 		ctx, cancel := p.s.requestContext(l.interval)
 		pl, ts, e = p.s.read(ctx, &l.tgt, &l.con, l.input, l.hasInput)
 		cancel()

@@ -37,6 +37,10 @@ func blocks(p *payload) int {
 func (w *replyWriter) data(h wire.ReplyHeader, p *payload) {
 	mtu := p.format.BlockMTU()
 	nb := blocks(p)
+	if code := qualityCode(p.quality); code != wire.OK {
+		w.qualified(h, p, code, nb)
+		return
+	}
 	h.NumBlocks, h.MTU = uint16(nb), uint16(mtu)
 	h.Protocol, h.StsSize, h.StsCode = wire.Protocol, 0, wire.NotSignalled
 	if nb == 1 {
@@ -58,6 +62,33 @@ func (w *replyWriter) data(h wire.ReplyHeader, p *payload) {
 		w.buf = p.appendRange(w.buf, from, to)
 		w.flush()
 	}
+}
+
+// qualified appends the reply of a value whose quality is not good: its
+// completion code with the data flag (CodeFlagPartial), the 192-byte
+// status "<code text>: <reason>" and the data after it, in one block. A
+// value that needs more than one block is answered with the code and the
+// reason alone, as an error reply: a status in every block would not be
+// reassembled by clients.
+func (w *replyWriter) qualified(h wire.ReplyHeader, p *payload, code wire.CompCode, nb int) {
+	text := code.String()
+	if p.quality.Reason != "" {
+		text += ": " + p.quality.Reason
+	}
+	if nb > 1 || wire.ReplyHeaderSize+wire.StatusSize+p.size > wire.MaxDatagram-2 {
+		w.failure(h.SubID, h.StartTime, p.format, &tineError{code: code, text: text})
+		return
+	}
+	size := wire.ReplyHeaderSize + wire.StatusSize + p.size
+	if len(w.buf)+size > wire.MaxDatagram {
+		w.flush()
+	}
+	h.NumBlocks, h.MTU, h.BlockNum, h.MsgSize = 1, uint16(p.format.BlockMTU()), 1, uint16(size)
+	h.Protocol, h.StsSize, h.StsCode = wire.Protocol, wire.StatusSize, 0
+	h.CompCode = code | wire.CodeFlagPartial
+	w.buf = wire.AppendReplyHeader(w.buf, &h)
+	w.buf = wire.AppendStatus(w.buf, asciiText(text))
+	w.buf = p.appendRange(w.buf, 0, p.size)
 }
 
 // failure appends an error reply of one link, laid out as tine.jar's

@@ -338,15 +338,36 @@ func (s *Server) read(ctx context.Context, t *target, c *wire.Contract, in prope
 	if err != nil {
 		return payload{}, now, codeFor(err)
 	}
-	p, err := valuePayload(v, f, n)
+	return readPayload(v, c, now)
+}
+
+// readPayload encodes a property's value for a contract whose format is
+// not CF_DEFAULT; ts is the value's time (now when it has none).
+func readPayload(v properties.Value, c *wire.Contract, now time.Time) (payload, time.Time, *tineError) {
+	p, err := valuePayload(v, c.FormatOut, int(c.SizeOut))
 	if err != nil {
 		return payload{}, now, codeFor(err)
 	}
+	p.quality = v.Quality
 	ts := v.Time
 	if ts.IsZero() {
 		ts = now
 	}
 	return p, ts, nil
+}
+
+// qualityCode maps a value's quality to the completion code of a reply
+// that still carries the value (see the package documentation): 0 when
+// good; not initialized (152) when there is no value yet; data stale
+// (156) otherwise (source unreachable, or uncertain).
+func qualityCode(q properties.Quality) wire.CompCode {
+	switch {
+	case q.IsGood():
+		return wire.OK
+	case q.Cause == properties.CauseNoValue:
+		return wire.NotInitialized
+	}
+	return wire.DataStale
 }
 
 // write applies a client's write (or command) to the target.

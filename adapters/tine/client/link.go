@@ -223,7 +223,9 @@ func (l *Link) delivered(r *Reply) {
 	case l.first <- *r:
 	default:
 	}
-	if r.Err() == nil {
+	// A reply with data and a quality code (data stale, not initialized:
+	// CodeFlagPartial) is a delivery like any other.
+	if r.Err() == nil || r.Code&wire.CodeFlagPartial != 0 {
 		l.mu.Lock()
 		quiet := time.Since(l.lastRenew) > renewEvery
 		l.mu.Unlock()

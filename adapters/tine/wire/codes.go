@@ -176,6 +176,8 @@ const (
 	HasQueryFunction    CompCode = 128
 	NotSignalled        CompCode = 129
 	ServerRedirection   CompCode = 121
+	NotInitialized      CompCode = 152
+	DataStale           CompCode = 156
 	NonExistentProperty CompCode = 161
 	ServerIdle          CompCode = 163
 	AccessLocked        CompCode = 165
@@ -225,6 +227,8 @@ var codeText = map[CompCode]string{
 	HasQueryFunction:    "has query function",
 	NotSignalled:        "not signalled",
 	ServerRedirection:   "server redirection",
+	NotInitialized:      "not initialized",
+	DataStale:           "data stale",
 	NonExistentProperty: "non existent property",
 	ServerIdle:          "server idle",
 	AccessLocked:        "access locked",

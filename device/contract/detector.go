@@ -60,10 +60,16 @@ func NewDetector(p detectormodel.Profile) *Detector {
 	x.BeamXY = d.Add(array("beam-xy", properties.Float32, 2, r, "mm", "beam centre [x, y] in mm (pixels x pixel size); [0, 0] until the first series header"))
 	// Two elements from the start: an unfed detector answers [0, 0], not
 	// an empty array that reads as a successful result.
-	_ = x.BeamXY.Set(properties.Float32s([]float32{0, 0}))
+	// Its quality says the zeros mean nothing yet (the first header sets
+	// a good value).
+	_ = x.BeamXY.Set(properties.Float32s([]float32{0, 0}).WithQuality(properties.NoValueYet("no series header from this detector yet")))
 	x.CountDropped = d.Add(ro("count-dropped", properties.Int32, "frames", "frames lost between detector and server (> 0 is an error)"))
 	x.Temperature = d.Add(ro("temperature", properties.Float32, "°C", "detector temperature (from SIMPLON status)"))
 	x.Humidity = d.Add(ro("humidity", properties.Float32, "%", "detector humidity (from SIMPLON status)"))
+	// Until SIMPLON answers: bad, no value yet; bad, no communication,
+	// while it does not answer (driver/dcu).
+	x.Temperature.SetQuality(properties.NoValueYet("not read from the detector control unit yet"))
+	x.Humidity.SetQuality(properties.NoValueYet("not read from the detector control unit yet"))
 	x.Initialize = d.Add(cmd("initialize", properties.Int32, "re-initialise the detector connection", "0"))
 
 	x.Model = d.Add(text("model", r, 64, "detector model"))

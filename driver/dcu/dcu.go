@@ -74,6 +74,12 @@ func New(cfg Config, dev *contract.Devices, sched gocron.Scheduler, log zerolog.
 		}
 		l.setActive(d)
 	}
+	if cfg.URL == "" {
+		for _, d := range dev.Detectors {
+			d.Temperature.SetQuality(properties.NoValueYet(errNoDCU.Error()))
+			d.Humidity.SetQuality(properties.NoValueYet(errNoDCU.Error()))
+		}
+	}
 	if cfg.URL != "" {
 		c, err := simplon.New(cfg.URL, cfg.Version, cfg.Timeout)
 		if err != nil {
@@ -181,23 +187,40 @@ func (l *Link) Poll(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, l.cfg.Timeout)
 	defer cancel()
 	st, err := l.client.Status(ctx)
+	// One batch per poll: a client sees the state and the environment of
+	// the same reading.
+	properties.Batch(func() {
+		if err != nil {
+			// The values SIMPLON gives keep their last reading, marked
+			// bad with the reason, until it answers again.
+			lost := properties.NoCommunication("detector control unit not answering: " + err.Error())
+			d.Status.SetText("error")
+			d.Temperature.SetQuality(lost)
+			d.Humidity.SetQuality(lost)
+			return
+		}
+		d.Status.SetText(st.State)
+		setReading(d.Temperature, st.Temperature, "temperature")
+		setReading(d.Humidity, st.Humidity, "humidity")
+		l.mu.Lock()
+		l.dcuDrop = st.Dropped
+		total := l.droppedLocked()
+		l.mu.Unlock()
+		d.CountDropped.SetInt32(int32(min(total, math.MaxInt32)))
+	})
 	if err != nil {
-		d.Status.SetText("error")
 		l.log.Warn().Err(err).Msg("detector status")
+	}
+}
+
+// setReading publishes one number of the DCU's status (good), or when the
+// status does not carry it (NaN), marks the last value bad saying so.
+func setReading(p *properties.Property, v float64, what string) {
+	if math.IsNaN(v) {
+		p.SetQuality(properties.Quality{Level: properties.Bad, Reason: "the detector control unit's status does not report the " + what})
 		return
 	}
-	d.Status.SetText(st.State)
-	if !math.IsNaN(st.Temperature) {
-		d.Temperature.SetFloat(st.Temperature)
-	}
-	if !math.IsNaN(st.Humidity) {
-		d.Humidity.SetFloat(st.Humidity)
-	}
-	l.mu.Lock()
-	l.dcuDrop = st.Dropped
-	total := l.droppedLocked()
-	l.mu.Unlock()
-	d.CountDropped.SetInt32(int32(min(total, math.MaxInt32)))
+	p.SetFloat(v)
 }
 
 // droppedLocked is count-dropped: the frames the DCU says it dropped and

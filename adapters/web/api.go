@@ -121,6 +121,7 @@ func appendProp(b []byte, devAddr string, p *properties.Property) []byte {
 		b = strconv.AppendInt(b, v.Time.UnixMilli(), 10)
 		b = append(b, `,"len":`...)
 		b = strconv.AppendInt(b, int64(v.Rows()), 10)
+		b = appendQuality(b, v.Quality)
 	}
 	return append(b, '}')
 }
@@ -160,6 +161,7 @@ func (s *Server) handleValue(w http.ResponseWriter, r *http.Request) {
 	b := append([]byte(`{"value":`), appendFullValue(nil, v, spec)...)
 	b = append(b, `,"time":`...)
 	b = strconv.AppendInt(b, v.Time.UnixMilli(), 10)
+	b = appendQuality(b, v.Quality)
 	writeJSON(w, http.StatusOK, append(b, '}'))
 }
 

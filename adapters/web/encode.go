@@ -130,3 +130,23 @@ func appendString(b []byte, s string) []byte {
 	}
 	return append(b, '"')
 }
+
+// appendQuality writes the quality of a value that is not good
+// (,"quality":"bad","cause":"no communication","reason":"..."); nothing
+// for a good one, which the page shows as good.
+func appendQuality(b []byte, q properties.Quality) []byte {
+	if q.IsGood() {
+		return b
+	}
+	b = append(b, `,"quality":`...)
+	b = appendString(b, q.Level.String())
+	if q.Cause != properties.CauseOther {
+		b = append(b, `,"cause":`...)
+		b = appendString(b, q.Cause.String())
+	}
+	if q.Reason != "" {
+		b = append(b, `,"reason":`...)
+		b = appendString(b, q.Reason)
+	}
+	return b
+}

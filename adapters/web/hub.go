@@ -154,7 +154,10 @@ func (h *hub) tick() {
 	if len(h.clients) == 0 {
 		return
 	}
-	msg := h.drainLocked()
+	// Between two batch deliveries: an update carries all of a batch
+	// (a series start, an export) or none of it.
+	var msg []byte
+	properties.Settle(func() { msg = h.drainLocked() })
 	if msg == nil {
 		return
 	}
@@ -269,7 +272,8 @@ func (h *hub) drainLocked() []byte {
 	return append(b, '}')
 }
 
-// appendEntry writes {"value": v, "time": ms, "len": n}.
+// appendEntry writes {"value": v, "time": ms, "len": n} and, when the
+// value is not good, its quality, cause and reason.
 func appendEntry(b []byte, v properties.Value, spec properties.Spec) []byte {
 	b = append(b, `{"value":`...)
 	b = appendValue(b, v, spec)
@@ -277,6 +281,7 @@ func appendEntry(b []byte, v properties.Value, spec properties.Spec) []byte {
 	b = strconv.AppendInt(b, v.Time.UnixMilli(), 10)
 	b = append(b, `,"len":`...)
 	b = strconv.AppendInt(b, int64(v.Rows()), 10)
+	b = appendQuality(b, v.Quality)
 	return append(b, '}')
 }
 

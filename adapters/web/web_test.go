@@ -150,6 +150,7 @@ type stateMsg struct {
 			Value                                     json.RawMessage
 			Time                                      int64
 			Len                                       int
+			Quality, Cause, Reason                    string
 		}
 	}
 	Pass []float64
@@ -254,9 +255,10 @@ func (s *sseReader) next(t *testing.T) (string, []byte) {
 
 type updateMsg struct {
 	Values map[string]struct {
-		Value json.RawMessage
-		Time  int64
-		Len   int
+		Value                  json.RawMessage
+		Time                   int64
+		Len                    int
+		Quality, Cause, Reason string
 	}
 	Pass      []float64
 	PassReset bool
@@ -616,5 +618,65 @@ func TestPageIsEmbedded(t *testing.T) {
 		if strings.Contains(string(b), "http://") || strings.Contains(string(b), "https://") {
 			t.Errorf("%s refers to another site (the page must work offline)", path)
 		}
+	}
+}
+
+// TestQualityInStateAndUpdates: the devices table's quality column reads
+// the registry's quality: in the state (good values carry none), in
+// /api/value, and in the live updates, bad with its cause and reason,
+// then good again.
+func TestQualityInStateAndUpdates(t *testing.T) {
+	tt := newTestTree(t)
+	speed := tt.p(tt.stream, "average-speed")
+	speed.SetFloat(12.5)
+	speed.SetQuality(properties.NoCommunication("detector control unit not answering: EOF"))
+	s, hs := newTestServer(t, tt, nil)
+
+	var m stateMsg
+	getJSON(t, hs.URL+"/api/state", &m)
+	found := false
+	for _, d := range m.Devices {
+		for _, p := range d.Props {
+			switch p.Address {
+			case "/P14/rideau/tioga/average-speed":
+				found = true
+				if p.Quality != "bad" || p.Cause != "no communication" || p.Reason != "detector control unit not answering: EOF" || string(p.Value) != "12.5" {
+					t.Errorf("average-speed in the state: %+v", p)
+				}
+			case "/P14/rideau/tioga/frame-count":
+				if p.Quality != "" || p.Reason != "" {
+					t.Errorf("a good value with a quality: %+v", p)
+				}
+			}
+		}
+	}
+	if !found {
+		t.Fatal("average-speed not in the state")
+	}
+	var one struct {
+		Value           float64
+		Quality, Reason string
+	}
+	getJSON(t, hs.URL+"/api/value?address=/P14/rideau/tioga/average-speed", &one)
+	if one.Value != 12.5 || one.Quality != "bad" || one.Reason == "" {
+		t.Errorf("/api/value: %+v", one)
+	}
+
+	ev := openEvents(t, hs.URL)
+	if name, _ := ev.next(t); name != "snapshot" {
+		t.Fatalf("first event %q", name)
+	}
+	s.hub.mu.Lock() // both changes in one update
+	speed.SetQuality(properties.NoValueYet("no series yet"))
+	tt.p(tt.stream, "frame-count").SetInt32(5)
+	s.hub.mu.Unlock()
+	u := ev.nextUpdate(t, func(u updateMsg) bool { return u.Values["/P14/rideau/tioga/average-speed"].Cause == "no value yet" })
+	if e := u.Values["/P14/rideau/tioga/average-speed"]; e.Quality != "bad" || e.Reason != "no series yet" {
+		t.Errorf("update: %+v", e)
+	}
+	speed.SetFloat(13) // good again
+	u = ev.nextUpdate(t, func(u updateMsg) bool { return string(u.Values["/P14/rideau/tioga/average-speed"].Value) == "13" })
+	if e := u.Values["/P14/rideau/tioga/average-speed"]; e.Quality != "" || e.Reason != "" {
+		t.Errorf("good again: %+v", e)
 	}
 }

@@ -104,6 +104,7 @@ function connect() {
       const p = S.props.get(a);
       if (!p) continue;
       p.value = u.value; p.time = u.time; p.len = u.len;
+      p.quality = u.quality; p.cause = u.cause; p.reason = u.reason;
       S.dirty.add(a);
     }
     if (m.passReset) resetPass();
@@ -493,13 +494,13 @@ function buildDeviceTables() {
     sum.textContent = `${d.address} — ${d.description}`;
     det.appendChild(sum);
     const t = document.createElement("table"); t.className = "props";
-    t.innerHTML = "<thead><tr><th>name</th><th>value</th><th>units</th><th>access</th><th>time</th>" + (S.canWrite ? "<th>write</th>" : "") + "</tr></thead>";
+    t.innerHTML = "<thead><tr><th>name</th><th>value</th><th>units</th><th>access</th><th>time</th><th>quality</th>" + (S.canWrite ? "<th>write</th>" : "") + "</tr></thead>";
     const tb = document.createElement("tbody");
     for (const p of d.props) {
       const tr = document.createElement("tr"); tr.title = p.description + (p.limits ? ` [${p.limits[0]} … ${p.limits[1]}]` : "");
       tr.dataset.address = p.address;
-      const cells = [p.name, "", p.units, p.access, ""];
-      for (const [i, text] of cells.entries()) { const td = document.createElement("td"); td.textContent = text; if (i === 0) td.className = "name"; if (i === 1) td.className = "val"; if (i === 4) td.className = "sub"; tr.appendChild(td); }
+      const cells = [p.name, "", p.units, p.access, "", ""];
+      for (const [i, text] of cells.entries()) { const td = document.createElement("td"); td.textContent = text; if (i === 0) td.className = "name"; if (i === 1) td.className = "val"; if (i === 4) td.className = "sub"; if (i === 5) td.className = "q"; tr.appendChild(td); }
       if (S.canWrite) {
         const td = document.createElement("td"); td.className = "w";
         if (p.access.includes("w") || p.access.includes("x")) {
@@ -522,10 +523,21 @@ function updateDeviceTables() {
     if (!tr || !p) continue;
     tr.children[1].textContent = fmtValue(p);
     tr.children[4].textContent = p.time ? new Date(p.time).toLocaleTimeString() : "";
+    showQuality(tr, p);
     tr.classList.add("changed");
     setTimeout(() => tr.classList.remove("changed"), 50);
   }
   S.dirty.clear();
+}
+// showQuality fills the quality cell (good / uncertain / bad, the cause
+// and reason on hover) and marks the row of a value that is not good.
+function showQuality(tr, p) {
+  if (!p.access.includes("r") || p.query) return;
+  const q = p.quality || "good", td = tr.children[5];
+  td.textContent = q;
+  td.title = q === "good" ? "" : [p.cause, p.reason].filter(Boolean).join(": ");
+  tr.classList.toggle("q-bad", q === "bad");
+  tr.classList.toggle("q-uncertain", q === "uncertain");
 }
 async function write(p, text, td) {
   let v = text.trim();

@@ -42,7 +42,12 @@
 // TranslateBrowsePathsToNodeIds, writes, calls and subscriptions
 // (data-change monitored items with queue, absolute and percent deadband,
 // keep-alive, lifetime, acknowledgement and Republish) are implemented
-// here. Data changes come from properties.Subscribe, never from polling.
+// here. Data changes come from properties.Subscribe, never from polling:
+// each monitored item is a callback subscription that queues its
+// notification during the registry's delivery, and the publisher takes
+// the queues inside properties.Settle, so the values of one batch (a
+// series start, an export) go out in the same notification message with
+// the same source timestamp.
 // Writes and calls run on a per-session queue, off gopcua's single
 // dispatcher goroutine, so a slow command does not stall other clients.
 //
@@ -83,4 +88,22 @@
 // fits (Int64 3 for an Int32, Int32 for a Double), never text for a number
 // or a number for a Boolean. With operation diagnostics requested, the
 // registry's error text comes back as AdditionalInfo.
+//
+// # Value quality
+//
+// A value's quality (properties.Quality) is its DataValue's StatusCode, in
+// reads and notifications:
+//
+//	good                                 Good
+//	bad, no communication (SIMPLON down) BadCommunicationError
+//	bad, no value yet (unfed beam-xy)    BadWaitingForInitialData
+//	bad, other                           Bad
+//	uncertain, no communication          UncertainNoCommunicationLastUsableValue
+//	uncertain, no value yet              UncertainInitialValue
+//	uncertain, other                     Uncertain
+//
+// A Bad DataValue carries no value (Part 4, 7.7.1); an Uncertain one
+// does. A DataValue has no text: the reason is the AdditionalInfo of the
+// Read's operation DiagnosticInfo when the client asks for it
+// (ReturnDiagnostics 0x80).
 package opcua

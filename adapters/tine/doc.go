@@ -67,6 +67,18 @@
 // 77, transfer beyond 65535 blocks 30. Error replies carry "<TINE text>:
 // <why>" in their 192-byte status.
 //
+// Value quality (properties.Quality): a value that is not good is still
+// sent, as TINE servers send data with a warning: the completion code is
+// not initialized (152) for "no value yet" (an unfed detector's beam-xy)
+// and data stale (156) otherwise (SIMPLON not answering, uncertain),
+// with the data flag 0x4000 (CE_SENDDATA: data follows despite the code),
+// the 192-byte status "<TINE text>: <reason>", then the data; a tine.jar
+// client sees the code as the link's or call's status and the reason as
+// its status text. A value of more than one block that is not good is
+// answered with the code and reason alone (a status in every block would
+// not be reassembled). Good values: code 0, as before. Whether tine.jar
+// hands out the data of such a reply is not verified.
+//
 // # Links
 //
 // POLL, DATACHANGE and EVENT links follow the captured contract counter
@@ -76,7 +88,11 @@
 // down while unacknowledged; a link unacknowledged for Config.LinkTimeout
 // after several deliveries is dropped. DATACHANGE sends changes beyond the
 // property's tolerance at most once per polling interval, plus a heartbeat
-// after Config.Heartbeat of silence; EVENT sends every batch a property
+// after Config.Heartbeat of silence; a link sends the value the registry
+// last delivered to it, and the peer decides which links are due between
+// two batch deliveries (properties.Settle), so the links one batch changed
+// (a series start, an export) go out in the same pass with the batch's
+// values and timestamp, one update per link; EVENT sends every batch a property
 // emits (dozor-pass) as it comes, multi-block when large, and the changes
 // of plain values. Each client endpoint has its own goroutine (peer.go),
 // so a 16 MB transfer to one client never stalls another.

@@ -276,8 +276,8 @@ func serve(o options, log zerolog.Logger, stderr io.Writer) error {
 	if err := d.Drain(ctx, o.drainTimeout); err != nil {
 		var u *streamer.Undelivered
 		if errors.As(err, &u) {
-			log.Error().Int("series", id).Int("frames_sent", n).Int("frames_not_delivered_at_most", u.Frames).
-				Bool("end_not_delivered", u.End).Msg(u.Error())
+			log.Error().Int("series", id).Int("frames_sent", n).Int("frames_discarded_at_most", u.Frames).
+				Bool("end_discarded", u.End).Msg(u.Error())
 			return fmt.Errorf("series %d not fully delivered", id)
 		}
 		return err

@@ -384,8 +384,8 @@ func TestDrainTimeoutSaysWhatWasLost(t *testing.T) {
 	if took := time.Since(t0); took > 10*time.Second {
 		t.Fatalf("took %v", took)
 	}
-	for _, want := range []string{"up to 40 frames (0..39) and the end message not delivered",
-		"frames_not_delivered_at_most=40", "end_not_delivered=true", "series 1 not fully delivered"} {
+	for _, want := range []string{"the end message and up to 40 frames (0..39) still queued, discarded",
+		"frames_discarded_at_most=40", "end_discarded=true", "series 1 not fully delivered"} {
 		if !strings.Contains(log, want) {
 			t.Fatalf("no %q in the log:\n%s", want, log)
 		}

@@ -120,6 +120,7 @@ type Streamer struct {
 	// whether the end went out.
 	seriesMsgs   int
 	seriesFrames int
+	frameParts   int // message parts per frame (V1 4 or 5, V2 1)
 	lastFrame    int
 	endSent      bool
 }
@@ -235,9 +236,11 @@ func (s *Streamer) Interrupt() { s.interrupted.Store(true) }
 // Undelivered says what a drain that timed out may have left behind.
 type Undelivered struct {
 	// Frames is at most this many frames, the last ones the streamer
-	// handed to ZeroMQ (ZeroMQ does not say how many of its queued
-	// messages are still there: the bound is its send queue, SendHWM
-	// messages, or what the series sent if fewer).
+	// handed to ZeroMQ. ZeroMQ does not say how many of its queued
+	// messages are still there: the bound is what its send queue holds
+	// (its high-water mark in message parts over the parts of a frame), or
+	// what the series sent if fewer. Frames already in the kernel's socket
+	// buffers still reach a receiver that goes on reading.
 	Frames int
 	// First and Last are the frame numbers that bound them.
 	First, Last int
@@ -253,9 +256,9 @@ func (u *Undelivered) Error() string {
 		what = "the series header"
 	}
 	if u.End {
-		what += " and the end message"
+		what = "the end message and " + what
 	}
-	return fmt.Sprintf("receiver did not take the end of the series within %v: %s not delivered", u.Waited.Round(time.Millisecond), what)
+	return fmt.Sprintf("receiver did not take the end of the series within %v: %s still queued, discarded", u.Waited.Round(time.Millisecond), what)
 }
 
 // Drain closes the socket once ZeroMQ has handed every queued message
@@ -275,6 +278,7 @@ func (s *Streamer) Drain(ctx context.Context, timeout time.Duration) error {
 	sock, zctx := s.sock, s.ctx
 	s.sock = nil
 	msgs, frames, last, end := s.seriesMsgs, s.seriesFrames, s.lastFrame, s.endSent
+	queue := 5 * s.opts.SendHWM / max(1, s.frameParts) // frames the send queue holds (SNDHWM is in parts)
 	if s.interrupted.Load() {
 		timeout = 0
 	}
@@ -294,7 +298,7 @@ func (s *Streamer) Drain(ctx context.Context, timeout time.Duration) error {
 	// ZeroMQ does not report whether the linger ran out: a Term that took
 	// the whole timeout (or was not waited for) may have discarded messages.
 	if msgs > 0 && (waited >= timeout || ctx.Err() != nil) {
-		frames = min(frames, s.opts.SendHWM)
+		frames = min(frames, queue)
 		u := &Undelivered{Frames: frames, First: last - frames + 1, Last: last, End: end, Waited: waited}
 		if frames == 0 {
 			u.First, u.Last = 0, 0
@@ -413,11 +417,10 @@ func (s *Streamer) sendWaiting(parts [][]byte, what string) error {
 	return err
 }
 
-// Sends that block wake up every SNDTIMEO (50 ms) to look at ctx,
-// DropAfter and Interrupt.
-
 var errDropped = errors.New("dropped")
 
+// trySend sends one (multipart) message. A send that blocks wakes up every
+// SNDTIMEO (50 ms) to look at ctx, dropAfter and Interrupt.
 func (s *Streamer) trySend(ctx context.Context, parts [][]byte, dropAfter time.Duration) (bool, error) {
 	var t0 time.Time
 	for i, p := range parts {
@@ -717,6 +720,7 @@ func (s *Streamer) sendFrame(ctx context.Context, ser *Series, sl *slot, i int, 
 	default:
 		s.sent.Add(1)
 		s.seriesFrames++
+		s.frameParts = len(parts)
 		s.lastFrame = i
 	}
 	if ser.Sent != nil {

@@ -55,6 +55,7 @@ type Stream struct {
 	IceRingsLast     *properties.Property // d (Å) of the ice rings detected on the last frame
 	HotPixels        *properties.Property // pixels in the hot-pixel map
 	ShapeRejected    *properties.Property // spot candidates rejected by their shape
+	BlobFragments    *properties.Property // spot candidates rejected as pieces of a rejected blob
 	BackPressure     *properties.Property // times the receiver waited for a full queue
 	Workers          *properties.Property
 	LastError        *properties.Property
@@ -184,7 +185,8 @@ func NewStream() *Stream {
 	s.IceFrames = d.Add(ro("count-ice-frames", properties.Int32, "frames", "frames of the current series on which an ice ring was detected (their ring spots are left out of spots, score and resolution unless ice-rings is off)"))
 	s.IceRingsLast = d.Add(array("last-frame-ice-rings", properties.Float64, MaxIceRings, r, "Å", "d-spacings of the ice rings detected on the last frame committed (empty: none)"))
 	s.HotPixels = d.Add(ro("hot-pixels", properties.Int32, "px", "pixels in the hot-pixel map (strong on far more frames than chance allows); masked from the analysis; the map persists across series until hot-pixels-reset"))
-	s.ShapeRejected = d.Add(ro("count-shape-rejected", properties.Int32, "spots", "spot candidates of the current series rejected by their shape (one pixel wide: hot columns, streaks), kept out of spots, score and resolution"))
+	s.ShapeRejected = d.Add(ro("count-shape-rejected", properties.Int32, "spots", "spot candidates of the current series rejected by their shape (one pixel wide: hot columns; peak more than max-separation from the centroid: streaks; wide diffuse blobs), kept out of spots, score and resolution"))
+	s.BlobFragments = d.Add(ro("count-blob-fragments", properties.Int32, "spots", "spot candidates of the current series rejected as pieces of a diffuse blob (within the extent of a shape-rejected or oversized blob), kept out of spots, score and resolution"))
 	s.BackPressure = d.Add(ro("count-back-pressure", properties.Int32, "frames", "frames the receiver had to hold because the queue was full"))
 	s.Workers = d.Add(ro("workers", properties.Int32, "", "analysis workers (one per core by default)"))
 	s.LastError = d.Add(text("last-error", r, 1024, "the last error reported by the stream, pipeline or writer"))

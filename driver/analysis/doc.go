@@ -58,9 +58,23 @@
 //	(x, y)  = Σ (v - b)·(x, y) / Σ (v - b)  intensity-weighted centroid
 //	peak    = max v, d = resolution of the centroid
 //
-// and the spot is kept when spot-size <= npix <= max-spot-size,
-// I/σ(I) >= min-snr, and it is not a line one pixel wide of 5 pixels or
-// more (a hot column, a streak: Result.ShapeRejected).
+// and the spot is kept when spot-size <= npix <= max-spot-size, it is
+// significant, and its shape is a Bragg spot's. Significant: I/σ(I) >=
+// min-snr, or, on a background of at most poisson-background photons per
+// pixel, a photon count whose Poisson tail under the background alone is
+// below min-snr's Gaussian tail divided by the analysed pixels (σ(I)
+// counts the signal's own shot noise, so 16 photons in 6 pixels on 0.003
+// counts/px have I/σ 4 while chance would not put them there in 10^30
+// frames). Shape (Result.ShapeRejected): not a line one pixel wide of 5
+// pixels or more (a hot column, a streak), the peak pixel within
+// max-separation of the centroid (DIALS' peak-centroid filter: streaks,
+// lopsided blobs), and, from 50 pixels on, an intensity-weighted RMS radius
+// of at most twice max-separation (a wide diffuse blob). A diffuse blob rejected by shape
+// or by max-spot-size breaks, at the strong-pixel threshold, into pieces
+// around its connected core; the spots lying within its extent, widened by
+// a quarter of its size, are dropped as its fragments
+// (Result.BlobFragments). Gain (counts per photon) scales the signal's
+// shot noise in σ(I) and the photon counts of the Poisson test.
 //
 // Ice rings (ice.go): the tables give every hexagonal-ice ring a narrow
 // band of its own (ice-ring-width in 1/d², the rings of DIALS' ice

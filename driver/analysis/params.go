@@ -76,6 +76,15 @@ type Params struct {
 	SpotSize    int     // fewest pixels of a spot
 	MaxSpotSize int     // most pixels of a spot (larger: ice, streaks, shadows)
 	MinSNR      float64 // smallest I/σ of a spot
+	// MaxSeparation: a spot whose peak pixel lies further than this from
+	// its centroid is not a Bragg spot (a streak, a diffuse blob): DIALS'
+	// peak-centroid filter (max_separation).
+	MaxSeparation float64
+	// PoissonBackground: on a background of at most this many photons per
+	// pixel a spot is also accepted by the photon-counting test (its
+	// Poisson tail against the background as unlikely as min-snr's
+	// Gaussian tail); 0 turns the test off.
+	PoissonBackground float64
 
 	// MaxStrongFraction: a frame with more strong pixels than this fraction
 	// of its analysed pixels is overloaded, not analysed for spots
@@ -105,7 +114,7 @@ type Params struct {
 	KernelSize      int     // half-width of the local box: 3 gives 7 x 7
 	SigmaBackground float64 // index-of-dispersion threshold, σ
 	SigmaStrong     float64 // σ above the local mean
-	Gain            float64 // detector gain (photon counting: 1)
+	Gain            float64 // detector gain, counts per photon (photon counting: 1): both methods
 	MinLocal        int     // fewest valid pixels in the box
 	GlobalThreshold float64 // counts a strong pixel must exceed
 }
@@ -179,6 +188,8 @@ var paramTable = func() []paramEntry {
 		i("spot-size", "fewest connected strong pixels that make a spot", "px", 1, 10000, 3, false, func(p *Params) *int { return &p.SpotSize }),
 		i("max-spot-size", "most connected strong pixels that make a spot; larger blobs (ice, streaks, shadows) are rejected", "px", 1, 1e6, 1000, false, func(p *Params) *int { return &p.MaxSpotSize }),
 		fl("min-snr", "smallest integrated I/σ of an accepted spot", "", 0, 1000, 5, false, func(p *Params) *float64 { return &p.MinSNR }),
+		fl("max-separation", "a spot whose peak pixel lies further than this from its centroid is rejected as a streak or diffuse blob (DIALS' peak-centroid filter)", "px", 0, 1000, 2, false, func(p *Params) *float64 { return &p.MaxSeparation }),
+		fl("poisson-background", "on a background of at most this many photons per pixel a spot is also accepted when its photon count is as unlikely under Poisson noise as min-snr under Gaussian noise (0 = off)", "photons", 0, 100, 0.02, false, func(p *Params) *float64 { return &p.PoissonBackground }),
 		fl("max-strong-fraction", "a frame with more strong pixels than this fraction of its analysed pixels is flagged overloaded and gets no spots", "", 0.001, 1, 0.25, false, func(p *Params) *float64 { return &p.MaxStrongFraction }),
 		i("min-spots", "fewest accepted spots for a frame to count as diffraction; below it score and resolution are 0", "spots", 1, 10000, 5, false, func(p *Params) *int { return &p.MinSpots }),
 		fl("hit-threshold", "a frame whose score reaches this value is a hit", "", 0, 1e9, 2, false, func(p *Params) *float64 { return &p.HitThreshold }),

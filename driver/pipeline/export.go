@@ -70,6 +70,7 @@ func (p *Pipeline) exportSeries(s *series, now time.Time) {
 	p.timing.publish(st.TimingDecode, st.TimingAnalyse, st.TimingWrite, st.TimingLatency)
 	st.IceFrames.SetInt32(clamp32(int(s.ice.Load())))
 	st.ShapeRejected.SetInt32(clamp32(int(s.shapeRej.Load())))
+	st.BlobFragments.SetInt32(clamp32(int(s.blobFrag.Load())))
 	st.HotPixels.SetInt32(clamp32(p.hot.Pixels()))
 	if rings, ok := s.lastIceRings(); ok {
 		_ = st.IceRingsLast.Set(properties.Float64s(rings))

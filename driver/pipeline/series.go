@@ -54,6 +54,7 @@ type series struct {
 	overloaded atomic.Int64
 	ice        atomic.Int64 // frames with an ice ring
 	shapeRej   atomic.Int64 // spot candidates rejected by shape
+	blobFrag   atomic.Int64 // spot candidates rejected as pieces of a blob
 	hits       atomic.Int64
 	failed     atomic.Int64
 	// unwritable counts frames the writer never saw because they could not
@@ -544,7 +545,7 @@ func (p *Pipeline) publishSeriesStart(s *series) {
 	}
 	st.SeriesStart.SetText(arrival.UTC().Format(time.RFC3339Nano))
 	for _, prop := range []*properties.Property{st.FrameCount, st.FramesReceived, st.FramesWritten, st.Hits, st.CountDropped,
-		st.BadFrames, st.Overloaded, st.BeyondNImages, st.IceFrames, st.ShapeRejected, st.FilesWritten, st.FilesFailed, st.FilesPending} {
+		st.BadFrames, st.Overloaded, st.BeyondNImages, st.IceFrames, st.ShapeRejected, st.BlobFragments, st.FilesWritten, st.FilesFailed, st.FilesPending} {
 		prop.SetInt32(0)
 	}
 	_ = st.IceRingsLast.Set(properties.Float64s([]float64{}))

@@ -27,6 +27,7 @@ type job struct {
 	overload bool
 	ice      bool
 	shapeRej int
+	blobFrag int
 	iceRings []float64 // d (Å) of the frame's ice rings
 	path     string    // "" when not written
 	writeErr error
@@ -96,6 +97,7 @@ func (p *Pipeline) worker(id int) {
 				j.overload = res.Overloaded
 				j.ice = res.Ice
 				j.shapeRej = res.ShapeRejected
+				j.blobFrag = res.BlobFragments
 				j.iceRings = an.Tables().IceRingD(res.IceRings, j.iceRings[:0])
 				var sumI float64
 				for _, sp := range res.SpotList {
@@ -163,6 +165,7 @@ func (p *Pipeline) commit(j *job) {
 		s.ice.Add(1)
 	}
 	s.shapeRej.Add(int64(j.shapeRej))
+	s.blobFrag.Add(int64(j.blobFrag))
 	if j.analysed {
 		s.setLastIce(j.iceRings)
 	}

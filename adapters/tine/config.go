@@ -83,6 +83,15 @@ type Config struct {
 	// rmem_max unless the process may override (root).
 	SendBuffer    int `toml:"send_buffer"`
 	ReceiveBuffer int `toml:"receive_buffer"`
+	// MaxUDPBlocks bounds a reply transfer over UDP (default 48 blocks,
+	// 68 KB of data: what a default-tuned tine.jar client receives). A larger one is refused with completion code 22,
+	// "resort to stream transport", and a status that says why, instead of
+	// being sent: a client whose UDP receive buffer cannot hold the burst
+	// loses blocks, and tine.jar then returns success without data after
+	// its timeout (udplimit.go). Clients read such data over TCP
+	// (CM_STREAM, Config.TCP); a negative value lifts the limit (65535
+	// blocks), for clients known to have large receive buffers.
+	MaxUDPBlocks int `toml:"max_udp_blocks"`
 
 	// Export registers every equipment module with a TINE name server (ENS)
 	// at start-up by a write of its stock property EXPORT. EXPERIMENTAL and
@@ -126,6 +135,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ReceiveBuffer <= 0 {
 		c.ReceiveBuffer = 4 << 20
+	}
+	if c.MaxUDPBlocks == 0 {
+		c.MaxUDPBlocks = defaultMaxUDPBlocks
+	}
+	if c.MaxUDPBlocks < 0 || c.MaxUDPBlocks > maxBlocks {
+		c.MaxUDPBlocks = maxBlocks
 	}
 	return c
 }

@@ -64,7 +64,8 @@
 // of a command 73, query input refused or missing (a query property read
 // without its input) 20, write rejected by the device 103,
 // write refused by the access lists 105, unsupported mode 99, too many links
-// 77, transfer beyond 65535 blocks 30. Error replies carry "<TINE text>:
+// 77, transfer beyond 65535 blocks 30, transfer over UDP beyond
+// Config.MaxUDPBlocks 22 (resort to stream transport; udplimit.go). Error replies carry "<TINE text>:
 // <why>" in their 192-byte status.
 //
 // Value quality (properties.Quality): a value that is not good is still
@@ -110,14 +111,16 @@
 // TCP 10003+offset with a 1,000,000-record array (tcp.go). The address
 // database tine.jar reads (addrdb.WriteDir, tioga-ctl csv --dir).
 //
-// Not verified, or not solved: large arrays over UDP to a tine.jar client
-// on a default-tuned machine (its socket buffer is 128 KB: transfers of
-// more than about 80 blocks lose datagrams, and tine.jar then reports
-// success with no data; the server cannot see it; use TCP); tine.jar's
-// synchronous read rate against this server is lower than against its own
-// server in some runs (make check-tinejar prints both; the replies agree
-// field by field except the data timestamp, which here is the time of the
-// value, not of the call); the 8503+offset TCP framing (Tioga's own
+// Not verified, or not solved: large arrays over UDP to a client whose
+// receive buffer cannot hold the burst (tine.jar's is 128 KB: about 50
+// blocks) lose blocks, and tine.jar then reports success without data;
+// the server cannot see it, so it refuses UDP transfers beyond
+// Config.MaxUDPBlocks (default 48) with code 22 instead (udplimit.go);
+// tine.jar's synchronous calls drop a reply that arrives before the
+// calling thread marks its link active (hold.go: the replies to a client
+// that showed it are held 2 ms; the first stall per client is not
+// avoided, nor one for a new TLink per read); the data timestamp is the
+// time of the value, not of the call; the 8503+offset TCP framing (Tioga's own
 // client only); multi-block inputs (input.go); device names longer than 64
 // characters (wire); heartbeats (xferReason 0x14; no data on EVENT links of
 // batch properties, so that an accumulating client does not count records

@@ -37,6 +37,10 @@ type peer struct {
 	lastActive time.Time
 	udp        bool
 	due        []due // runDue's scratch
+	// hold, holdUntil and last: replies held back for tine.jar (hold.go).
+	hold      time.Duration
+	holdUntil time.Time
+	last      lastSingle
 }
 
 // transport sends one reply datagram.
@@ -67,6 +71,9 @@ func newPeer(s *Server, addr netip.AddrPort, tr transport, udp bool) *peer {
 		writes: map[inputKey]writeDone{},
 	}
 	p.w = newReplyWriter(p.sendDatagram)
+	if udp {
+		p.hold = s.holds.get(addr)
+	}
 
 	p.lastActive = time.Now()
 	return p
@@ -112,7 +119,7 @@ func (p *peer) run() {
 		}
 		now = time.Now()
 		p.safely(func() { p.runDue(now) })
-		p.w.flush()
+		p.flushDue(now)
 		if p.udp && len(p.links) == 0 && len(p.inputs) == 0 && now.Sub(p.lastActive) >= peerIdle && p.s.retire(p) {
 			return
 		}
@@ -144,6 +151,9 @@ func (p *peer) nextDue(now time.Time) time.Time {
 		if d := a.started.Add(inputTimeout); d.Before(next) {
 			next = d
 		}
+	}
+	if !p.holdUntil.IsZero() && p.holdUntil.Before(next) {
+		next = p.holdUntil
 	}
 	if p.udp && len(p.links) == 0 {
 		if d := p.lastActive.Add(peerIdle); d.Before(next) {
@@ -185,7 +195,9 @@ func (p *peer) handleLink(l *wire.Link, user string, now time.Time) {
 	}
 	switch mode {
 	case wire.Single:
+		p.noteSingle(l, now)
 		p.single(l, input, user)
+		p.answeredSingle(l, time.Now())
 	case wire.Poll, wire.DataChange, wire.Event:
 		p.attach(l, input, now)
 	default:
@@ -289,8 +301,8 @@ func (p *peer) single(l *wire.Link, input []byte, user string) {
 			return
 		}
 	}
-	if blocks(&pl) > maxBlocks {
-		p.fail(l, fail(wire.InvalidTransport, fmt.Sprintf("%d bytes need more than %d blocks", pl.size, maxBlocks)))
+	if e := p.tooLarge(&pl); e != nil {
+		p.fail(l, e)
 		return
 	}
 	h := wire.ReplyHeader{SubID: l.LinkID, Format: wire.FormatField(c.FormatOut), Counter: 1, XferReason: wire.XferSingle, StartTime: l.StartTime}
@@ -558,8 +570,8 @@ func (p *peer) send(l *link, now time.Time, pl payload, ts time.Time, e *tineErr
 		return
 	}
 	l.lastSent = now
-	if e == nil && blocks(&pl) > maxBlocks {
-		e = fail(wire.InvalidTransport, fmt.Sprintf("%d bytes need more than %d blocks", pl.size, maxBlocks))
+	if e == nil {
+		e = p.tooLarge(&pl)
 	}
 	if e != nil {
 		p.s.stats.errors.Add(1)

@@ -50,6 +50,7 @@ type Server struct {
 
 	stats counters
 	warns *warnLimiter
+	holds holds // reply holds of tine.jar clients (hold.go)
 }
 
 // NewServer binds the server's sockets (UDP, and TCP when configured) and

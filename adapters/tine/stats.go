@@ -23,12 +23,15 @@ type Stats struct {
 	Incomplete    uint64 // multi-block inputs abandoned before their last block
 	SendErrors    uint64 // datagrams the socket refused
 	Panics        uint64 // requests that hit a bug (recovered, logged)
+	TooLarge      uint64 // transfers refused over UDP: beyond Config.MaxUDPBlocks (udplimit.go)
+	Held          uint64 // times a client's SINGLE replies were held back longer (tine.jar's early-reply race, hold.go)
 	Clients       int    // client endpoints with state
 }
 
 type counters struct {
 	datagrams, malformed, requests, replies, errors, writes, refused atomic.Uint64
-	renewals, expired, busy, incomplete, sendErrors, panics          atomic.Uint64
+	renewals, expired, busy, incomplete, sendErrors, panics, held    atomic.Uint64
+	tooLarge                                                         atomic.Uint64
 	links                                                            atomic.Int64
 }
 
@@ -38,6 +41,7 @@ func (c *counters) snapshot() Stats {
 		Replies: c.replies.Load(), Errors: c.errors.Load(), Writes: c.writes.Load(), WritesRefused: c.refused.Load(),
 		Links: c.links.Load(), Renewals: c.renewals.Load(), LinksExpired: c.expired.Load(), Busy: c.busy.Load(),
 		Incomplete: c.incomplete.Load(), SendErrors: c.sendErrors.Load(), Panics: c.panics.Load(),
+		Held: c.held.Load(), TooLarge: c.tooLarge.Load(),
 	}
 }
 

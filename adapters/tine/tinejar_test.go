@@ -158,15 +158,25 @@ func field(res, key string) string {
 	return ""
 }
 
-func TestTineJar(t *testing.T) {
+// tineJarRig is everything the tine.jar checks run against: this server
+// (TIOGA, and CAPTIOGA through a capture relay), a tine.jar server (REFSRV,
+// and CAPREF through a relay), and the address database where tine.jar
+// looks.
+type tineJarRig struct {
+	env         *javaEnv
+	ct          *checkTree
+	s           *Server
+	pOurs, pRef *tinecap.Proxy
+}
+
+func newTineJarRig(t *testing.T) *tineJarRig {
 	env := newJavaEnv(t)
 	offs := freeOffsets(t, 4)
 	ours, capOurs, ref, capRef := offs[0], offs[1], offs[2], offs[3]
 	ct := newCheckTree(t, checkBigRecords)
+	maxUDP, _ := strconv.Atoi(os.Getenv("TINEJAR_MAX_UDP_BLOCKS"))
 	s := startServer(t, ct.tree, Config{PortOffset: ours, TCP: true, UDPPort: wire.UDPBasePort + ours,
-		TCPPort: wire.TCPBasePort + ours, StreamPort: wire.StreamBasePort + ours})
-	_ = s
-
+		TCPPort: wire.TCPBasePort + ours, StreamPort: wire.StreamBasePort + ours, MaxUDPBlocks: maxUDP})
 	// Address database where tine.jar looks (item: tioga-ctl csv --dir).
 	lo := "127.0.0.1"
 	servers := AddressRows(ct.tree, Config{})
@@ -209,13 +219,88 @@ func TestTineJar(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer pOurs.Close()
+	t.Cleanup(func() { pOurs.Close() })
 	pRef, err := tinecap.Start(fmt.Sprintf("%s:%d", lo, wire.UDPBasePort+capRef), fmt.Sprintf("%s:%d", lo, wire.UDPBasePort+ref),
 		fmt.Sprintf("%s:%d", lo, wire.StreamBasePort+capRef), fmt.Sprintf("%s:%d", lo, wire.StreamBasePort+ref))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer pRef.Close()
+	t.Cleanup(func() { pRef.Close() })
+
+	return &tineJarRig{env: env, ct: ct, s: s, pOurs: pOurs, pRef: pRef}
+}
+
+// TestTineJarSteps runs the Probe steps of TINEJAR_STEPS (space-separated)
+// against the rig, for investigations: TINEJAR_STEPS="loop:/TEST/TIOGA/tioga/frame-count:100"
+// go test -tags tinejar -run TestTineJarSteps -v ./adapters/tine/
+func TestTineJarSteps(t *testing.T) {
+	steps := strings.Fields(os.Getenv("TINEJAR_STEPS"))
+	if len(steps) == 0 {
+		t.Skip("TINEJAR_STEPS not set")
+	}
+	r := newTineJarRig(t)
+	if d, err := time.ParseDuration(os.Getenv("TINEJAR_DELAY")); err == nil {
+		r.pOurs.ReplyDelay = d
+	}
+	r.pOurs.Packets()
+	r.pRef.Packets()
+	r.env.probe(nil, steps...)
+	if os.Getenv("TINEJAR_DUMP") != "" {
+		for _, x := range []struct {
+			name string
+			p    *tinecap.Proxy
+		}{{"ours", r.pOurs}, {"ref", r.pRef}} {
+			pk := x.p.Packets()
+			// Gaps: request to reply (server), reply to next request (client).
+			var srv, cli []time.Duration
+			var big []string
+			for i := 1; i < len(pk); i++ {
+				d := pk[i].At.Sub(pk[i-1].At)
+				if pk[i-1].ToServer && !pk[i].ToServer {
+					srv = append(srv, d)
+				} else if !pk[i-1].ToServer && pk[i].ToServer {
+					cli = append(cli, d)
+				}
+				if d > 20*time.Millisecond {
+					big = append(big, fmt.Sprintf("#%d %v->%v %v", i, pk[i-1].ToServer, pk[i].ToServer, d))
+				}
+			}
+			sum := func(ds []time.Duration) (tot time.Duration) {
+				for _, d := range ds {
+					tot += d
+				}
+				return
+			}
+			t.Logf("%s: %d packets; server %d gaps total %v; client %d gaps total %v; gaps > 20ms: %v", x.name, len(pk), len(srv), sum(srv), len(cli), sum(cli), big)
+			for i, k := range pk {
+				if i > 6 && os.Getenv("TINEJAR_DUMP") != "all" {
+					break
+				}
+				dt := k.At.Sub(pk[0].At)
+				if k.ToServer {
+					var q wire.Request
+					err := q.Parse(k.Data)
+					if os.Getenv("TINEJAR_DUMP") == "all" && err == nil && len(q.Links) > 0 {
+						t.Logf("%s %9.3fms %s req blk %d link %d start %d", x.name, dt.Seconds()*1000, k.Client, q.Links[0].Subscription.BlockID, q.Links[0].Subscription.LinkID, q.Links[0].Subscription.StartTime)
+						continue
+					}
+					t.Logf("%s %9.3fms %s req %d B %v %+v", x.name, dt.Seconds()*1000, k.Client, len(k.Data), err, q)
+				} else {
+					bl, err := wire.ParseReply(k.Data, nil)
+					if os.Getenv("TINEJAR_DUMP") == "all" && err == nil && len(bl) > 0 {
+						t.Logf("%s %9.3fms %s rep cc %d link %d", x.name, dt.Seconds()*1000, k.Client, bl[0].Header.CompCode, bl[0].Header.SubID)
+						continue
+					}
+					t.Logf("%s %9.3fms %s rep %d B %v %+v", x.name, dt.Seconds()*1000, k.Client, len(k.Data), err, bl)
+				}
+			}
+		}
+	}
+}
+
+func TestTineJar(t *testing.T) {
+	r := newTineJarRig(t)
+	env, s, pOurs, pRef := r.env, r.s, r.pOurs, r.pRef
 
 	// Captured steps: the same requests to both servers.
 	type stepDef struct{ name, ours, ref string }
@@ -295,23 +380,32 @@ func TestTineJar(t *testing.T) {
 		t.Errorf("getAppVersion: %s", got["appversion"])
 	}
 
-	// The 1,000,000-record array over TCP (CM_STREAM, port 10003+offset)
-	// and over UDP on this (default-tuned) machine; then synchronous read
+	// The 1,000,000-record array over TCP (CM_STREAM, port 10003+offset);
+	// over UDP, on this default-tuned machine, refused with code 22 and a
+	// status that says why (udplimit.go), while 48 blocks (4272 records,
+	// the default max_udp_blocks) arrive complete; then synchronous read
 	// rates, alternating between the servers.
-	big := env.probe(nil, "big:/TEST/TIOGA/big/dozor-pass:1000000:tcp", "big:/TEST/TIOGA/big/dozor-pass:1000000:udp",
+	const udpOK, udpBig = "big:/TEST/TIOGA/big/dozor-pass:4272:udp", "big:/TEST/TIOGA/big/dozor-pass:1000000:udp"
+	big := env.probe(nil, "big:/TEST/TIOGA/big/dozor-pass:1000000:tcp", udpBig, udpOK,
 		"loop:/TEST/TIOGA/tioga/frame-count:1000", "loop:/TEST/REFSRV/tioga/frame-count:1000",
 		"loop:/TEST/TIOGA/tioga/frame-count:1000", "loop:/TEST/REFSRV/tioga/frame-count:1000")
 	tcp := big["big:/TEST/TIOGA/big/dozor-pass:1000000:tcp"]
 	if field(tcp, "cc") != "0" || field(tcp, "records_ok") != "1000000" {
 		t.Errorf("1,000,000 records over TCP: %s", tcp)
 	}
-	// Over UDP, tine.jar (128 KB socket buffer here) loses blocks of
-	// transfers beyond about 80 datagrams and then reports success without
-	// data: shown, not asserted (not solved server-side, see the package
-	// documentation).
-	udp := big["big:/TEST/TIOGA/big/dozor-pass:1000000:udp"]
+	udp := big[udpBig]
+	if field(udp, "cc") != "22" || !strings.Contains(udp, "max_udp_blocks 48") {
+		t.Errorf("1,000,000 records over UDP: %s, want code 22 and a status naming max_udp_blocks", udp)
+	}
+	if field(big[udpOK], "cc") != "0" || field(big[udpOK], "records_ok") != "4272" {
+		t.Errorf("4272 records (48 blocks) over UDP: %s", big[udpOK])
+	}
 	fmt.Printf("tine.jar: 1,000,000 records over TCP: %s\n", tcp)
 	fmt.Printf("tine.jar: 1,000,000 records over UDP: %s\n", udp)
+	fmt.Printf("tine.jar: 4272 records (48 blocks) over UDP: %s\n", big[udpOK])
+	if st := s.Stats(); true {
+		fmt.Printf("tine.jar: server: %d transfers refused over UDP (too large), %d reply holds (tine.jar's early-reply race)\n", st.TooLarge, st.Held)
+	}
 	for _, k := range []string{"loop:/TEST/TIOGA/tioga/frame-count:1000", "loop:/TEST/REFSRV/tioga/frame-count:1000"} {
 		if field(big[k], "failed") != "0" {
 			t.Errorf("%s: %s", k, big[k])

@@ -146,6 +146,8 @@ type TINEConfig struct {
 	FECName    string   `toml:"fec_name"`
 	Export     bool     `toml:"export"`
 	ENS        string   `toml:"ens"`
+	// MaxUDPBlocks: see tine.Config.MaxUDPBlocks (0: default 48).
+	MaxUDPBlocks int `toml:"max_udp_blocks"`
 }
 
 // OPCUAConfig: the OPC UA server.

@@ -205,7 +205,7 @@ func run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 	if cfg.TINE.Enabled {
 		ts, err = tine.NewServer(dev.Tree, tine.Config{PortOffset: cfg.TINE.PortOffset, Listen: cfg.TINE.Listen, TCP: cfg.TINE.TCP,
 			WriteUsers: cfg.TINE.WriteUsers, WriteNets: cfg.TINE.WriteNets, FECName: cfg.TINE.FECName,
-			Export: cfg.TINE.Export, ENSAddress: cfg.TINE.ENS}, log.With().Str("component", "tine").Logger())
+			Export: cfg.TINE.Export, ENSAddress: cfg.TINE.ENS, MaxUDPBlocks: cfg.TINE.MaxUDPBlocks}, log.With().Str("component", "tine").Logger())
 		if err != nil {
 			return fmt.Errorf("TINE server: %w", err)
 		}

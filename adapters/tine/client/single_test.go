@@ -360,10 +360,12 @@ func TestCallManyShareADatagram(t *testing.T) {
 }
 
 // TestMultiBlockBothWays: a 1,000,000-record dozor-pass (16 MB, 11,236
-// datagrams) read in one call arrives complete, over UDP and over TCP; an
-// input of 160,000 floats goes up in 517 blocks and is reassembled.
+// datagrams) read in one call arrives complete, over UDP (the server's
+// max_udp_blocks lifted: this client asks for a 32 MB receive buffer) and
+// over TCP; an input of 160,000 floats goes up in 517 blocks and is
+// reassembled.
 func TestMultiBlockBothWays(t *testing.T) {
-	r := newRig(t, tine.Config{TCP: true})
+	r := newRig(t, tine.Config{TCP: true, MaxUDPBlocks: -1})
 	ctx := ctxT(t)
 	const rows = 1_000_000
 	rec := make([]float32, rows*4)
@@ -405,5 +407,43 @@ func TestMultiBlockBothWays(t *testing.T) {
 		if float64(got[i]) != up[i] {
 			t.Fatalf("element %d = %v", i, got[i])
 		}
+	}
+}
+
+// TestLargeOverUDPRefused: with the server's default max_udp_blocks, a
+// transfer too large for a default client receive buffer is refused before
+// any block leaves, with code 22 (resort to stream transport) and a status
+// that names size and limit; the same read over TCP arrives complete, and
+// one just within the limit over UDP too.
+func TestLargeOverUDPRefused(t *testing.T) {
+	r := newRig(t, tine.Config{TCP: true})
+	ctx := ctxT(t)
+	const rows = 20_000 // 320,000 bytes: 225 blocks of 1424
+	rec := make([]float32, rows*4)
+	for i := range rec {
+		rec[i] = float32(i)
+	}
+	if err := r.dozor.Set(properties.Float32Records(4, rec)); err != nil {
+		t.Fatal(err)
+	}
+	udp := r.dial(t, client.Options{Timeout: 5 * time.Second})
+	_, err := udp.Call(ctx, client.Request{Address: tioga("dozor-pass"), Format: wire.Float, Size: rows * 4})
+	var te *client.Error
+	want := "resort to stream transport: 320000 bytes = 225 blocks over UDP, max_udp_blocks 48"
+	if !errors.As(err, &te) || te.Code != wire.StreamTransport || !strings.HasPrefix(te.Status, want) || !strings.Contains(te.Status, "CM_STREAM") {
+		t.Fatalf("over UDP: %v, want code %d %q...", err, wire.StreamTransport, want)
+	}
+	if st := r.srv.Stats(); st.TooLarge != 1 {
+		t.Errorf("TooLarge = %d", st.TooLarge)
+	}
+	tcp := r.dial(t, client.Options{TCP: true, Timeout: 5 * time.Second})
+	rep, err := tcp.Call(ctx, client.Request{Address: tioga("dozor-pass"), Format: wire.Float, Size: rows * 4})
+	if err != nil || rep.Err() != nil || len(rep.Data.Bytes) != rows*16 {
+		t.Fatalf("over TCP: %v %v, %d bytes", err, rep.Err(), len(rep.Data.Bytes))
+	}
+	// 48 blocks of 1424 bytes: 4,272 records, the most UDP carries.
+	rep, err = udp.Call(ctx, client.Request{Address: tioga("dozor-pass"), Format: wire.Float, Size: 48 * 1424 / 4})
+	if err != nil || rep.Err() != nil || rep.Blocks != 48 {
+		t.Fatalf("48 blocks over UDP: %v %v, %d blocks", err, rep.Err(), rep.Blocks)
 	}
 }

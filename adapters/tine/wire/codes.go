@@ -145,11 +145,14 @@ type CompCode uint16
 
 // Completion codes.
 const (
-	OK                  CompCode = 0
-	IllegalFormat       CompCode = 2
-	DataSizeMismatch    CompCode = 10
-	IllegalDataSize     CompCode = 14
-	InvalidParameter    CompCode = 20
+	OK               CompCode = 0
+	IllegalFormat    CompCode = 2
+	DataSizeMismatch CompCode = 10
+	IllegalDataSize  CompCode = 14
+	InvalidParameter CompCode = 20
+	// StreamTransport ("resort to stream transport"): the data are too
+	// large for a datagram transfer; read them over TCP (CM_STREAM).
+	StreamTransport     CompCode = 22
 	BufferTooSmall      CompCode = 25
 	InvalidTransport    CompCode = 30
 	UnauthorisedAction  CompCode = 33
@@ -201,6 +204,7 @@ var codeText = map[CompCode]string{
 	DataSizeMismatch:    "data size mismatch",
 	IllegalDataSize:     "illegal data size",
 	InvalidParameter:    "invalid parameter",
+	StreamTransport:     "resort to stream transport",
 	BufferTooSmall:      "buffer too small",
 	InvalidTransport:    "invalid transport size",
 	UnauthorisedAction:  "unauthorised action",

@@ -38,6 +38,9 @@ type Proxy struct {
 	wg       sync.WaitGroup
 	done     chan struct{}
 	closeOne sync.Once
+	// ReplyDelay holds every UDP reply back this long before relaying it
+	// (set before the first datagram; for timing experiments).
+	ReplyDelay time.Duration
 }
 
 // Start listens on udpListen (and tcpListen when not empty) and relays to
@@ -118,6 +121,9 @@ func (p *Proxy) back(up *net.UDPConn, client *net.UDPAddr) {
 			return
 		}
 		p.record(false, false, client.String(), buf[:n])
+		if p.ReplyDelay > 0 {
+			time.Sleep(p.ReplyDelay)
+		}
 		_, _ = p.udp.WriteToUDP(buf[:n], client)
 	}
 }

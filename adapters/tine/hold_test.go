@@ -1,0 +1,90 @@
+package tine
+
+import (
+	"net"
+	"testing"
+	"time"
+
+	"tioga/adapters/tine/wire"
+)
+
+// TestHoldAfterEarlyReplyRace plays a tine.jar synchronous read loop on one
+// link that waits out its timeout after a reply (what tine.jar does when
+// the reply came before it marked the link active, hold.go): from then on
+// the client's SINGLE replies are held back at least firstHold, remembered
+// for its address and port. Fresh links per call (Tioga's Go client) and
+// fast repeats are never held.
+func TestHoldAfterEarlyReplyRace(t *testing.T) {
+	r := newRefTree(t)
+	s := startServer(t, r.tree, Config{})
+	c := newUDPClient(t, s)
+	const timeout = 40 * time.Millisecond
+	read := func(id uint16, blk uint16) time.Duration {
+		t.Helper()
+		l := wire.Link{
+			Subscription: wire.Subscription{LinkID: id, Mode: wire.Single, BlockID: blk, NumBlocks: 1, BlockNum: 1, MTU: 1246,
+				PollingInterval: int32(timeout / time.Millisecond), StartTime: 1796280938},
+			Contract: wire.Contract{Property: "frame-count", Device: "tioga", EqmName: "TIOGA", SizeOut: 1, Access: wire.AccessRead,
+				FormatIn: wire.Null, FormatOut: wire.Int32},
+		}
+		b, err := wire.AppendRequest(nil, "ROOT", []wire.Link{l})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t0 := time.Now()
+		c.send(b)
+		d := c.recv(5 * time.Second)
+		took := time.Since(t0)
+		blocks, err := wire.ParseReply(d, nil)
+		if err != nil || len(blocks) != 1 || blocks[0].Header.CompCode != 0 || blocks[0].Header.SubID != id {
+			t.Fatalf("read %d/%d: %v %+v", id, blk, err, blocks)
+		}
+		return took
+	}
+	// Go-client style: a fresh link per call, and the same link repeated
+	// at once: not held.
+	for i := uint16(1); i <= 5; i++ {
+		read(100+i, 1)
+	}
+	for blk := uint16(1); blk <= 5; blk++ {
+		read(1, blk)
+	}
+	if st := s.Stats(); st.Held != 0 {
+		t.Fatalf("held without the symptom: %+v", st)
+	}
+	// The client waits out its timeout after a reply (the sleep is the
+	// simulated client's behaviour, not a wait for the server), then reads
+	// the same link again.
+	time.Sleep(timeout + 10*time.Millisecond)
+	read(1, 6)
+	if st := s.Stats(); st.Held != 1 {
+		t.Fatalf("Held = %d after the symptom, want 1", st.Held)
+	}
+	for blk := uint16(7); blk <= 9; blk++ {
+		if took := read(1, blk); took < firstHold {
+			t.Errorf("reply after %v, want it held >= %v", took, firstHold)
+		}
+	}
+	// Another read on a fresh link from the same endpoint is held too.
+	if took := read(200, 1); took < firstHold {
+		t.Errorf("reply on a new link after %v, want it held >= %v", took, firstHold)
+	}
+	// The symptom again doubles the hold.
+	time.Sleep(timeout + 10*time.Millisecond)
+	read(200, 2)
+	if took := read(200, 3); took < 2*firstHold {
+		t.Errorf("reply after %v, want it held >= %v after a second stall", took, 2*firstHold)
+	}
+	if st := s.Stats(); st.Held != 2 {
+		t.Fatalf("Held = %d, want 2", st.Held)
+	}
+	if got := s.holds.get(c.conn.LocalAddr().(*net.UDPAddr).AddrPort()); got != 2*firstHold {
+		t.Errorf("hold remembered for the client: %v, want %v", got, 2*firstHold)
+	}
+	// Another client endpoint is not held.
+	c = newUDPClient(t, s)
+	read(300, 1)
+	if got := s.holds.get(c.conn.LocalAddr().(*net.UDPAddr).AddrPort()); got != 0 {
+		t.Errorf("hold of a new client: %v", got)
+	}
+}

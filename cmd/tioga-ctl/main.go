@@ -88,7 +88,7 @@ func newFlags(g *globals, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&g.module, "module", "", "equipment module (default: from the address database, else derived from the server name)")
 	fs.StringVar(&g.db, "db", "", "directory of eqpdbase.csv and fecaddr.csv (default $TINE_CACHE/tine/cache or $TINE_HOME)")
 	fs.BoolVar(&g.tcp, "tcp", false, "use TCP instead of UDP")
-	fs.DurationVar(&g.timeout, "timeout", 2*time.Second, "time to wait for a reply")
+	fs.DurationVar(&g.timeout, "timeout", 2*time.Second, "time the whole command may take, every attempt included (watch: its attach)")
 	fs.StringVar(&g.user, "user", "", "user name sent to the server (default: login name)")
 	fs.BoolVar(&g.json, "json", false, "print JSON (one object per line for watch)")
 	fs.StringVar(&g.transport, "transport", "tine", "control protocol")
@@ -203,12 +203,24 @@ func dispatch(ctx context.Context, cmd string, rest []string, g *globals, out io
 	if !ok {
 		return fmt.Errorf("unknown transport %q", g.transport)
 	}
-	tr, err := dial(a, g.connectOpts)
+	opts := g.connectOpts
+	if cmd != "watch" {
+		// --timeout bounds the whole command: module lookup, property
+		// information and every attempt of the call.
+		opts.deadline = time.Now().Add(g.timeout)
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, opts.deadline)
+		defer cancel()
+	}
+	tr, err := dial(a, opts)
 	if err != nil {
 		return err
 	}
 	defer tr.Close()
 	err = run1(ctx, cmd, rest, g, out, a, tr)
+	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
+		err = client.ErrTimeout
+	}
 	if w, ok := tr.(interface{ where() string }); ok && errors.Is(err, client.ErrTimeout) {
 		// Say which server did not answer.
 		err = fmt.Errorf("%w: %s, within %s", err, w.where(), g.timeout)

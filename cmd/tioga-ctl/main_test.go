@@ -39,7 +39,7 @@ func newCtlRig(t *testing.T) *ctlRig {
 		Access: properties.Read | properties.Write, Units: "sigma", Limits: &properties.Limits{Min: 0, Max: 10}})
 	st := d.Add(properties.Spec{Name: "status", Description: "state", Elem: properties.Text, MaxLen: 64, Access: properties.Read})
 	r.dozor = d.Add(properties.Spec{Name: "dozor-pass", Description: "[frame, spots, score, resolution]", Elem: properties.Float32,
-		Shape: properties.Records, Width: 4, MaxLen: 1000, Access: properties.Read, Events: true, Units: "Å"})
+		Shape: properties.Records, Width: 4, MaxLen: 1_000_000, Access: properties.Read, Events: true, Units: "Å"})
 	d.Add(properties.Spec{Name: "spot-list", Description: "spots of a frame", Elem: properties.Float32, Shape: properties.Records, Width: 2,
 		MaxLen: 10, Access: properties.Read, Arg: properties.Int32}).
 		OnQuery(func(_ context.Context, a properties.Value) (properties.Value, error) {
@@ -97,7 +97,7 @@ func TestCommands(t *testing.T) {
 		{[]string{"get", "/P14/rideau/tioga/nothing"}, "", exitTINE},
 		{[]string{"devices", "/P14/image-tracker"}, "img-tracker\n", 0},
 		{[]string{"props", "/P14/rideau/tioga"}, "" +
-			"dozor-pass               r  FLOAT[1000x4] A  [frame, spots, score, resolution]\n" +
+			"dozor-pass               r  FLOAT[1000000x4] A  [frame, spots, score, resolution]\n" +
 			"frame-count              r  INT32[1]  frames so far\n" +
 			"spot-list                r  FLOAT[10x2] in=INT32[1]  spots of a frame\n" +
 			"status                   r  TEXT[64]  state\n" +
@@ -255,11 +255,20 @@ func TestAddressingAndErrors(t *testing.T) {
 	}
 	silent := l.LocalAddr().(*net.UDPAddr).Port
 	defer l.Close()
-	var o, e bytes.Buffer
-	code := run([]string{"get", "/P14/rideau/tioga/frame-count", "--host", "127.0.0.1", "--port-offset", fmt.Sprint(silent - 9003),
-		"--module", "RIDEAU", "--timeout", "300ms"}, &o, &e)
-	if code == 0 || !strings.Contains(e.String(), fmt.Sprintf("UDP 127.0.0.1:%d (port offset %d), within 300ms", silent, silent-9003)) {
-		t.Errorf("silent server: exit %d, %q", code, e.String())
+	// --timeout bounds the whole command, all attempts (it was per
+	// attempt: 3 x); with and without the module lookup.
+	for _, extra := range [][]string{{"--module", "RIDEAU"}, nil} {
+		var o, e bytes.Buffer
+		t0 := time.Now()
+		code := run(append([]string{"get", "/P14/rideau/tioga/frame-count", "--host", "127.0.0.1", "--port-offset", fmt.Sprint(silent - 9003),
+			"--timeout", "300ms"}, extra...), &o, &e)
+		took := time.Since(t0)
+		if code == 0 || !strings.Contains(e.String(), fmt.Sprintf("UDP 127.0.0.1:%d (port offset %d), within 300ms", silent, silent-9003)) {
+			t.Errorf("silent server %v: exit %d, %q", extra, code, e.String())
+		}
+		if took < 250*time.Millisecond || took > 800*time.Millisecond {
+			t.Errorf("silent server %v: --timeout 300ms took %v", extra, took)
+		}
 	}
 	out, errs, code := r.run(t, "props", "/P14/rideau/tioga", "--json")
 	if code != 0 {

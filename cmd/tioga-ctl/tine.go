@@ -55,13 +55,21 @@ func dialTINE(a device.Address, o connectOpts) (transport, error) {
 	if err != nil {
 		return nil, err
 	}
+	t := &tineTransport{c: c, module: module, host: host, offset: offset, tcpUsed: o.tcp, infos: map[string][]wire.PropertyInfo{}}
 	if module == "" {
-		if module, err = askModule(c, a, o.timeout); err != nil {
+		deadline := o.deadline
+		if deadline.IsZero() {
+			deadline = time.Now().Add(o.timeout)
+		}
+		if t.module, err = askModule(c, a, deadline); err != nil {
 			c.Close()
+			if errors.Is(err, client.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) {
+				return nil, fmt.Errorf("%w: %s, within %s", client.ErrTimeout, t.where(), o.timeout)
+			}
 			return nil, err
 		}
 	}
-	return &tineTransport{c: c, module: module, host: host, offset: offset, tcpUsed: o.tcp, infos: map[string][]wire.PropertyInfo{}}, nil
+	return t, nil
 }
 
 // where names the server a transport talks to, for error messages.
@@ -79,11 +87,17 @@ func (t *tineTransport) where() string {
 // name that Tioga does not serve (rather than send every request to
 // whatever answers). For another TINE server (no ADDRESSDB) it derives the
 // module from the server name as Tioga does.
-func askModule(c *client.Client, a device.Address, timeout time.Duration) (string, error) {
+//
+// A server that does not answer at all is an error (ErrTimeout): nothing
+// else would get through within the deadline either.
+func askModule(c *client.Client, a device.Address, deadline time.Time) (string, error) {
 	derived := device.NewServer(a.Context, a.Server, "", "").Module()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	d, err := c.Get(ctx, client.Address{Module: derived, Property: "ADDRESSDB"}, wire.Text, 1<<16)
+	if errors.Is(err, client.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) {
+		return "", err
+	}
 	if err != nil {
 		return derived, nil
 	}
@@ -229,7 +243,10 @@ func (t *tineTransport) Get(ctx context.Context, a device.Address, o readOpts) (
 	if err != nil {
 		return Result{}, err
 	}
-	req := client.Request{Address: t.addr(a), Format: f, Size: n, Timeout: bigTimeout(f, n)}
+	req := client.Request{Address: t.addr(a), Format: f, Size: n}
+	if n*max(f.Size(), 1) > 1<<20 {
+		req.Timeout = bigTimeout(f, n) // per attempt; --timeout still bounds the command
+	}
 	if f == wire.Struct {
 		if in, ok := t.info(ctx, a); ok {
 			req.Tag = in.TagOut

@@ -34,6 +34,9 @@ type connectOpts struct {
 	tcp        bool
 	timeout    time.Duration
 	user       string
+	// deadline ends the whole command (--timeout from its start); zero
+	// for watch.
+	deadline time.Time
 }
 
 // readOpts choose the data format; zero values mean "the property's own".

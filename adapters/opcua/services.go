@@ -184,22 +184,22 @@ func (s *Server) read(_ *uasc.SecureChannel, sess *session, r ua.Request, _ uint
 	budget := maxValueBytes
 	results := make([]*ua.DataValue, len(req.NodesToRead))
 	diags := []*ua.DiagnosticInfo{}
-	var reason *string
+	var reason *string // only with diagnostics: no allocation for a plain read
 	if wantDiagnostics(req.RequestHeader) {
 		diags = make([]*ua.DiagnosticInfo, len(req.NodesToRead))
+		reason = new(string)
 	}
 	for i, rv := range req.NodesToRead {
-		var why string
-		if len(diags) > 0 {
-			reason = &why
+		if reason != nil {
+			*reason = ""
 		}
 		results[i] = s.readOne(rv, rights, req.TimestampsToReturn, now, &budget, reason)
-		if len(diags) > 0 {
+		if reason != nil {
 			// The reason of a value that is not good (a DataValue has
 			// no text field).
 			diags[i] = &ua.DiagnosticInfo{}
-			if why != "" {
-				diags[i] = &ua.DiagnosticInfo{EncodingMask: ua.DiagnosticInfoAdditionalInfo, AdditionalInfo: why}
+			if *reason != "" {
+				diags[i] = &ua.DiagnosticInfo{EncodingMask: ua.DiagnosticInfoAdditionalInfo, AdditionalInfo: *reason}
 			}
 		}
 	}

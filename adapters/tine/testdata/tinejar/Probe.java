@@ -32,8 +32,13 @@ public class Probe {
         System.out.flush();
     }
 
+    // err gives the code, tine.jar's text for it and, on an error, the
+    // server's status text (getLastError shows it only for codes >= 512;
+    // the link keeps it in linkStatusStringBuffer).
     static String err(TLink l, int cc) {
-        return "cc=" + cc + " err=\"" + l.getLastError() + "\"";
+        String s = "cc=" + cc + " err=\"" + l.getLastError() + "\"";
+        if (cc != 0) s += " status=\"" + new String(l.linkStatusStringBuffer).trim() + "\"";
+        return s;
     }
 
     static String show(TDataType d) {

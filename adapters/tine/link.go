@@ -66,6 +66,11 @@ type link struct {
 	// input on plain values): what the link sends, so that the links a
 	// batch changed send that batch's values, never a mix with the next.
 	latest atomic.Pointer[properties.Value]
+	// polled is the latest value a POLL link last sent: a POLL delivery is
+	// "changed" when latest is another value since. (The changed flag is
+	// stored after latest: a poll between the two stores sent new data
+	// marked unchanged, then the same data marked changed.)
+	polled *properties.Value
 	psub   *properties.Subscription
 	stop   chan struct{}
 }

@@ -382,7 +382,9 @@ func (p *peer) attach(l *wire.Link, input []byte, now time.Time) {
 	}
 	p.links[key] = nl
 	p.s.stats.links.Add(1)
-	p.deliver(nl, now, false, false)
+	v := nl.latest.Load()
+	nl.polled = v
+	p.deliverValue(nl, now, v, false, false)
 }
 
 // subscribe connects a link to its property's change notifications. POLL
@@ -491,7 +493,11 @@ func (p *peer) runDue(now time.Time) {
 					if l.nextPoll.Before(now) {
 						l.nextPoll = now.Add(l.interval)
 					}
-					p.due = append(p.due, due{l, l.latest.Load(), l.changed.Swap(false), false})
+					v := l.latest.Load()
+					changed := v != l.polled
+					l.polled = v
+					l.changed.Store(false)
+					p.due = append(p.due, due{l, v, changed, false})
 				}
 			case !l.batches && l.changed.Load() && !now.Before(l.lastSent.Add(l.spacing(cfg))):
 				l.changed.Store(false)

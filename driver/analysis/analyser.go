@@ -214,8 +214,10 @@ func analyse[T pixel](a *Analyser, px []T, res *Result) error {
 	}
 	res.Rebinned = a.h.rebinCount
 
-	// Thresholds: v > mean + level*sigma and v > mean + 1, as one integer
-	// comparison per pixel (counts are integers: v > x ⇔ v > floor(x)).
+	// Thresholds: v > mean + level*sigma and v > mean + gain (one photon),
+	// as one integer comparison per pixel (counts are integers: v > x ⇔
+	// v > floor(x)); sigma is at least the Poisson sqrt(gain*mean).
+	gain := p.EffectiveGain()
 	var bgSum, bgN float64
 	for s := 0; s < t.nShells; s++ {
 		st := &a.stats[s]
@@ -226,7 +228,7 @@ func analyse[T pixel](a *Analyser, px []T, res *Result) error {
 			a.thr[s] = math.MaxUint32
 			continue
 		}
-		x := st.mean + math.Max(p.SpotLevel*st.sigma, 1)
+		x := st.mean + math.Max(p.SpotLevel*math.Max(st.sigma, math.Sqrt(gain*st.mean)), gain)
 		a.thr[s] = uint32(math.Min(math.Floor(x), math.MaxUint32-1))
 	}
 	for s := t.nShells; s < len(a.thr); s++ {
@@ -419,7 +421,7 @@ func measureT[T pixel](a *Analyser, px []T, res *Result) {
 			a.blobs = append(a.blobs, c.box())
 			continue
 		}
-		sigma := math.Sqrt(p.Gain*math.Max(c.signal, 0) + c.variance)
+		sigma := math.Sqrt(p.EffectiveGain()*math.Max(c.signal, 0) + c.variance)
 		if sigma <= 0 || (c.signal/sigma < p.MinSNR && !poissonSignificant(c, p, pThr)) {
 			continue
 		}
@@ -521,7 +523,7 @@ func dropFragments(blobs []blobBox, res *Result) int {
 // ring edges are not Poisson noise around a flat mean, and the I/σ test,
 // which counts the spot's own shot noise, is the guard against them.
 func poissonSignificant(c *spotAcc, p *Params, pThr float64) bool {
-	g := p.Gain
+	g := p.EffectiveGain()
 	lambda := c.bsum / g
 	if lambda > p.PoissonBackground*float64(c.npix) {
 		return false

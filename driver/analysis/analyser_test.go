@@ -428,3 +428,19 @@ func TestOverloadedFrame(t *testing.T) {
 		t.Errorf("flooded frame, fraction 1: overloaded %v, %d spots of %d candidates, %d strong", res.Overloaded, res.Spots, res.Candidates, res.StrongPixels)
 	}
 }
+
+// TestGain: the gain (counts per photon) scales the signal's shot noise in
+// σ(I); 0 means 1.
+func TestGain(t *testing.T) {
+	for _, c := range []struct{ gain, sigma float64 }{{0, 10}, {1, 10}, {2, math.Sqrt(200)}} {
+		p := DefaultParams()
+		p.Gain = c.gain
+		var res Result
+		if err := AnalysePixels(NewAnalyser(smallTables(t, p)), as[uint16](handFrame(0)), &res); err != nil {
+			t.Fatal(err)
+		}
+		if len(res.SpotList) == 0 || math.Abs(res.SpotList[0].Sigma-c.sigma) > 1e-9 {
+			t.Errorf("gain %v: spots %+v, want spot A with σ(I) %.4f", c.gain, res.SpotList, c.sigma)
+		}
+	}
+}

@@ -74,7 +74,7 @@ func dispersion[T pixel](d *dispersionScratch, dst []int32, limit int, px []T, s
 	k := p.KernelSize
 	d.prepare(width, p)
 	allOnes := uint32(^T(0))
-	gain := p.Gain
+	gain := p.EffectiveGain()
 	strong2 := p.SigmaStrong * p.SigmaStrong * gain
 	gthr := p.GlobalThreshold
 	minLocal := int32(p.MinLocal)

@@ -114,9 +114,19 @@ type Params struct {
 	KernelSize      int     // half-width of the local box: 3 gives 7 x 7
 	SigmaBackground float64 // index-of-dispersion threshold, σ
 	SigmaStrong     float64 // σ above the local mean
-	Gain            float64 // detector gain, counts per photon (photon counting: 1): both methods
+	Gain            float64 // detector gain, counts per photon, both methods; 0: the series header's, else 1 (EffectiveGain)
 	MinLocal        int     // fewest valid pixels in the box
 	GlobalThreshold float64 // counts a strong pixel must exceed
+}
+
+// EffectiveGain is the gain the analysis uses: Gain, or 1 when Gain is 0
+// (the pipeline puts the series header's gain into Gain when it gives
+// one).
+func (p *Params) EffectiveGain() float64 {
+	if p.Gain <= 0 {
+		return 1
+	}
+	return p.Gain
 }
 
 // DefaultParams returns the defaults of spot-finding.md (DOZOR's
@@ -209,7 +219,7 @@ var paramTable = func() []paramEntry {
 		i("kernel-size", "half-width of the local box of the dispersion test (3: 7 x 7)", "px", 1, 15, 3, false, func(p *Params) *int { return &p.KernelSize }),
 		fl("sigma-background", "index-of-dispersion threshold of the dispersion test", "σ", 0, 100, 6, false, func(p *Params) *float64 { return &p.SigmaBackground }),
 		fl("sigma-strong", "a pixel is strong when it exceeds the local mean by this many Poisson σ (dispersion test)", "σ", 0, 100, 3, false, func(p *Params) *float64 { return &p.SigmaStrong }),
-		fl("gain", "detector gain for the dispersion test (photon counting: 1)", "", 0.01, 100, 1, false, func(p *Params) *float64 { return &p.Gain }),
+		fl("gain", "detector gain in counts per photon, used by both methods (the spots' shot noise, the Poisson test, the dispersion test); 0 = the series header's gain where it gives one, else 1 (photon counting)", "", 0, 100, 0, false, func(p *Params) *float64 { return &p.Gain }),
 		i("min-local", "fewest valid pixels in the local box of the dispersion test", "px", 2, 961, 2, false, func(p *Params) *int { return &p.MinLocal }),
 		fl("global-threshold", "counts a pixel must exceed to be strong (dispersion test)", "counts", 0, 1e9, 0, false, func(p *Params) *float64 { return &p.GlobalThreshold }),
 	}

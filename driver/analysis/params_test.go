@@ -13,7 +13,7 @@ func TestDefaultParamsAreTheDocumentedOnes(t *testing.T) {
 		Method: Threshold, SpotLevel: 6, SpotSize: 3, MaxSpotSize: 1000, MinSNR: 5, MaxSeparation: 2, PoissonBackground: 0.02, MaxStrongFraction: 0.25,
 		MinSpots: 5, HitThreshold: 2, ResolutionQuantile: 0.95,
 		DMax: 0, DMin: 0, Beamstop: NoRect, Shells: 128, IceRings: IceAuto, IceRingWidth: 0.002, HotPixelFrames: 10,
-		KernelSize: 3, SigmaBackground: 6, SigmaStrong: 3, Gain: 1, MinLocal: 2, GlobalThreshold: 0,
+		KernelSize: 3, SigmaBackground: 6, SigmaStrong: 3, Gain: 0, MinLocal: 2, GlobalThreshold: 0,
 	}
 	if p != want {
 		t.Fatalf("DefaultParams() = %+v\nwant %+v", p, want)

@@ -131,6 +131,9 @@ func (p *Pipeline) setParam(name string, v float64) error {
 	p.mu.Unlock()
 	if s := p.cur.Load(); s != nil {
 		if t := s.tables.Load(); t != nil {
+			if np.Gain == 0 && s.headerGain > 0 {
+				np.Gain = s.headerGain
+			}
 			nt, err := t.WithParams(np)
 			if err != nil {
 				return err

@@ -55,6 +55,7 @@ type series struct {
 	ice        atomic.Int64 // frames with an ice ring
 	shapeRej   atomic.Int64 // spot candidates rejected by shape
 	blobFrag   atomic.Int64 // spot candidates rejected as pieces of a blob
+	headerGain float64      // the header's gain (counts per photon), 0 = none given
 	hits       atomic.Int64
 	failed     atomic.Int64
 	// unwritable counts frames the writer never saw because they could not
@@ -160,6 +161,37 @@ func elemSizeFor(saturation uint64) int {
 	return 4
 }
 
+// headerGain returns the detector gain (counts per photon) the series
+// header gives, as a "gain" key of its configuration or of its user data
+// (V1 appendix, V2 user_data), or 0 when it gives none. EIGERs count
+// photons (gain 1) and say nothing; a source that rescales counts, as the
+// real EIGER 4M capture of the fixtures (even counts only: gain 2), can
+// say so there, and the analysis parameter gain = 0 then takes it.
+func headerGain(h *stream.Series) float64 {
+	num := func(v any) float64 {
+		var g float64
+		switch x := v.(type) {
+		case float64:
+			g = x
+		case uint64:
+			g = float64(x)
+		case int64:
+			g = float64(x)
+		}
+		if g > 0 && g <= 100 {
+			return g
+		}
+		return 0
+	}
+	if g := num(h.Config["gain"]); g > 0 {
+		return g
+	}
+	if m, ok := h.Appendix.Value.(map[string]any); ok {
+		return num(m["gain"])
+	}
+	return 0
+}
+
 // prepare builds what the workers need once the frame geometry is known:
 // the analysis tables and the file writer. Failures do not stop the series:
 // without tables frames are still written, without a writer they are still
@@ -172,6 +204,10 @@ func (p *Pipeline) prepare(s *series, width, height, elemSize int) {
 
 	p.mu.Lock()
 	params := p.params
+	s.headerGain = headerGain(h)
+	if params.Gain == 0 && s.headerGain > 0 {
+		params.Gain = s.headerGain
+	}
 	wcfg := p.writerCfg
 	writing := p.writerEnabled
 	p.mu.Unlock()

@@ -1,0 +1,174 @@
+package analysis
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"slices"
+	"strconv"
+	"testing"
+
+	"tioga/sim/diffraction"
+)
+
+// weakFigures are the judging numbers of issue 14 item 4 on weak data.
+type weakFigures struct {
+	hits, blanks          int
+	weakTrue, weakFound   int // true spots with 5 <= I/σ < 7, and how many were found
+	found, foundTrue      int // accepted spots on all frames, and how many lie on a true spot
+	blankSpots            int // accepted spots on blank frames
+	resHits, resWithin    int // hits, and those with a resolution within 10 % of the cut-off
+	resErrs               []float64
+	falseHits, missedHits int
+}
+
+func (f *weakFigures) recall() float64    { return ratio(f.weakFound, f.weakTrue) }
+func (f *weakFigures) precision() float64 { return ratio(f.foundTrue, f.found) }
+func (f *weakFigures) resFrac() float64   { return ratio(f.resWithin, f.resHits) }
+func (f *weakFigures) resMedian() float64 {
+	if len(f.resErrs) == 0 {
+		return math.NaN()
+	}
+	e := slices.Clone(f.resErrs)
+	slices.Sort(e)
+	return e[len(e)/2]
+}
+
+func (f *weakFigures) String() string {
+	return fmt.Sprintf("hits %d, blanks %d: recall at I/σ 5-7 %.3f (%d/%d), precision %.4f (%d/%d), false spots per blank %.3f, resolution within 10%% on %.2f of hits (median signed error %+.1f%%), false hits %d, missed hits %d",
+		f.hits, f.blanks, f.recall(), f.weakFound, f.weakTrue, f.precision(), f.foundTrue, f.found, ratio(f.blankSpots, f.blanks),
+		f.resFrac(), 100*f.resMedian(), f.falseHits, f.missedHits)
+}
+
+func judgeWeak(frames []simFrame) weakFigures {
+	var f weakFigures
+	for i := range frames {
+		tr, res := &frames[i].truth, &frames[i].res
+		if tr.Hit && !res.Hit {
+			f.missedHits++
+		}
+		if !tr.Hit && res.Hit {
+			f.falseHits++
+		}
+		for _, ts := range tr.Spots {
+			if ts.ISigma < 5 || ts.ISigma >= 7 {
+				continue
+			}
+			f.weakTrue++
+			for _, s := range res.SpotList {
+				if math.Hypot(s.X-ts.X, s.Y-ts.Y) <= matchRadius {
+					f.weakFound++
+					break
+				}
+			}
+		}
+		for _, s := range res.SpotList {
+			f.found++
+			for _, ts := range tr.Spots {
+				if math.Hypot(s.X-ts.X, s.Y-ts.Y) <= matchRadius {
+					f.foundTrue++
+					break
+				}
+			}
+		}
+		if !tr.Hit {
+			f.blanks++
+			f.blankSpots += res.Spots
+			continue
+		}
+		f.hits++
+		f.resHits++
+		if res.Resolution > 0 {
+			e := (res.Resolution - tr.DCut) / tr.DCut
+			f.resErrs = append(f.resErrs, e)
+			if math.Abs(e) <= 0.1 {
+				f.resWithin++
+			}
+		}
+	}
+	return f
+}
+
+// weakSeries simulates a serial series of weak crystals (spot intensity
+// 120, the issue's weak set) on the EIGER 4M.
+func weakSeries(tb testing.TB, seed uint64, p Params, n int) weakFigures {
+	tb.Helper()
+	cfg := diffraction.DefaultConfig(eiger4M(tb))
+	cfg.Seed = seed
+	cfg.SpotIntensity = 120
+	cfg.HitFraction = 0.5
+	g, err := diffraction.New(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return judgeWeak(simulate(tb, g, simTables(tb, g, p), n))
+}
+
+// TestWeakTuning is the tuning run (seeds 101 and 102, never the seeds of
+// TestWeakData), by hand, with parameters from ZLEVEL, ZMINSNR, ZQ, ZSIZE:
+// ZZWEAK=1 go test -run WeakTuning -v ./driver/analysis/
+func TestWeakTuning(t *testing.T) {
+	if os.Getenv("ZZWEAK") == "" {
+		t.Skip()
+	}
+	n, _ := strconv.Atoi(os.Getenv("ZZN"))
+	if n == 0 {
+		n = 60
+	}
+	p := DefaultParams()
+	for _, kv := range [][2]string{{"min-snr", "ZMINSNR"}, {"spot-level", "ZLEVEL"}, {"resolution-quantile", "ZQ"}, {"spot-size", "ZSIZE"}} {
+		if v := os.Getenv(kv[1]); v != "" {
+			x, _ := strconv.ParseFloat(v, 64)
+			if err := p.Set(kv[0], x); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if os.Getenv("ZDISP") != "" {
+		p.Method = Dispersion
+	}
+	for _, seed := range []uint64{101, 102} {
+		f := weakSeries(t, seed, p, n)
+		fmt.Printf("seed %d: %s\n", seed, f.String())
+	}
+}
+
+// TestWeakData measures issue 14 item 4 on weak crystals (spot intensity
+// 120) on seeds not used while tuning (101 and 102 were), with the default
+// parameters (DOZOR's spot-level 6 and min-snr 5 of spot-finding.md) and
+// with the weak-data setting spot-level 4, min-snr 4 chosen on the tuning
+// seeds: recall of true spots with I/σ 5-7, precision, false spots per
+// blank frame, and the resolution estimate against the true cut-off on
+// every hit. The figures asserted are the ones achieved, less a margin
+// for the seed.
+func TestWeakData(t *testing.T) {
+	weak := DefaultParams()
+	weak.SpotLevel, weak.MinSNR = 4, 4
+	for _, c := range []struct {
+		name                   string
+		seed                   uint64
+		p                      Params
+		recall, precision, res float64
+	}{
+		{"defaults", 201, DefaultParams(), 0.45, 0.98, 0.8},
+		{"spot-level 4, min-snr 4", 202, weak, 0.8, 0.98, 0.8},
+	} {
+		f := weakSeries(t, c.seed, c.p, 40)
+		t.Logf("%s (seed %d): %s", c.name, c.seed, f.String())
+		if f.hits < 10 || f.blanks < 10 {
+			t.Fatalf("%s: %d hits, %d blanks: not mixed enough to judge", c.name, f.hits, f.blanks)
+		}
+		if r := f.recall(); !(r >= c.recall) {
+			t.Errorf("%s: recall at I/σ 5-7 %.3f, want >= %.2f", c.name, r, c.recall)
+		}
+		if pr := f.precision(); !(pr >= c.precision) {
+			t.Errorf("%s: precision %.4f, want >= %.2f", c.name, pr, c.precision)
+		}
+		if f.blankSpots != 0 || f.falseHits != 0 {
+			t.Errorf("%s: %d spots on %d blank frames, %d false hits; want none", c.name, f.blankSpots, f.blanks, f.falseHits)
+		}
+		if r := f.resFrac(); !(r >= c.res) {
+			t.Errorf("%s: resolution within 10 %% on %.2f of hits, want >= %.2f", c.name, r, c.res)
+		}
+	}
+}

@@ -24,16 +24,16 @@ import (
 // after its request; the same replies relayed 2 ms later: 249 reads/s, no
 // stall; tine.jar's own server answers in 1-7 ms and stalls rarely].
 //
-// The server sees the symptom: the client's next SINGLE request on the same
-// link (same link id and start time, the next blkid) arrives a full timeout
-// after the reply. From then on that client endpoint's replies to SINGLE
-// requests are held back firstHold before they are sent, doubled (up to
-// maxHold) each time the symptom recurs. The hold is remembered per client
-// address and port (tine.jar keeps one socket for its synchronous calls)
-// beyond the peer's idle retirement. Tioga's Go client never waits out a
-// timeout after a reply and uses a fresh link per call, so it is never held.
-// A slow poller that reuses a link with a period longer than its timeout
-// is held too: harmless, 2 ms on a read it makes seldom.
+// The server sees the symptom: the client's next SINGLE request (on the
+// same link, or on a new TLink made for the next read) arrives a full
+// timeout - the one the previous request announced - after the reply.
+// From then on that client endpoint's replies to SINGLE requests are held
+// back firstHold before they are sent, doubled (up to maxHold) each time
+// the symptom recurs. The hold is remembered per client address and port
+// (tine.jar keeps one socket for its synchronous calls) beyond the peer's
+// idle retirement. A client reading back to back (Tioga's Go client, its
+// benchmark) is never held; one that reads less often than its timeout is
+// held too: harmless, 2 ms on a read it makes seldom.
 const (
 	firstHold = 2 * time.Millisecond
 	maxHold   = 16 * time.Millisecond
@@ -69,22 +69,20 @@ func (h *holds) raise(a netip.AddrPort) time.Duration {
 	return d
 }
 
-// lastSingle is the peer's last SINGLE request and when it was answered.
+// lastSingle is when the peer's last SINGLE request was answered, and the
+// timeout it announced.
 type lastSingle struct {
-	key     linkKey
-	blkid   uint16
 	at      time.Time
 	timeout time.Duration
 }
 
 // noteSingle looks for the symptom before a SINGLE request is answered.
-func (p *peer) noteSingle(l *wire.Link, now time.Time) {
+func (p *peer) noteSingle(now time.Time) {
 	if !p.udp {
 		return
 	}
 	last := p.last
-	key := linkKey{l.LinkID, l.StartTime}
-	if last.at.IsZero() || last.key != key || last.blkid == l.BlockID || last.timeout <= 0 || now.Sub(last.at) < last.timeout {
+	if last.at.IsZero() || last.timeout <= 0 || now.Sub(last.at) < last.timeout || p.hold >= maxHold {
 		return
 	}
 	p.hold = p.s.holds.raise(p.addr)
@@ -99,8 +97,7 @@ func (p *peer) answeredSingle(l *wire.Link, now time.Time) {
 	if !p.udp {
 		return
 	}
-	p.last = lastSingle{key: linkKey{l.LinkID, l.StartTime}, blkid: l.BlockID, at: now.Add(p.hold),
-		timeout: time.Duration(l.PollingInterval) * time.Millisecond}
+	p.last = lastSingle{at: now.Add(p.hold), timeout: time.Duration(l.PollingInterval) * time.Millisecond}
 	if p.hold > 0 && p.holdUntil.IsZero() {
 		p.holdUntil = now.Add(p.hold)
 	}

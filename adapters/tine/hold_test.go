@@ -8,12 +8,12 @@ import (
 	"tioga/adapters/tine/wire"
 )
 
-// TestHoldAfterEarlyReplyRace plays a tine.jar synchronous read loop on one
-// link that waits out its timeout after a reply (what tine.jar does when
-// the reply came before it marked the link active, hold.go): from then on
-// the client's SINGLE replies are held back at least firstHold, remembered
-// for its address and port. Fresh links per call (Tioga's Go client) and
-// fast repeats are never held.
+// TestHoldAfterEarlyReplyRace plays a tine.jar synchronous read loop that
+// waits out its timeout after a reply (what tine.jar does when the reply
+// came before it marked the link active, hold.go): from then on the
+// client's SINGLE replies are held back at least firstHold, remembered for
+// its address and port. Reads back to back (Tioga's Go client: a fresh
+// link per call) are never held.
 func TestHoldAfterEarlyReplyRace(t *testing.T) {
 	r := newRefTree(t)
 	s := startServer(t, r.tree, Config{})
@@ -80,6 +80,17 @@ func TestHoldAfterEarlyReplyRace(t *testing.T) {
 	}
 	if got := s.holds.get(c.conn.LocalAddr().(*net.UDPAddr).AddrPort()); got != 2*firstHold {
 		t.Errorf("hold remembered for the client: %v, want %v", got, 2*firstHold)
+	}
+	// A new TLink per read (another link id) after a stall counts too.
+	c = newUDPClient(t, s)
+	read(400, 1)
+	time.Sleep(timeout + 10*time.Millisecond)
+	read(401, 1)
+	if took := read(402, 1); took < firstHold {
+		t.Errorf("new link per read: reply after %v, want it held >= %v", took, firstHold)
+	}
+	if st := s.Stats(); st.Held != 3 {
+		t.Fatalf("Held = %d, want 3", st.Held)
 	}
 	// Another client endpoint is not held.
 	c = newUDPClient(t, s)

@@ -14,7 +14,7 @@
 //	devices:<ctx>:<srv>            TQuery.getDeviceNames
 //	thresh:<ctx>:<srv>:<prop>      TQuery.getThresholds (1 element)
 //	big:<addr>:<n>:<tcp|udp>       read n records of 4 floats (CF_FLOAT), over TCP (CM_STREAM) or UDP
-//	loop:<addr>:<n>                n synchronous INT32 reads of one TLink, prints reads/s
+//	loop:<addr>:<n>[:<tag>]        n synchronous INT32 reads of one TLink, prints reads/s (tag: to tell repeats apart)
 //	loopnew:<addr>:<n>             the same with a new TLink per read (execute(), close())
 import de.desy.tine.client.TLink;
 import de.desy.tine.dataUtils.TDataType;

@@ -263,6 +263,11 @@ func serve(o options, log zerolog.Logger, stderr io.Writer) error {
 	bar.finish()
 	if err != nil {
 		if ctx.Err() != nil {
+			// Say what the stop discarded of a series under way.
+			var u *streamer.Undelivered
+			if derr := d.Drain(context.Background(), 0); errors.As(derr, &u) {
+				log.Warn().Int("series", id).Int("frames_discarded", u.Frames).Bool("exact", u.Exact).Bool("end_discarded", u.End).Msg(u.Error())
+			}
 			return fmt.Errorf("interrupted by a signal: %w", err)
 		}
 		return err
@@ -276,7 +281,7 @@ func serve(o options, log zerolog.Logger, stderr io.Writer) error {
 	if err := d.Drain(ctx, o.drainTimeout); err != nil {
 		var u *streamer.Undelivered
 		if errors.As(err, &u) {
-			log.Error().Int("series", id).Int("frames_sent", n).Int("frames_discarded_at_most", u.Frames).
+			log.Error().Int("series", id).Int("frames_sent", n).Int("frames_discarded", u.Frames).Bool("exact", u.Exact).
 				Bool("end_discarded", u.End).Msg(u.Error())
 			return fmt.Errorf("series %d not fully delivered", id)
 		}

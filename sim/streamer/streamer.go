@@ -123,7 +123,47 @@ type Streamer struct {
 	frameParts   int // message parts per frame (V1 4 or 5, V2 1)
 	lastFrame    int
 	endSent      bool
+
+	// Delivery accounting, for an exact drain report: the socket monitor
+	// names the TCP connection (watch), and the bytes of every message
+	// sent on it are counted with their ZMTP framing (account), so the
+	// kernel's counters for the connection say which messages ZeroMQ
+	// still holds. Untracked (the report falls back to a bound) when the
+	// series saw no connection, or more than one.
+	monQuit    atomic.Bool
+	monDone    chan struct{}
+	cmu        sync.Mutex
+	conns      map[int]*tcpConn // by file descriptor, under cmu
+	sentRing   []sentMsg        // the series' last messages, under mu
+	sentN      int
+	seriesConn *tcpConn
+	tracked    bool
 }
+
+// tcpConn is one TCP connection of the socket and the bytes of the
+// messages sent on it (under Streamer.cmu).
+type tcpConn struct {
+	fd    int
+	peer  string
+	bytes uint64
+}
+
+// sentMsg is a message sent in the current series: a frame number, or
+// msgHeader / msgEnd; end is the connection's byte count after it.
+type sentMsg struct {
+	frame int
+	end   uint64
+}
+
+const (
+	msgHeader = -1
+	msgEnd    = -2
+)
+
+// zmtpHandshake is what ZeroMQ sends on a new connection before any
+// message: the 64-byte ZMTP 3 greeting and the READY command of a PUSH
+// socket with no metadata (28 bytes).
+const zmtpHandshake = 92
 
 // ErrInterrupted is returned by a send that Interrupt stopped while it
 // waited for a receiver.
@@ -184,15 +224,121 @@ func New(endpoint string, opts Options) (*Streamer, error) {
 	if err := sock.SetSndtimeo(50 * time.Millisecond); err != nil {
 		return fail(fmt.Errorf("streamer: SNDTIMEO: %w", err))
 	}
+	// The monitor is set before the bind, so no connection goes unseen.
+	// Without it a drain that times out reports a bound, not a count.
+	mon, err := monitor(zctx, sock)
+	if err != nil {
+		opts.Logger.Debug().Err(err).Msg("streamer: no socket monitor: a drain that times out will bound what it discards, not count it")
+	}
 	if err := sock.Bind(endpoint); err != nil {
+		if mon != nil {
+			mon.Close()
+		}
 		return fail(fmt.Errorf("streamer: bind %s: %w", endpoint, err))
 	}
 	ep, err := sock.GetLastEndpoint()
 	if err != nil {
+		if mon != nil {
+			mon.Close()
+		}
 		return fail(fmt.Errorf("streamer: endpoint: %w", err))
 	}
-	return &Streamer{opts: opts, log: opts.Logger, ctx: zctx, sock: sock, endpoint: ep,
-		boot: time.Now().Add(-47 * time.Minute)}, nil
+	s := &Streamer{opts: opts, log: opts.Logger, ctx: zctx, sock: sock, endpoint: ep,
+		boot: time.Now().Add(-47 * time.Minute), conns: map[int]*tcpConn{}, monDone: make(chan struct{})}
+	if mon != nil {
+		go s.watch(mon)
+	} else {
+		close(s.monDone)
+	}
+	return s, nil
+}
+
+var monitors atomic.Int64
+
+// monitor starts ZeroMQ's socket monitor on sock and returns the PAIR
+// socket its events arrive on.
+func monitor(zctx *zmq.Context, sock *zmq.Socket) (*zmq.Socket, error) {
+	addr := fmt.Sprintf("inproc://tioga-streamer-monitor-%d", monitors.Add(1))
+	if err := sock.Monitor(addr, zmq.EVENT_ACCEPTED|zmq.EVENT_DISCONNECTED|zmq.EVENT_CLOSED); err != nil {
+		return nil, err
+	}
+	mon, err := zctx.NewSocket(zmq.PAIR)
+	if err != nil {
+		return nil, err
+	}
+	mon.SetLinger(0)
+	mon.SetRcvtimeo(25 * time.Millisecond) // how soon stopMonitor is heard
+	if err := mon.Connect(addr); err != nil {
+		mon.Close()
+		return nil, err
+	}
+	return mon, nil
+}
+
+// watch follows the socket's TCP connections from the monitor's events
+// until stopMonitor; it owns mon.
+func (s *Streamer) watch(mon *zmq.Socket) {
+	defer close(s.monDone)
+	defer mon.Close()
+	for !s.monQuit.Load() {
+		ev, _, fd, err := mon.RecvEvent(0)
+		if err != nil {
+			if zmq.AsErrno(err) == zmq.Errno(syscall.EAGAIN) {
+				continue // look at monQuit
+			}
+			return
+		}
+		s.cmu.Lock()
+		switch ev {
+		case zmq.EVENT_ACCEPTED:
+			s.conns[fd] = &tcpConn{fd: fd, peer: peerOf(fd)}
+		case zmq.EVENT_DISCONNECTED, zmq.EVENT_CLOSED:
+			delete(s.conns, fd)
+		}
+		s.cmu.Unlock()
+	}
+}
+
+// stopMonitor stops watch; the monitor's socket must be closed before the
+// context can terminate.
+func (s *Streamer) stopMonitor() {
+	s.monQuit.Store(true)
+	<-s.monDone
+}
+
+// account records a message sent (under mu): its bytes on the wire
+// (ZMTP framing: a flags byte and a 1- or 8-byte size per part) on the one
+// connection the socket has.
+func (s *Streamer) account(parts [][]byte, frame int) {
+	var n uint64
+	for _, p := range parts {
+		n += 2 + uint64(len(p))
+		if len(p) > 255 {
+			n += 7
+		}
+	}
+	var c *tcpConn
+	var end uint64
+	s.cmu.Lock()
+	if len(s.conns) == 1 {
+		for _, x := range s.conns {
+			c = x
+		}
+		c.bytes += n
+		end = c.bytes
+	}
+	s.cmu.Unlock()
+	if c == nil || (s.seriesConn != nil && c != s.seriesConn) {
+		s.tracked = false
+	}
+	s.seriesConn = c
+	if len(s.sentRing) == 0 {
+		// The frames ZeroMQ can hold (SNDHWM parts, one part per frame at
+		// least), the end message and a few more.
+		s.sentRing = make([]sentMsg, 5*s.opts.SendHWM+8)
+	}
+	s.sentRing[s.sentN%len(s.sentRing)] = sentMsg{frame: frame, end: end}
+	s.sentN++
 }
 
 // Endpoint is the bound endpoint ("tcp://0.0.0.0:9999").
@@ -221,6 +367,7 @@ func (s *Streamer) Close() error {
 	if s.interrupted.Load() {
 		s.sock.SetLinger(0)
 	}
+	s.stopMonitor()
 	err := s.sock.Close()
 	s.sock = nil
 	return errors.Join(err, s.ctx.Term())
@@ -233,30 +380,40 @@ func (s *Streamer) Close() error {
 // the process alive. Safe to call from any goroutine, at any time.
 func (s *Streamer) Interrupt() { s.interrupted.Store(true) }
 
-// Undelivered says what a drain that timed out may have left behind.
+// Undelivered says what a drain that timed out discarded.
 type Undelivered struct {
-	// Frames is at most this many frames, the last ones the streamer
-	// handed to ZeroMQ. ZeroMQ does not say how many of its queued
-	// messages are still there: the bound is what its send queue holds
-	// (its high-water mark in message parts over the parts of a frame), or
-	// what the series sent if fewer. Frames already in the kernel's socket
-	// buffers still reach a receiver that goes on reading.
+	// Frames is how many frames were discarded, the last ones the
+	// streamer handed to ZeroMQ. Exact when the kernel's counters for the
+	// connection were readable (one receiver, Linux): the frames ZeroMQ
+	// still held, the ones the kernel had taken going on to the receiver.
+	// Otherwise a bound: what ZeroMQ's send queue holds (its high-water
+	// mark in message parts over the parts of a frame), or what the series
+	// sent if fewer.
 	Frames int
+	Exact  bool
 	// First and Last are the frame numbers that bound them.
 	First, Last int
 	// End reports whether the end message was among them.
 	End bool
-	// Waited is how long the drain waited.
-	Waited time.Duration
+	// Waited is how long the drain waited; Stopped reports that it was
+	// cut short (Interrupt, ctx).
+	Waited  time.Duration
+	Stopped bool
 }
 
 func (u *Undelivered) Error() string {
-	what := fmt.Sprintf("up to %d frames (%d..%d)", u.Frames, u.First, u.Last)
-	if u.Frames == 0 {
-		what = "the series header"
+	what := fmt.Sprintf("%d frames (%d..%d)", u.Frames, u.First, u.Last)
+	switch {
+	case !u.Exact:
+		what = "up to " + what
+	case u.Frames == 0:
+		what = "no frame"
 	}
 	if u.End {
 		what = "the end message and " + what
+	}
+	if u.Stopped {
+		return fmt.Sprintf("stopped before the receiver took the end of the series: %s still queued, discarded", what)
 	}
 	return fmt.Sprintf("receiver did not take the end of the series within %v: %s still queued, discarded", u.Waited.Round(time.Millisecond), what)
 }
@@ -268,7 +425,7 @@ func (u *Undelivered) Error() string {
 // queues, and the receiver would see a series without its last frames and
 // without an end. When the wait times out (or ctx is done, or after
 // Interrupt) the rest is discarded and the error is an *Undelivered saying
-// at most how many frames were lost.
+// how many frames were lost.
 func (s *Streamer) Drain(ctx context.Context, timeout time.Duration) error {
 	s.mu.Lock()
 	if s.sock == nil {
@@ -279,13 +436,47 @@ func (s *Streamer) Drain(ctx context.Context, timeout time.Duration) error {
 	s.sock = nil
 	msgs, frames, last, end := s.seriesMsgs, s.seriesFrames, s.lastFrame, s.endSent
 	queue := 5 * s.opts.SendHWM / max(1, s.frameParts) // frames the send queue holds (SNDHWM is in parts)
-	if s.interrupted.Load() {
+	stopped := s.interrupted.Load()
+	if stopped {
 		timeout = 0
 	}
+	// The connection the whole series went to, if there was one, and the
+	// series' last messages, oldest first.
+	var conn *tcpConn
+	var total uint64
+	var sent []sentMsg
+	if c := s.seriesConn; s.tracked && c != nil {
+		s.cmu.Lock()
+		if s.conns[c.fd] == c {
+			conn, total = c, c.bytes
+		}
+		s.cmu.Unlock()
+		if s.sentN <= len(s.sentRing) {
+			sent = append(sent, s.sentRing[:s.sentN]...)
+		} else {
+			k := s.sentN % len(s.sentRing)
+			sent = append(append(sent, s.sentRing[k:]...), s.sentRing[:k]...)
+		}
+	}
 	s.mu.Unlock()
+	s.stopMonitor()
 
-	sock.SetLinger(timeout)
 	t0 := time.Now()
+	if conn != nil && msgs > 0 {
+		if u, ok := s.drainCounted(ctx, conn, total, sent, t0.Add(timeout)); ok {
+			if u != nil {
+				sock.SetLinger(0)
+				u.Waited, u.Stopped = time.Since(t0), stopped || ctx.Err() != nil
+				return errors.Join(sock.Close(), zctx.Term(), u)
+			}
+			// ZeroMQ's queue is empty: what the kernel holds goes on.
+			return errors.Join(sock.Close(), zctx.Term())
+		}
+		// The kernel's counters became unreadable: ZeroMQ's linger decides.
+		timeout -= time.Since(t0)
+	}
+
+	sock.SetLinger(max(timeout, 0))
 	err := sock.Close()
 	done := make(chan error, 1)
 	go func() { done <- zctx.Term() }() // returns when ZeroMQ's queue is empty or the linger ran out
@@ -299,13 +490,60 @@ func (s *Streamer) Drain(ctx context.Context, timeout time.Duration) error {
 	// the whole timeout (or was not waited for) may have discarded messages.
 	if msgs > 0 && (waited >= timeout || ctx.Err() != nil) {
 		frames = min(frames, queue)
-		u := &Undelivered{Frames: frames, First: last - frames + 1, Last: last, End: end, Waited: waited}
+		u := &Undelivered{Frames: frames, First: last - frames + 1, Last: last, End: end, Waited: waited, Stopped: stopped || ctx.Err() != nil}
 		if frames == 0 {
 			u.First, u.Last = 0, 0
 		}
 		return errors.Join(err, u)
 	}
 	return err
+}
+
+// drainCounted waits, from the kernel's counters for conn, until ZeroMQ has
+// handed the kernel every byte sent (total, handshake aside) or the
+// deadline; then it says which of the messages sent were still in ZeroMQ's
+// queue (nil: none). ok is false when the counters cannot be read (the
+// connection closed, not Linux).
+func (s *Streamer) drainCounted(ctx context.Context, conn *tcpConn, total uint64, sent []sentMsg, deadline time.Time) (*Undelivered, bool) {
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		carried, ok := kernelCarried(conn.fd, conn.peer)
+		if !ok {
+			return nil, false
+		}
+		carried -= min(carried, zmtpHandshake)
+		if carried >= total {
+			return nil, true
+		}
+		if !time.Now().Before(deadline) || ctx.Err() != nil {
+			u := &Undelivered{Exact: true}
+			for _, m := range sent {
+				if m.end <= carried {
+					continue
+				}
+				switch m.frame {
+				case msgEnd:
+					u.End = true
+				case msgHeader:
+				default:
+					if u.Frames == 0 {
+						u.First = m.frame
+					}
+					u.Frames++
+					u.Last = m.frame
+				}
+			}
+			if u.Frames == 0 && !u.End {
+				return nil, true // the counters disagree by less than a message: nothing to report
+			}
+			return u, true
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+		}
+	}
 }
 
 // ticks is the detector clock now.
@@ -328,6 +566,7 @@ func (s *Streamer) Header(ser *Series) error {
 		}
 	}
 	s.seriesMsgs, s.seriesFrames, s.lastFrame, s.endSent = 0, 0, -1, false
+	s.sentN, s.seriesConn, s.tracked = 0, nil, true
 	var parts [][]byte
 	switch ser.Header.Version {
 	case 1:
@@ -349,6 +588,7 @@ func (s *Streamer) Header(ser *Series) error {
 		}
 		return err
 	}
+	s.account(parts, msgHeader)
 	return nil
 }
 
@@ -390,6 +630,7 @@ func (s *Streamer) End(ser *Series) error {
 		return err
 	}
 	s.endSent = true
+	s.account(parts, msgEnd)
 	return nil
 }
 
@@ -722,6 +963,7 @@ func (s *Streamer) sendFrame(ctx context.Context, ser *Series, sl *slot, i int, 
 		s.seriesFrames++
 		s.frameParts = len(parts)
 		s.lastFrame = i
+		s.account(parts, i)
 	}
 	if ser.Sent != nil {
 		t := &sl.truth

@@ -163,8 +163,9 @@ check-cluster: setup
 
 # check-tinejar (opt-in) runs DESY's Java TINE library against the TINE
 # server: default-format reads, the TQuery helpers, the 1,000,000-record
-# dozor-pass over TCP (CM_STREAM), 1000 synchronous reads (rate printed,
-# beside a tine.jar server's), comparing with a tiny tine.jar server
+# dozor-pass over TCP (CM_STREAM) and its refusal over UDP (code 22, with
+# 48 blocks over UDP complete), two rounds of 1000 synchronous reads (rates
+# printed, beside a tine.jar server's), comparing with a tiny tine.jar server
 # (adapters/tine/testdata/tinejar). tine.jar is public but never committed:
 # TINE_JAR names it (default out/tine.jar). TINEJAR_UPDATE=1 also rewrites
 # the recorded exchanges make test replays. Installs Java 17 when missing.

@@ -56,6 +56,9 @@ type Assembler struct {
 	blocks   []wire.ReplyBlock
 	// Abandoned counts transfers dropped incomplete.
 	Abandoned uint64
+	// OnPartial, when set, is told each block of a multi-block transfer
+	// that leaves it incomplete: have of n blocks so far.
+	OnPartial func(sub uint16, start uint32, have, n int)
 }
 
 type partKey struct {
@@ -153,6 +156,9 @@ func (a *Assembler) block(b *wire.ReplyBlock) (Reply, bool, error) {
 		p.last = len(b.Data)
 	}
 	if p.have < nb {
+		if a.OnPartial != nil {
+			a.OnPartial(h.SubID, h.StartTime, p.have, nb)
+		}
 		return Reply{}, false, nil
 	}
 	delete(a.partial, key)

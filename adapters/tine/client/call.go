@@ -84,7 +84,8 @@ func (c *Client) Call(ctx context.Context, req Request) (*Reply, error) {
 // CallMany makes several SINGLE requests at once, packing them into as few
 // datagrams as they fit (several links per datagram), and returns their
 // replies in order. Requests without a reply after the retries fail the
-// whole call with ErrTimeout; TINE errors are in each reply (Reply.Err).
+// whole call with ErrTimeout (ErrIncomplete when part of a multi-block
+// reply came); TINE errors are in each reply (Reply.Err).
 func (c *Client) CallMany(ctx context.Context, reqs []Request) ([]*Reply, error) {
 	type pending struct {
 		key   partKey
@@ -189,6 +190,14 @@ func (c *Client) CallMany(ctx context.Context, reqs []Request) ([]*Reply, error)
 				out[i] = p.reply
 			}
 			return out, nil
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, p := range ps {
+		if p.reply == nil && p.call.have > 0 {
+			return nil, fmt.Errorf("%w: %d of %d blocks arrived, in %d attempts; the others were lost (a UDP receive buffer too small for the burst?): read it over TCP",
+				ErrIncomplete, p.call.have, p.call.of, c.opts.Retries+1)
 		}
 	}
 	return nil, ErrTimeout

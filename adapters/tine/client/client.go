@@ -44,6 +44,12 @@ var ErrTimeout = errors.New("tine: no reply from the server")
 // missing blocks before it is dropped.
 const partialLifetime = 30 * time.Second
 
+// ErrIncomplete is returned when a call's reply began to arrive but
+// blocks of it stayed missing after every attempt: they were lost, most
+// likely because the UDP receive buffer could not hold the burst. The
+// error says how many arrived; read such data over TCP.
+var ErrIncomplete = errors.New("tine: reply incomplete")
+
 // ErrClosed is returned by a closed client.
 var ErrClosed = errors.New("tine: client closed")
 
@@ -173,6 +179,10 @@ type Client struct {
 
 type call struct {
 	ch chan Reply
+	// have and of: the most blocks of a multi-block reply seen so far
+	// (written by the receiver under Client.mu), to tell an incomplete
+	// transfer from no reply.
+	have, of int
 }
 
 // Dial connects to a server at addr ("host:port"; UDP port 9003 + offset,
@@ -197,6 +207,7 @@ func Dial(addr string, opts Options) (*Client, error) {
 		opts: opts, conn: conn, tcp: opts.TCP, log: opts.Log,
 		calls: map[partKey]*call{}, links: map[partKey]*Link{}, asm: NewAssembler(), done: make(chan struct{}),
 	}
+	c.asm.OnPartial = c.partial
 	c.wg.Add(2)
 	go c.receive()
 	go c.monitor()
@@ -422,6 +433,15 @@ func (c *Client) connLost(err error) {
 	for _, l := range links {
 		l.push(Update{Err: fmt.Errorf("tine: connection lost: %w", err)})
 	}
+}
+
+// partial records a call's progress through a multi-block reply.
+func (c *Client) partial(sub uint16, start uint32, have, n int) {
+	c.mu.Lock()
+	if cl := c.calls[partKey{sub, start}]; cl != nil && have >= cl.have {
+		cl.have, cl.of = have, n
+	}
+	c.mu.Unlock()
 }
 
 func (c *Client) dispatch(r *Reply) {

@@ -10,6 +10,7 @@ import (
 	"tioga/adapters/tine"
 	"tioga/adapters/tine/addrdb"
 	"tioga/adapters/tine/client"
+	"tioga/adapters/tine/internal/tinecap"
 	"tioga/adapters/tine/wire"
 	"tioga/properties"
 )
@@ -448,5 +449,42 @@ func TestLargeOverUDPRefused(t *testing.T) {
 	rep, err = udp.Call(ctx, client.Request{Address: tioga("dozor-pass"), Format: wire.Float, Size: 48 * 1424 / 4})
 	if err != nil || rep.Err() != nil || rep.Blocks != 48 {
 		t.Fatalf("48 blocks over UDP: %v %v, %d blocks", err, rep.Err(), rep.Blocks)
+	}
+}
+
+// TestIncompleteReplySaysSo: when blocks of a multi-block reply are lost
+// on the way (a relay drops block 5 of every transfer, as an overrun
+// receive buffer drops datagrams), the call gives up with ErrIncomplete
+// saying how many blocks arrived, not with "no reply".
+func TestIncompleteReplySaysSo(t *testing.T) {
+	r := newRig(t, tine.Config{MaxUDPBlocks: -1})
+	rec := make([]float32, 4*2000) // 32,000 bytes: 23 blocks
+	for i := range rec {
+		rec[i] = float32(i)
+	}
+	if err := r.dozor.Set(properties.Float32Records(4, rec)); err != nil {
+		t.Fatal(err)
+	}
+	relay, err := tinecap.Start("127.0.0.1:0", r.srv.Addr().String(), "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	relay.DropReply = func(b []byte) bool {
+		blocks, err := wire.ParseReply(b, nil)
+		return err == nil && len(blocks) == 1 && blocks[0].Header.NumBlocks > 1 && blocks[0].Header.BlockNum == 5
+	}
+	t.Cleanup(relay.Close)
+	c, err := client.Dial(relay.Addr().String(), client.Options{Timeout: 300 * time.Millisecond, Retries: 1, Watchdog: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	_, err = c.Call(ctxT(t), client.Request{Address: tioga("dozor-pass"), Format: wire.Float, Size: len(rec)})
+	if !errors.Is(err, client.ErrIncomplete) || errors.Is(err, client.ErrTimeout) ||
+		!strings.Contains(err.Error(), "22 of 23 blocks arrived, in 2 attempts") {
+		t.Fatalf("got %v, want ErrIncomplete with 22 of 23 blocks", err)
+	}
+	if c.Abandoned() == 0 {
+		t.Error("the incomplete transfer was not counted as abandoned")
 	}
 }

@@ -41,6 +41,10 @@ type Proxy struct {
 	// ReplyDelay holds every UDP reply back this long before relaying it
 	// (set before the first datagram; for timing experiments).
 	ReplyDelay time.Duration
+	// DropReply, when set (before the first datagram), drops the UDP
+	// replies it returns true for, after recording them: a lossy network
+	// for tests.
+	DropReply func(b []byte) bool
 }
 
 // Start listens on udpListen (and tcpListen when not empty) and relays to
@@ -121,6 +125,9 @@ func (p *Proxy) back(up *net.UDPConn, client *net.UDPAddr) {
 			return
 		}
 		p.record(false, false, client.String(), buf[:n])
+		if p.DropReply != nil && p.DropReply(buf[:n]) {
+			continue
+		}
 		if p.ReplyDelay > 0 {
 			time.Sleep(p.ReplyDelay)
 		}
@@ -164,6 +171,9 @@ func (p *Proxy) pipe(from, to net.Conn, toServer bool, name string) {
 		}
 	}
 }
+
+// Addr is the relay's UDP address (a port 0 in Start picks one).
+func (p *Proxy) Addr() net.Addr { return p.udp.LocalAddr() }
 
 // Packets returns what was captured so far and forgets it.
 func (p *Proxy) Packets() []Packet {

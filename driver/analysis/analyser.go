@@ -267,11 +267,40 @@ func analyse[T pixel](a *Analyser, px []T, res *Result) error {
 
 // strongPixels appends the indices of pixels above their shell's threshold;
 // it stops and reports overload when limit pixels would be exceeded.
+//
+// Strong pixels are rare (a few thousand of millions), so the scan tests
+// eight pixels at a time without a branch: t - v, computed in 64 bits, is
+// negative exactly when v > t, and the sign bits of eight such differences
+// are ORed. Only a block with a candidate is looked at pixel by pixel. Per
+// pixel the loop is then loads, a subtraction and an OR; with a branch
+// per pixel the same instructions took 1.5 times as long in one build as
+// in another, depending on where they were placed.
 func strongPixels[T pixel](dst []int32, limit int, px []T, shell []uint8, thr *[256]uint32) ([]int32, bool) {
 	allOnes := uint32(^T(0))
 	shell = shell[:len(px)]
-	for i, p := range px {
-		v := uint32(p)
+	n := len(px)
+	i := 0
+	for ; i+8 <= n; i += 8 {
+		p, s := px[i:i+8:i+8], shell[i:i+8:i+8]
+		any := (int64(thr[s[0]]) - int64(p[0])) | (int64(thr[s[1]]) - int64(p[1])) |
+			(int64(thr[s[2]]) - int64(p[2])) | (int64(thr[s[3]]) - int64(p[3])) |
+			(int64(thr[s[4]]) - int64(p[4])) | (int64(thr[s[5]]) - int64(p[5])) |
+			(int64(thr[s[6]]) - int64(p[6])) | (int64(thr[s[7]]) - int64(p[7]))
+		if any >= 0 {
+			continue
+		}
+		for k := i; k < i+8; k++ {
+			v := uint32(px[k])
+			if v > thr[shell[k]] && v != allOnes {
+				if len(dst) >= limit {
+					return dst, true
+				}
+				dst = append(dst, int32(k))
+			}
+		}
+	}
+	for ; i < n; i++ {
+		v := uint32(px[i])
 		if v > thr[shell[i]] && v != allOnes {
 			if len(dst) >= limit {
 				return dst, true

@@ -217,8 +217,7 @@ func New(opts ...Option) *Server {
 
 	// this nodeset is pre-compiled into the binary and contains a known set of nodes
 	// so it should *always* work ok.
-	var nodes schema.UANodeSet
-	xml.Unmarshal(schema.OpcUaNodeSet2, &nodes)
+	nodes := standardNodeSet()
 
 	n0, ok := s.namespaces[0].(*NodeNameSpace)
 	n0.srv = s
@@ -226,7 +225,7 @@ func New(opts ...Option) *Server {
 		// this should never happen because we just set namespace 0 to be a node namespace
 		log.Panic("Namespace 0 is not a node namespace!")
 	}
-	s.ImportNodeSet(&nodes)
+	s.ImportNodeSet(nodes)
 
 	s.namespaces[0].AddNode(CurrentTimeNode())
 	s.namespaces[0].AddNode(NamespacesNode(s))
@@ -586,3 +585,12 @@ func (s *Server) Node(nid *ua.NodeID) *Node {
 	}
 	return nil
 }
+
+// standardNodeSet is namespace 0's node set, parsed from the embedded XML
+// once per process: parsing it took most of New's time (about 0.1 s, ten
+// times that under the race detector), and ImportNodeSet only reads it.
+var standardNodeSet = sync.OnceValue(func() *schema.UANodeSet {
+	var nodes schema.UANodeSet
+	xml.Unmarshal(schema.OpcUaNodeSet2, &nodes)
+	return &nodes
+})

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io/fs"
@@ -37,7 +38,6 @@ type scriptedDetector struct {
 	gen   *diffraction.Generator
 	prof  detectormodel.Profile
 	raw   []byte
-	enc   []byte
 	coder *codec.Encoder
 	truth truth.Frame
 }
@@ -96,20 +96,50 @@ func (d *scriptedDetector) header(id uint64, n int) {
 
 func (d *scriptedDetector) image(id uint64, i int) {
 	d.t.Helper()
+	d.send(d.imageParts(id, i))
+}
+
+// imageParts builds image i's message without sending it. Tests that need
+// the frames to arrive in a burst (back-pressure, a detector that falls
+// silent) build them first: generating and encoding a frame takes long
+// enough under the race detector on a loaded machine to look like silence.
+func (d *scriptedDetector) imageParts(id uint64, i int) [][]byte {
+	d.t.Helper()
 	if err := d.gen.Frame(i, d.raw, &d.truth); err != nil {
 		d.t.Fatal(err)
 	}
-	var err error
-	d.enc, err = d.coder.Encode(d.enc[:0], d.raw, codec.BSLZ4, 2)
+	enc, err := d.coder.Encode(nil, d.raw, codec.BSLZ4, 2)
 	if err != nil {
 		d.t.Fatal(err)
 	}
 	parts, err := d.b.Image(&stream.Image{Version: 1, SeriesID: id, Number: uint64(i),
-		Pixels: stream.Pixels{Width: d.prof.Width(), Height: d.prof.Height(), ElemSize: 2, Encoding: codec.BSLZ4, Data: d.enc}})
+		Pixels: stream.Pixels{Width: d.prof.Width(), Height: d.prof.Height(), ElemSize: 2, Encoding: codec.BSLZ4, Data: enc}})
 	if err != nil {
 		d.t.Fatal(err)
 	}
-	d.send(parts)
+	out := make([][]byte, len(parts))
+	for k, p := range parts {
+		out[k] = bytes.Clone(p)
+	}
+	return out
+}
+
+// images builds frames from..to-1 of series id, to be sent in a burst.
+func (d *scriptedDetector) images(id uint64, from, to int) [][][]byte {
+	d.t.Helper()
+	var msgs [][][]byte
+	for i := from; i < to; i++ {
+		msgs = append(msgs, d.imageParts(id, i))
+	}
+	return msgs
+}
+
+// burst sends prebuilt messages back to back.
+func (d *scriptedDetector) burst(msgs [][][]byte) {
+	d.t.Helper()
+	for _, m := range msgs {
+		d.send(m)
+	}
 }
 
 func (d *scriptedDetector) end(id uint64) { d.send(d.b.End(&stream.End{Version: 1, SeriesID: id})) }
@@ -195,10 +225,9 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func TestStreamStopsMidSeries(t *testing.T) {
 	det := newScriptedDetector(t)
 	srv := newServer(t, det.endpoint(), func(c *Config, rc *stream.Config) { rc.SeriesTimeout = 700 * time.Millisecond })
+	frames := det.images(1, 0, 8)
 	det.header(1, 20)
-	for i := 0; i < 8; i++ {
-		det.image(1, i)
-	}
+	det.burst(frames)
 	// ... and the detector falls silent.
 	sum := srv.waitSummary(t, 1)
 	if sum.Complete || sum.EndReason != stream.EndTimeout || sum.Processed != 8 || sum.Written != 8 {
@@ -380,10 +409,9 @@ func TestBackPressureLosesNothing(t *testing.T) {
 		}
 	}()
 	const n = 30
+	frames := det.images(1, 0, n)
 	det.header(1, n)
-	for i := 0; i < n; i++ {
-		det.image(1, i)
-	}
+	det.burst(frames)
 	det.end(1)
 	sum := srv.waitSummary(t, 1)
 	if !sum.Complete || sum.Processed != n || sum.Written != n {

@@ -45,9 +45,6 @@ func newWriteAccess(users, nets []string) (writeAccess, error) {
 	return a, nil
 }
 
-// restricted reports whether any list is configured.
-func (a writeAccess) restricted() bool { return a.users != nil || a.nets != nil }
-
 // allows reports whether user at ip may write: it must pass every
 // configured list.
 func (a writeAccess) allows(user string, ip netip.Addr) bool {

@@ -62,8 +62,6 @@ type series struct {
 	// be decoded (bad frames, writing on): files that could not be
 	// written, so they count in files-failed beside the writer's own.
 	unwritable atomic.Int64
-	sumMeanI   float64 // committer only
-	spotsTot   int     // committer only
 
 	mu   sync.Mutex
 	cond *sync.Cond

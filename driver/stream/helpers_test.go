@@ -7,9 +7,6 @@ import (
 	"tioga/sim/fixtures"
 )
 
-// The real EIGER 4M Stream V1 capture: one file per ZeroMQ part.
-const v1Dir = "eiger-stream-v1/eiger4m-bs16"
-
 // Facts of the capture (shared/fixtures/README.md).
 const (
 	v1Width     = 2070

@@ -51,8 +51,6 @@ func newQueue(limit int) queue {
 	return queue{limit: limit, slots: make([]entry, 0, limit), heap: make([]int32, 0, limit), best: -1}
 }
 
-func (q *queue) len() int { return len(q.slots) }
-
 // admits reports whether a frame with this score and number would enter
 // the queue. It is the whole cost of a frame that does not.
 func (q *queue) admits(score float32, frame int) bool {

@@ -14,8 +14,6 @@ func (a vec3) norm() float64        { return math.Sqrt(a.dot(a)) }
 // mat3 is a rotation matrix, row-major: (m v)_i = m[i] . v.
 type mat3 [3]vec3
 
-func (m mat3) apply(v vec3) vec3 { return vec3{m[0].dot(v), m[1].dot(v), m[2].dot(v)} }
-
 func (m mat3) mul(n mat3) mat3 {
 	var out mat3
 	for i := 0; i < 3; i++ {

@@ -186,5 +186,3 @@ func (s *store) values() map[string]any {
 	}
 	return out
 }
-
-func (s *store) keys() []string { return slices.Clone(s.order) }

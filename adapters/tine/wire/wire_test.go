@@ -165,7 +165,7 @@ func TestDecodeMatchesIndex(t *testing.T) {
 			got[p+"time"] = fmt.Sprintf("%d.%06d", h.Timestamp, h.TimestampUSec)
 			got[p+"usrStamp"] = itoa(h.UsrStamp)
 			got[p+"sysStamp"] = itoa(h.SysStamp)
-			if blk.Status != nil && len(blk.Status) > 0 {
+			if len(blk.Status) > 0 {
 				got[p+"status"] = blk.StatusText()
 			}
 			if len(blk.Data) > 0 {

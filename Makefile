@@ -15,7 +15,7 @@ APT_PACKAGES := libzmq3-dev pkg-config gcc bitshuffle cbflib-bin python3-pycbf \
 
 NODE_CLIENT := adapters/opcua/testdata/nodeclient
 
-.PHONY: all setup setup-node build test gopcua-check bench bench-headline demo fuzz check-readers compare-dials check-cluster check-tinejar check-browser clean
+.PHONY: all setup setup-node build test lint gopcua-check bench bench-headline demo fuzz check-readers compare-dials check-cluster check-tinejar check-browser clean
 
 all: build
 
@@ -46,14 +46,28 @@ build: setup
 	$(GO) build -o $(BIN)/ ./cmd/...
 
 # test runs every test of the module: unit tests, real-socket and real-file
-# tests against the independent readers, and short fuzz-seed runs.
-# The patched gopcua copy is a module of its own (go.mod replace), which
-# ./... does not enter: its decoder-limit and handshake tests run here.
-# (Not vet: upstream's Buffer.ReadByte/WriteByte trip vet's signature check.)
-test: setup setup-node gopcua-check
-	$(GO) vet ./...
+# tests against the independent readers, and short fuzz-seed runs; then the
+# concurrent packages again under the race detector (-short skips the tests
+# that are heavy on pixels: testenv.SkipIfShort); then the patched gopcua
+# copy, a module of its own (go.mod replace) that ./... does not enter.
+# lint runs first: a formatting, vet, staticcheck or go.mod slip fails fast.
+RACE_PKGS := ./properties/... ./driver/pipeline/... ./driver/stream/... ./driver/tracker/... \
+             ./driver/downstream/... ./adapters/... ./device/...
+test: setup setup-node gopcua-check lint
 	$(GO) test -count=1 -timeout 20m ./...
+	$(GO) test -race -short -count=1 -timeout 20m $(RACE_PKGS)
 	cd third_party/gopcua/opcua && $(GO) test -count=1 ./...
+
+# lint: gofmt (outside third_party), go vet, staticcheck (pinned by the
+# tool line in go.mod: go tool staticcheck runs that version) and go.mod
+# tidiness. Not vet on the gopcua copy: upstream's Buffer.ReadByte/WriteByte
+# trip vet's signature check (see third_party/gopcua/PATCHES.md).
+lint:
+	@out=$$(find . -name '*.go' -not -path './third_party/*' -not -path '*/node_modules/*' -print0 | xargs -0 gofmt -l); \
+	  [ -z "$$out" ] || { echo "gofmt: run gofmt -w on:"; echo "$$out"; exit 1; }
+	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
+	$(GO) mod tidy -diff
 
 # gopcua-check rebuilds the patched gopcua copy from upstream v0.9.1 (module
 # cache or proxy) plus third_party/gopcua/patches and fails unless it matches

@@ -43,11 +43,18 @@ require (
 	github.com/rivo/uniseg v0.4.7 // indirect
 	github.com/robfig/cron/v3 v3.0.1 // indirect
 	github.com/x448/float16 v0.8.4 // indirect
+	golang.org/x/exp/typeparams v0.0.0-20231108232855-2478ac86f678 // indirect
+	golang.org/x/mod v0.41.0 // indirect
+	golang.org/x/sync v0.23.0 // indirect
 	golang.org/x/term v0.44.0 // indirect
 	golang.org/x/text v0.42.0 // indirect
+	golang.org/x/tools v0.51.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
+	honnef.co/go/tools v0.8.2 // indirect
 )
 
 // gopcua v0.9.1 with fixes for remotely triggerable crashes in its decoder
 // and server handshake; see third_party/gopcua/PATCHES.md.
 replace github.com/gopcua/opcua v0.9.1 => ./third_party/gopcua/opcua
+
+tool honnef.co/go/tools/cmd/staticcheck

@@ -19,6 +19,7 @@ import (
 	"tioga/driver/cbf"
 	"tioga/driver/stream"
 	"tioga/driver/writer"
+	"tioga/internal/testenv"
 	"tioga/properties"
 	"tioga/sim"
 	"tioga/sim/diffraction"
@@ -191,6 +192,7 @@ func rasterSample(p detectormodel.Profile, lines, frames int) *diffraction.Confi
 // pipeline -> files + properties, for Stream V1 and V2, and judges it
 // against the simulator's ground truth.
 func TestEndToEndRaster(t *testing.T) {
+	testenv.SkipIfShort(t)
 	for _, tc := range []struct {
 		name, format, compression string
 		appendix                  string // the client's header_appendix

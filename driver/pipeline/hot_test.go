@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"tioga/device/detectormodel"
+	"tioga/internal/testenv"
 	"tioga/properties"
 	"tioga/sim"
 	"tioga/sim/diffraction"
@@ -17,6 +18,7 @@ import (
 // within the first series and stay in it for the next, where no blank is a
 // hit; hot-pixels-reset empties the map.
 func TestEndToEndHotPixels(t *testing.T) {
+	testenv.SkipIfShort(t)
 	prof, _ := detectormodel.ByName("eiger4m")
 	sample := diffraction.DefaultConfig(prof)
 	sample.Seed = 59

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"tioga/device/detectormodel"
+	"tioga/internal/testenv"
 	"tioga/sim"
 	"tioga/sim/diffraction"
 )
@@ -20,6 +21,7 @@ import (
 // the flags written) and publishes the last frame's rings; no iced blank
 // is a hit.
 func TestEndToEndIce(t *testing.T) {
+	testenv.SkipIfShort(t)
 	prof, _ := detectormodel.ByName("eiger4m")
 	sample := diffraction.DefaultConfig(prof)
 	sample.Seed = 43

@@ -18,6 +18,7 @@ import (
 	"tioga/driver/analysis"
 	"tioga/driver/codec"
 	"tioga/driver/stream"
+	"tioga/internal/testenv"
 )
 
 // peakRSS returns the process's peak resident set size (VmHWM) in bytes.
@@ -43,6 +44,7 @@ func peakRSS(t *testing.T) uint64 {
 // heap stays bounded: 24 bytes of results per frame, nothing else that
 // grows with the series.
 func TestMillionFrameSeriesKeepsMemoryBounded(t *testing.T) {
+	testenv.SkipIfShort(t)
 	const n = 1_000_000
 	const w, h = 32, 32
 	dev, err := contract.Build(contract.DefaultNames())

@@ -523,12 +523,6 @@ func (p *peer) runDue(now time.Time) {
 	}
 }
 
-// deliver sends the link's current data (or, for a heartbeat of a batch
-// link, no data).
-func (p *peer) deliver(l *link, now time.Time, changed, heartbeat bool) {
-	p.deliverValue(l, now, l.latest.Load(), changed, heartbeat)
-}
-
 // deliverValue sends v, the value the registry delivered to the link, or
 // when v is nil the link's target read now.
 func (p *peer) deliverValue(l *link, now time.Time, v *properties.Value, changed, heartbeat bool) {

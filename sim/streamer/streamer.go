@@ -634,14 +634,6 @@ func (s *Streamer) End(ser *Series) error {
 	return nil
 }
 
-// sendParts sends one (multipart) message. It retries while the socket is
-// full until ctx is done or, with dropAfter > 0, that long has passed; it
-// reports whether the message was sent.
-func (s *Streamer) sendParts(ctx context.Context, parts [][]byte, dropAfter time.Duration) error {
-	_, err := s.trySend(ctx, parts, dropAfter)
-	return err
-}
-
 // sendWaiting sends a message that must not be dropped (header, end),
 // waiting for as long as it takes (until Interrupt); when that is more
 // than a second, it says so once, so an operator sees what the detector

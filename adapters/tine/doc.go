@@ -118,9 +118,9 @@
 // Config.MaxUDPBlocks (default 48) with code 22 instead (udplimit.go);
 // tine.jar's synchronous calls drop a reply that arrives before the
 // calling thread marks its link active (hold.go: the replies to a client
-// that showed it are held 2 ms; the first stall per client is not
-// avoided: 1000 reads of one TLink, 192 reads/s in the first round, 363 in
-// the second, tine.jar's own server 20 and 67); the data timestamp is the
+// that executes a link again, or that showed the stall, are held 0.5 ms;
+// the first stall of a client making a new TLink per read is not
+// avoided); the data timestamp is the
 // time of the value, not of the call; the 8503+offset TCP framing (Tioga's own
 // client only); multi-block inputs (input.go); device names longer than 64
 // characters (wire); heartbeats (xferReason 0x14; no data on EVENT links of

@@ -195,7 +195,7 @@ func (p *peer) handleLink(l *wire.Link, user string, now time.Time) {
 	}
 	switch mode {
 	case wire.Single:
-		p.noteSingle(now)
+		p.noteSingle(l, now)
 		p.single(l, input, user)
 		p.answeredSingle(l, time.Now())
 	case wire.Poll, wire.DataChange, wire.Event:

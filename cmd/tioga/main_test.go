@@ -29,7 +29,7 @@ import (
 	"tioga/sim/diffraction"
 )
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -39,7 +39,7 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-func freeTINEOffset(t *testing.T) int {
+func freeTINEOffset(t testing.TB) int {
 	t.Helper()
 	for off := 500; off < 2000; off++ {
 		c, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", 9003+off))

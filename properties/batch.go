@@ -7,10 +7,13 @@ import (
 )
 
 // Batches: the asynPortDriver model (set parameters, then
-// callParamCallbacks once). Inside Batch, Set, Notify and Emit store at
-// once (a read sees the new value) but deliver nothing; when the outermost
-// batch ends, every property it changed is delivered in one flush, all
-// values stamped with the batch's one timestamp. A subscriber that hears
+// callParamCallbacks once). Inside Batch, Set and SetQuality store at
+// once for the server's own Value, but clients' reads (Read) still find
+// the values from before the batch, and nothing is delivered; when the
+// outermost batch ends, its values are published to reads all at once
+// and every property it changed is delivered in one flush, all values
+// stamped with the batch's one timestamp. A client's write is published
+// at once. A subscriber that hears
 // of one value of a batch can read any other and find the batch's value;
 // an adapter that drains its subscriptions inside Settle sees every
 // delivery of a batch or none, which is how OPC UA puts a batch in one
@@ -34,8 +37,10 @@ var batch struct {
 
 // flushMu keeps flushes in the order their batches ended (event batches
 // of dozor-pass must arrive in order); deliverMu is held for writing
-// while a flush delivers, and for reading by Settle.
-var flushMu, deliverMu sync.RWMutex
+// while a flush delivers, and for reading by Settle; commitMu is held for
+// writing while a batch's values are published, and for reading by every
+// client read, so that no read sees part of a batch.
+var flushMu, deliverMu, commitMu sync.RWMutex
 
 // pendingDelivery is what a property owes its subscribers at the end of
 // the batch. Guarded by batch.mu.
@@ -86,14 +91,25 @@ func endBatch() {
 	batch.pending = nil
 	work := make([]pendingDelivery, len(todo))
 	vals := make([]Value, len(todo))
+	// Publish: clients' reads switch from the values before the batch
+	// to the batch's all at once.
+	commitMu.Lock()
 	for i, p := range todo {
 		work[i] = p.pend
 		p.pend = pendingDelivery{}
+		if work[i].data {
+			p.mu.Lock()
+			p.pub = p.value
+			p.mu.Unlock()
+		}
+	}
+	commitMu.Unlock()
+	for i, p := range todo {
 		if work[i].data && len(work[i].events) == 0 {
 			// Taken now, while no batch can run (a new one waits for
 			// batch.mu): the values delivered are the batch's, even if
 			// the next batch starts setting values during the flush.
-			vals[i] = p.Value()
+			vals[i] = p.published()
 		}
 	}
 	batch.mu.Unlock()
@@ -137,6 +153,13 @@ func (p *Property) deferDelivery(data bool, event *Value) bool {
 	if batch.depth == 0 {
 		return false
 	}
+	p.queueLocked(data, event)
+	return true
+}
+
+// queueLocked records what p owes its subscribers at the batch's end;
+// batch.mu is held.
+func (p *Property) queueLocked(data bool, event *Value) {
 	if !p.pend.queued {
 		p.pend.queued = true
 		batch.pending = append(batch.pending, p)
@@ -147,7 +170,6 @@ func (p *Property) deferDelivery(data bool, event *Value) bool {
 	if event != nil {
 		p.pend.events = append(p.pend.events, *event)
 	}
-	return true
 }
 
 // Settle runs fn while no batch is being delivered: updates a subscriber

@@ -18,11 +18,17 @@ func TestBatchDeliversOnceWithOneTimestamp(t *testing.T) {
 		n.SetInt32(1)
 		n.SetInt32(700) // only the last value of the batch is delivered
 		if got := n.Value().Int32s[0]; got != 700 {
-			t.Errorf("read inside the batch: %d, want the value just set", got)
+			t.Errorf("the server's read inside the batch: %d, want the value just set", got)
+		}
+		if v, _ := id.Read(); v.Int32s[0] != 0 {
+			t.Errorf("a client's read inside the batch: %d, want the value before it", v.Int32s[0])
 		}
 		expectNothing(t, sid)
 		expectNothing(t, sn)
 	})
+	if v, _ := id.Read(); v.Int32s[0] != 7 {
+		t.Errorf("a client's read after the batch: %d", v.Int32s[0])
+	}
 	a, b := mustRecv(t, sid), mustRecv(t, sn)
 	if a.Value.Int32s[0] != 7 || b.Value.Int32s[0] != 700 {
 		t.Fatalf("delivered %v, %v", a.Value, b.Value)
@@ -127,4 +133,43 @@ func TestQuality(t *testing.T) {
 	if v.Quality.Level != Uncertain {
 		t.Fatal("Convert drops the quality")
 	}
+}
+
+// Reads never see part of a batch, and a client's write inside one is
+// read back at once.
+func TestReadsSeeWholeBatches(t *testing.T) {
+	r := NewRegistry()
+	a := r.MustAdd(Spec{Name: "a", Elem: Int32, Access: Read})
+	b := r.MustAdd(Spec{Name: "b", Elem: Int32, Access: Read})
+	w := r.MustAdd(Spec{Name: "w", Elem: Int32, Access: Read | Write})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := int32(1); i <= 3000; i++ {
+			Batch(func() { a.SetInt32(i); b.SetInt32(-i) })
+		}
+	}()
+	reads := 0
+	for finished := false; !finished; reads++ {
+		select {
+		case <-done:
+			finished = true
+		default:
+		}
+		va, _ := a.Read()
+		vb, _ := b.Read()
+		// b is read after a: it may be of a later batch, never an earlier.
+		if -vb.Int32s[0] < va.Int32s[0] {
+			t.Fatalf("read a=%d then b=%d: part of a batch", va.Int32s[0], vb.Int32s[0])
+		}
+	}
+	Batch(func() {
+		if err := w.Write(t.Context(), Int32Value(5)); err != nil {
+			t.Fatal(err)
+		}
+		if v, _ := w.Read(); v.Int32s[0] != 5 {
+			t.Fatalf("write read back inside a batch: %d", v.Int32s[0])
+		}
+	})
+	t.Logf("%d reads", reads)
 }

@@ -19,7 +19,8 @@
 //
 // Changes that belong together (a series start, each export) are made in
 // a Batch: subscribers receive them together, with one timestamp, after
-// the batch (batch.go). Every value carries a Quality (good, uncertain,
+// the batch, and clients' reads find the values from before the batch
+// until it ends (batch.go). Every value carries a Quality (good, uncertain,
 // bad, with a cause and a reason), which the adapters map to an OPC UA
 // StatusCode and a TINE completion code (quality.go).
 package properties
@@ -194,8 +195,12 @@ func (s Spec) validate() error {
 type Property struct {
 	spec Spec
 
-	mu      sync.RWMutex
+	mu sync.RWMutex
+	// value is the latest value set (the server's own reads see it at
+	// once); pub is what clients read: the same outside batches, and the
+	// value before the batch until the batch ends (batch.go).
 	value   Value
+	pub     Value
 	compute func() Value
 	onWrite func(ctx context.Context, v Value) error
 	query   func(ctx context.Context, arg Value) (Value, error)
@@ -213,6 +218,7 @@ func newProperty(spec Spec) *Property {
 	p := &Property{spec: spec}
 	p.value = zeroValue(spec)
 	p.value.Time = time.Now()
+	p.pub = p.value
 	return p
 }
 
@@ -292,12 +298,30 @@ func (p *Property) Value() Value {
 	return v
 }
 
-// Read returns the current value for a client.
+// Read returns the current value for a client: inside a batch, the value
+// from before the batch until it ends, so that a client never reads part
+// of a batch.
 func (p *Property) Read() (Value, error) {
 	if !p.spec.Readable() {
 		return Value{}, fmt.Errorf("%w: %s", ErrWriteOnly, p.spec.Name)
 	}
-	return p.Value(), nil
+	return p.published(), nil
+}
+
+// published is the value clients see (Read, subscriptions).
+func (p *Property) published() Value {
+	commitMu.RLock()
+	p.mu.RLock()
+	fn, v := p.compute, p.pub
+	p.mu.RUnlock()
+	commitMu.RUnlock()
+	if fn != nil {
+		v = fn()
+		if v.Time.IsZero() {
+			v.Time = time.Now()
+		}
+	}
+	return v
 }
 
 // Query performs a read with an input (e.g. the frame number whose spot list
@@ -367,7 +391,9 @@ func (p *Property) write(ctx context.Context, v Value) error {
 		}
 	}
 	if s.Access&Write != 0 && !s.IsCommand() {
-		p.store(cv)
+		// A client's write is not part of a batch: it is published at
+		// once (a read-back finds it).
+		p.store(cv, true)
 	}
 	return nil
 }
@@ -439,7 +465,7 @@ func (p *Property) Set(v Value) error {
 	if p.spec.Shape == Records && cv.Width == 0 {
 		cv.Width = p.spec.Width
 	}
-	p.store(cv)
+	p.store(cv, false)
 	return nil
 }
 
@@ -455,14 +481,44 @@ func (p *Property) SetText(s string) { _ = p.Set(TextValue(s)) }
 // SetBool sets a bool value.
 func (p *Property) SetBool(b bool) { _ = p.Set(BoolValue(b)) }
 
-func (p *Property) store(v Value) {
-	if v.Time.IsZero() {
-		v.Time = batchTime()
+// store sets the value; direct publishes it at once even inside a batch.
+func (p *Property) store(v Value, direct bool) {
+	p.update(direct, func(cur *Value, t time.Time) bool {
+		if v.Time.IsZero() {
+			v.Time = t
+		}
+		*cur = v
+		return true
+	})
+}
+
+// update changes the stored value with fn (given the time a change made
+// now carries; fn reports whether it changed anything). Outside a batch,
+// or when direct, the value is published and delivered at once; inside
+// one it is published and delivered when the batch ends. Deciding and
+// storing under batch.mu keeps a change from falling between a batch's
+// end and its publication.
+func (p *Property) update(direct bool, fn func(cur *Value, t time.Time) bool) {
+	if !direct && batchOpen.Load() {
+		batch.mu.Lock()
+		if batch.depth > 0 {
+			p.mu.Lock()
+			changed := fn(&p.value, batch.t)
+			p.mu.Unlock()
+			if changed {
+				p.queueLocked(true, nil)
+			}
+			batch.mu.Unlock()
+			return
+		}
+		batch.mu.Unlock()
 	}
 	p.mu.Lock()
-	p.value = v
+	changed := fn(&p.value, time.Now())
+	p.pub = p.value
+	v := p.pub
 	p.mu.Unlock()
-	if !p.deferDelivery(true, nil) {
+	if changed {
 		p.deliver(v, false)
 	}
 }
@@ -473,19 +529,13 @@ func (p *Property) store(v Value) {
 // the time of the change. A computed property's quality comes from its
 // function instead.
 func (p *Property) SetQuality(q Quality) {
-	t := batchTime()
-	p.mu.Lock()
-	if p.value.Quality == q {
-		p.mu.Unlock()
-		return
-	}
-	p.value.Quality = q
-	p.value.Time = t
-	v := p.value
-	p.mu.Unlock()
-	if !p.deferDelivery(true, nil) {
-		p.deliver(v, false)
-	}
+	p.update(false, func(cur *Value, t time.Time) bool {
+		if cur.Quality == q {
+			return false
+		}
+		cur.Quality, cur.Time = q, t
+		return true
+	})
 }
 
 // Quality returns the quality of the current value.
@@ -500,7 +550,7 @@ func (p *Property) Notify() {
 	if p.deferDelivery(true, nil) {
 		return
 	}
-	p.deliver(p.Value(), false)
+	p.deliver(p.published(), false)
 }
 
 // Emit sends an event batch (e.g. the new records since the last export) to
@@ -534,7 +584,7 @@ func (p *Property) emitNow(batch Value) {
 			continue
 		}
 		if !haveFull {
-			full, haveFull = p.Value(), true
+			full, haveFull = p.published(), true
 		}
 		s.offer(full, true)
 	}
@@ -638,7 +688,7 @@ func (p *Property) Subscribe(opts SubscribeOptions) *Subscription {
 	p.subs = append(p.subs, s)
 	p.subMu.Unlock()
 	if !(opts.Mode == OnEvent && p.spec.Events) {
-		s.offer(p.Value(), true)
+		s.offer(p.published(), true)
 	}
 	return s
 }

@@ -66,7 +66,7 @@ func (s *Server) snapshot(pass, canWrite bool) []byte {
 	if pass && s.cfg.Stream != nil {
 		if p, ok := s.cfg.Stream.Property(propDozorPass); ok {
 			b = append(b, `,"pass":`...)
-			b = appendFloat32s(b, p.Value().Float32s)
+			b = appendFloat32s(b, readValue(p).Float32s)
 		}
 	}
 	return append(b, '}')
@@ -114,7 +114,7 @@ func appendProp(b []byte, devAddr string, p *properties.Property) []byte {
 		b = append(b, `,"query":true`...)
 	}
 	if spec.Readable() && spec.Arg == 0 {
-		v := p.Value()
+		v := readValue(p)
 		b = append(b, `,"value":`...)
 		b = appendValue(b, v, spec)
 		b = append(b, `,"time":`...)

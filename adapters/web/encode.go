@@ -150,3 +150,10 @@ func appendQuality(b []byte, q properties.Quality) []byte {
 	}
 	return b
 }
+
+// readValue is the value a client reads (properties.Property.Read: never
+// part of a batch); the zero Value for a property clients cannot read.
+func readValue(p *properties.Property) properties.Value {
+	v, _ := p.Read()
+	return v
+}

@@ -342,7 +342,7 @@ func (s *Server) value(d *device.Device, name string) (properties.Value, bool) {
 	if !ok {
 		return properties.Value{}, false
 	}
-	return p.Value(), true
+	return readValue(p), true
 }
 
 func (s *Server) text(d *device.Device, name string) string {

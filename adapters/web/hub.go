@@ -217,7 +217,7 @@ func (h *hub) drainLocked() []byte {
 			if w == h.passW {
 				lostBatches = true
 			} else {
-				last, have = w.prop.Value(), true
+				last, have = readValue(w.prop), true
 			}
 		}
 		if !have {
@@ -244,7 +244,7 @@ func (h *hub) drainLocked() []byte {
 		nvals++
 		b = appendString(b, h.passW.addr)
 		b = append(b, ':')
-		b = appendEntry(b, h.passW.prop.Value(), h.passW.prop.Spec())
+		b = appendEntry(b, readValue(h.passW.prop), h.passW.prop.Spec())
 	}
 	b = append(b, '}')
 	switch {
@@ -252,7 +252,7 @@ func (h *hub) drainLocked() []byte {
 		// A new series: send its records from the start instead of
 		// batches that may mix two series.
 		b = append(b, `,"passReset":true,"pass":`...)
-		b = appendFloat32s(b, h.passW.prop.Value().Float32s)
+		b = appendFloat32s(b, readValue(h.passW.prop).Float32s)
 	case len(batches) > 0:
 		b = append(b, `,"pass":[`...)
 		first := true

@@ -142,6 +142,26 @@ func NewTables(g Geometry, p Params, m Masks) (*Tables, error) {
 	}
 	t.nShells = p.Shells + len(t.ice)
 	t.shellPixels = make([]int, t.nShells)
+	// The ice bands that overlap each regular shell (bands[from[s]:to[s]]),
+	// so that a pixel is tested against the one or two bands near it, not
+	// searched for among all of them: on a 16M frame the search was a third
+	// of the time NewTables takes. The shell's range is widened by a hair
+	// so that rounding in s never hides a band.
+	from, to := make([]int, p.Shells), make([]int, p.Shells)
+	for s := range from {
+		lo := qLo + (float64(s)-1e-6)*t.qStep
+		hi := qLo + (float64(s)+1+1e-6)*t.qStep
+		from[s] = len(t.ice)
+		for j := range t.ice {
+			if t.ice[j].qHi >= lo && t.ice[j].qLo <= hi {
+				from[s] = min(from[s], j)
+				to[s] = j + 1
+			}
+		}
+		if to[s] < from[s] {
+			to[s] = from[s]
+		}
+	}
 	for y := 0; y < g.Height; y++ {
 		row := t.shell[y*g.Width : (y+1)*g.Width]
 		for x := range row {
@@ -151,9 +171,10 @@ func NewTables(g Geometry, p Params, m Masks) (*Tables, error) {
 			q := g.InvD2(float64(x), float64(y))
 			s := int((q - qLo) / t.qStep)
 			s = max(0, min(s, last))
-			if len(t.ice) > 0 && q >= t.ice[0].qLo && q <= t.ice[len(t.ice)-1].qHi {
-				if b := t.bandOf(q); b >= 0 {
-					s = t.ice[b].shell
+			for j := from[s]; j < to[s]; j++ {
+				if b := &t.ice[j]; b.qLo <= q && q <= b.qHi {
+					s = b.shell
+					break
 				}
 			}
 			row[x] = uint8(s)

@@ -223,3 +223,41 @@ func TestTablesWithParams(t *testing.T) {
 		t.Error("invalid parameters accepted")
 	}
 }
+
+// TestTablesIceBandShells: every analysed pixel whose 1/d² lies in an ice
+// band has the band's shell, every other one a regular shell (the tables
+// look bands up per regular shell; bandOf searches them all).
+func TestTablesIceBandShells(t *testing.T) {
+	g := Geometry{Width: 1028, Height: 1062, BeamX: 501.3, BeamY: 530.8, Distance: 0.08, Wavelength: 1, PixelSize: 75e-6}
+	for _, shells := range []int{8, 128, 200} {
+		p := DefaultParams()
+		p.Shells = shells
+		tab, err := NewTables(g, p, Masks{NoGaps: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tab.IceRings() < 5 {
+			t.Fatalf("%d ice bands on the test geometry, want several", tab.IceRings())
+		}
+		inBands := 0
+		for y := 0; y < g.Height; y++ {
+			for x := 0; x < g.Width; x++ {
+				s := int(tab.shell[y*g.Width+x])
+				if s == excludedShell {
+					continue
+				}
+				want := -1
+				if b := tab.bandOf(g.InvD2(float64(x), float64(y))); b >= 0 {
+					want = tab.ice[b].shell
+					inBands++
+				}
+				if (want >= 0 && s != want) || (want < 0 && s >= shells) {
+					t.Fatalf("%d shells: pixel (%d, %d) in shell %d, want %d (-1: a regular one)", shells, x, y, s, want)
+				}
+			}
+		}
+		if inBands == 0 {
+			t.Fatalf("%d shells: no pixel in an ice band", shells)
+		}
+	}
+}

@@ -85,8 +85,10 @@ type realPinned struct {
 	hit, ice                bool
 }
 
-// TestRealFramesSpotShape pins the analysis of the real frames and checks
-// the two cases of issue 14 item 2 on them:
+// TestRealFramesSpotShape pins the analysis of the two real frames of
+// issue 14 item 2 and checks what the item asks of them (the other real
+// frames are pinned, with these, as the server reports them by
+// driver/pipeline TestRealFramesThroughTheServer):
 //
 //   - the very weak EIGER2 XE frame (background 0.002 counts/px): DIALS'
 //     dials.find_spots finds 110 spots, the Gaussian I/σ test alone 40
@@ -98,15 +100,16 @@ type realPinned struct {
 //     into, so no spot lies on them.
 func TestRealFramesSpotShape(t *testing.T) {
 	want := map[string]realPinned{
-		"eiger2-thaumatin-grid":   {spots: 296, shape: 67, fragments: 5, resolution: 3.70, hit: true},
 		"eiger2xe-very-weak":      {spots: 119, resolution: 2.26, hit: true},
-		"pilatus-weak-ice":        {spots: 73, shape: 1, resolution: 2.55, hit: true, ice: true},
 		"pilatus-high-background": {spots: 259, shape: 2, fragments: 5, resolution: 2.00, hit: true},
-		"pilatus-thaumatin-still": {spots: 594, shape: 7, resolution: 1.80, hit: true},
 	}
-	for _, name := range realFrameNames {
+	for _, name := range []string{"eiger2xe-very-weak", "pilatus-high-background"} {
 		f := loadRealFrame(t, name)
-		res := analyseReal(t, f, DefaultParams())
+		tab, err := NewTables(f.geom, DefaultParams(), Masks{})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		res := analyseReal(t, f, tab)
 		got := realPinned{res.Spots, res.ShapeRejected, res.BlobFragments, math.Round(res.Resolution*100) / 100, res.Hit, res.Ice}
 		t.Logf("%s: %+v (score %.1f, background %.4f)", name, got, res.Score, res.Background)
 		if got != want[name] {
@@ -116,7 +119,11 @@ func TestRealFramesSpotShape(t *testing.T) {
 		case "eiger2xe-very-weak":
 			p := DefaultParams()
 			p.PoissonBackground = 0
-			if g := analyseReal(t, f, p); g.Spots != 40 {
+			nt, err := tab.WithParams(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if g := analyseReal(t, f, nt); g.Spots != 40 {
 				t.Errorf("%s without the Poisson test: %d spots, want the 40 of the Gaussian test", name, g.Spots)
 			}
 		case "pilatus-high-background":
@@ -131,12 +138,8 @@ func TestRealFramesSpotShape(t *testing.T) {
 	}
 }
 
-func analyseReal(tb testing.TB, f realFrame, p Params) Result {
+func analyseReal(tb testing.TB, f realFrame, tab *Tables) Result {
 	tb.Helper()
-	tab, err := NewTables(f.geom, p, Masks{})
-	if err != nil {
-		tb.Fatalf("%s: %v", f.name, err)
-	}
 	var res Result
 	if err := NewAnalyser(tab).Analyse(f.pixels, f.elemSize, &res); err != nil {
 		tb.Fatalf("%s: %v", f.name, err)

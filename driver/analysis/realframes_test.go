@@ -20,10 +20,6 @@ type realFrame struct {
 	elemSize int
 }
 
-// realFrameNames are the frames of the real-frames fixture, in the order
-// of its README.
-var realFrameNames = []string{"eiger2-thaumatin-grid", "eiger2xe-very-weak", "pilatus-weak-ice", "pilatus-high-background", "pilatus-thaumatin-still"}
-
 // loadRealFrame reads one real frame. The EIGER2 dump is the detector's
 // own Stream V1 message (bitshuffle-LZ4, 16 bit); the miniCBF and imgCIF
 // frames hold signed 32-bit counts whose negative values (module gaps -1,

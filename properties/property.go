@@ -308,6 +308,42 @@ func (p *Property) Read() (Value, error) {
 	return p.published(), nil
 }
 
+// ReadMany reads several properties for a client at one moment: no batch
+// is published between the first and the last (an OPC UA Read of many
+// nodes answers values of one batch). Computed properties are computed
+// after, as Read does; errs[i] is Read's error for ps[i].
+func ReadMany(ps []*Property) (vals []Value, errs []error) {
+	vals, errs = make([]Value, len(ps)), make([]error, len(ps))
+	var fns []func() Value
+	commitMu.RLock()
+	for i, p := range ps {
+		if !p.spec.Readable() {
+			errs[i] = fmt.Errorf("%w: %s", ErrWriteOnly, p.spec.Name)
+			continue
+		}
+		p.mu.RLock()
+		fn, v := p.compute, p.pub
+		p.mu.RUnlock()
+		vals[i] = v
+		if fn != nil {
+			if fns == nil {
+				fns = make([]func() Value, len(ps))
+			}
+			fns[i] = fn
+		}
+	}
+	commitMu.RUnlock()
+	for i, fn := range fns {
+		if fn != nil {
+			vals[i] = fn()
+			if vals[i].Time.IsZero() {
+				vals[i].Time = time.Now()
+			}
+		}
+	}
+	return vals, errs
+}
+
 // published is the value clients see (Read, subscriptions).
 func (p *Property) published() Value {
 	commitMu.RLock()

@@ -182,3 +182,44 @@ func TestQualityReachesStatusCode(t *testing.T) {
 		t.Fatalf("read when good: %v %q", dv.Status, why)
 	}
 }
+
+// TestReadOfManyNodesIsOneMoment: one Read of two values that batches
+// change together returns both from the same batch, while batches are
+// published as fast as they can be.
+func TestReadOfManyNodesIsOneMoment(t *testing.T) {
+	h := startHarness(t, nil)
+	c := h.connect(ua.MessageSecurityModeNone, nil)
+	ctx := ctxT(t)
+	tt := h.tt
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for k := int32(1); ; k++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			properties.Batch(func() {
+				tt.frameCount.SetInt32(k)
+				tt.status.SetText(fmt.Sprintf("series %d", k))
+			})
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	req := &ua.ReadRequest{NodesToRead: []*ua.ReadValueID{
+		{NodeID: h.nodeID("/P14/rideau/tioga/frame-count"), AttributeID: ua.AttributeIDValue},
+		{NodeID: h.nodeID("/P14/rideau/tioga/status"), AttributeID: ua.AttributeIDValue},
+	}, TimestampsToReturn: ua.TimestampsToReturnSource}
+	for i := 0; i < 300; i++ {
+		resp, err := c.Read(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k := resp.Results[0].Value.Value().(int32)
+		if s := resp.Results[1].Value.Value().(string); k > 0 && s != fmt.Sprintf("series %d", k) {
+			t.Fatalf("one Read: frame-count %d with status %q", k, s)
+		}
+	}
+}

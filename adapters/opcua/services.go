@@ -181,7 +181,6 @@ func (s *Server) read(_ *uasc.SecureChannel, sess *session, r ua.Request, _ uint
 	}
 	rights := sess.currentRights()
 	now := time.Now()
-	budget := maxValueBytes
 	results := make([]*ua.DataValue, len(req.NodesToRead))
 	diags := []*ua.DiagnosticInfo{}
 	var reason *string // only with diagnostics: no allocation for a plain read
@@ -189,11 +188,31 @@ func (s *Server) read(_ *uasc.SecureChannel, sess *session, r ua.Request, _ uint
 		diags = make([]*ua.DiagnosticInfo, len(req.NodesToRead))
 		reason = new(string)
 	}
+	s.readNodes(req, rights, now, results, diags, reason)
+	s.stats.reads.Add(uint64(len(results)))
+	return &ua.ReadResponse{ResponseHeader: s.header(req.RequestHeader, ua.StatusOK), Results: results, DiagnosticInfos: diags}, ua.StatusOK
+}
+
+// readNodes reads every node of req into results (and diags, when
+// diagnostics are asked for).
+//
+// The property values of several nodes are read together first
+// (properties.ReadMany): one Read answers values of one batch.
+func (s *Server) readNodes(req *ua.ReadRequest, r rights, now time.Time, results []*ua.DataValue, diags []*ua.DiagnosticInfo, reason *string) {
+	var pre []*prefetched
+	if len(req.NodesToRead) > 1 {
+		pre = s.prefetch(req.NodesToRead)
+	}
+	budget := maxValueBytes
 	for i, rv := range req.NodesToRead {
+		var pf *prefetched
+		if pre != nil {
+			pf = pre[i]
+		}
 		if reason != nil {
 			*reason = ""
 		}
-		results[i] = s.readOne(rv, rights, req.TimestampsToReturn, now, &budget, reason)
+		results[i] = s.readOne(rv, r, req.TimestampsToReturn, now, &budget, reason, pf)
 		if reason != nil {
 			// The reason of a value that is not good (a DataValue has
 			// no text field).
@@ -203,13 +222,43 @@ func (s *Server) read(_ *uasc.SecureChannel, sess *session, r ua.Request, _ uint
 			}
 		}
 	}
-	s.stats.reads.Add(uint64(len(results)))
-	return &ua.ReadResponse{ResponseHeader: s.header(req.RequestHeader, ua.StatusOK), Results: results, DiagnosticInfos: diags}, ua.StatusOK
+}
+
+// prefetched is a property value read ahead of readOne.
+type prefetched struct {
+	v   properties.Value
+	err error
+}
+
+// prefetch reads the values of the variables rvs name, all at one moment;
+// nil for the other entries.
+func (s *Server) prefetch(rvs []*ua.ReadValueID) []*prefetched {
+	var props []*properties.Property
+	var at []int
+	for i, rv := range rvs {
+		if rv == nil || rv.NodeID == nil || rv.AttributeID != ua.AttributeIDValue || rv.NodeID.Namespace() != s.as.ns {
+			continue
+		}
+		if n := s.as.lookup(rv.NodeID); n != nil && n.kind == kindVariable {
+			props = append(props, n.prop)
+			at = append(at, i)
+		}
+	}
+	if len(props) < 2 {
+		return nil
+	}
+	vals, errs := properties.ReadMany(props)
+	out := make([]*prefetched, len(rvs))
+	for k, i := range at {
+		out[i] = &prefetched{vals[k], errs[k]}
+	}
+	return out
 }
 
 // readOne reads one attribute; reason, if not nil, receives the reason of
-// a value whose quality is not good.
-func (s *Server) readOne(rv *ua.ReadValueID, r rights, ts ua.TimestampsToReturn, now time.Time, budget *int, reason *string) *ua.DataValue {
+// a value whose quality is not good; pre, if not nil, is the value of the
+// node's property, read already.
+func (s *Server) readOne(rv *ua.ReadValueID, r rights, ts ua.TimestampsToReturn, now time.Time, budget *int, reason *string, pre *prefetched) *ua.DataValue {
 	if rv == nil || rv.NodeID == nil {
 		return statusValue(ua.StatusBadNodeIDInvalid)
 	}
@@ -236,7 +285,13 @@ func (s *Server) readOne(rv *ua.ReadValueID, r rights, ts ua.TimestampsToReturn,
 		}
 		return s.as.attribute(n, rv.AttributeID, r, ts, now)
 	}
-	pv, err := n.prop.Read()
+	var pv properties.Value
+	var err error
+	if pre != nil {
+		pv, err = pre.v, pre.err
+	} else {
+		pv, err = n.prop.Read()
+	}
 	if err != nil {
 		return statusValue(statusOf(err))
 	}

@@ -288,7 +288,7 @@ func (s *Server) createItem(sess *session, sub *subscription, ic *ua.MonitoredIt
 	// The first value (and the check that the node and attribute exist)
 	// comes from a read.
 	budget := maxValueBytes
-	first := s.readOne(rv, sess.currentRights(), ts, time.Now(), &budget, nil)
+	first := s.readOne(rv, sess.currentRights(), ts, time.Now(), &budget, nil, nil)
 	if rv.NodeID.Namespace() == s.as.ns {
 		it.node = s.as.lookup(rv.NodeID)
 	} else {

@@ -219,6 +219,17 @@ func (s *Server) Start(ctx context.Context) error {
 	return nil
 }
 
+// Run starts the server and serves until ctx ends, then closes it as
+// Close does. It is Start and Close for a caller that runs components
+// under one context (cmd/tioga's group).
+func (s *Server) Run(ctx context.Context) error {
+	if err := s.Start(ctx); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return s.Close()
+}
+
 // Close stops listening, closes every session and channel, and stops the
 // server's periodic jobs.
 func (s *Server) Close() error {

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-co-op/gocron/v2"
+
 	"tioga/adapters/tine/wire"
 )
 
@@ -100,6 +102,11 @@ type Config struct {
 	// ENSAddress is the name server, "host" or "host:port" (default port
 	// 9003, the ENS runs at port offset 0).
 	ENSAddress string `toml:"ens_address"`
+
+	// Scheduler runs the server's periodic work (statistics, warning
+	// limiter). Default: a scheduler of the server's own, started and
+	// stopped with Run. The command passes the process's one scheduler.
+	Scheduler gocron.Scheduler `toml:"-"`
 }
 
 func (c Config) withDefaults() Config {

@@ -6,7 +6,7 @@
 // # Use
 //
 //	srv, err := tine.NewServer(tree, tine.Config{PortOffset: 7}, log)
-//	go srv.Serve(ctx)              // until ctx ends or srv.Close()
+//	go srv.Run(ctx)                // until ctx ends or srv.Close()
 //	tine.WriteAddressDatabase(os.Stdout, tree, cfg, "192.168.14.5")
 //
 // One Server is one TINE FEC (process): UDP 9003 + port offset for every

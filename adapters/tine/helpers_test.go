@@ -110,11 +110,11 @@ func startServer(t testing.TB, tree *device.Tree, cfg Config) *Server {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx) }()
+	go func() { done <- s.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
+			t.Errorf("Run: %v", err)
 		}
 		if st := s.Stats(); st.Panics != 0 {
 			t.Errorf("%d requests panicked", st.Panics)

@@ -54,7 +54,7 @@ type Server struct {
 }
 
 // NewServer binds the server's sockets (UDP, and TCP when configured) and
-// returns it ready to Serve; Addr is valid at once. The tree's device
+// returns it ready to Run; Addr is valid at once. The tree's device
 // servers must have distinct equipment modules (their first 8 bytes, which
 // is what a contract carries).
 func NewServer(tree *device.Tree, cfg Config, log zerolog.Logger) (*Server, error) {
@@ -79,7 +79,7 @@ func NewServer(tree *device.Tree, cfg Config, log zerolog.Logger) (*Server, erro
 		return nil, err
 	}
 	s := &Server{
-		tree: tree, cfg: cfg, log: log, access: access, start: time.Now(),
+		tree: tree, cfg: cfg, log: log.With().Str("component", "tine").Logger(), access: access, start: time.Now(),
 		done: make(chan struct{}), peers: map[netip.AddrPort]*peer{}, warns: newWarnLimiter(10 * time.Second),
 	}
 	s.base, s.cancelBase = context.WithCancel(context.Background())
@@ -143,24 +143,34 @@ func (s *Server) Stats() Stats {
 	return st
 }
 
-// Serve answers requests until ctx is cancelled or Close is called, then
+// Run answers requests until ctx is cancelled or Close is called, then
 // releases the sockets and every link, and returns nil. It may be called
 // once.
-func (s *Server) Serve(ctx context.Context) error {
+func (s *Server) Run(ctx context.Context) error {
 	if !s.serving.CompareAndSwap(false, true) {
-		return errors.New("tine: Serve called twice")
+		return errors.New("tine: Run called twice")
 	}
-	sched, err := gocron.NewScheduler()
+	sched, own := s.cfg.Scheduler, false
+	if sched == nil {
+		var err error
+		if sched, err = gocron.NewScheduler(); err != nil {
+			s.Close()
+			return fmt.Errorf("tine: scheduler: %w", err)
+		}
+		own = true
+	}
+	job, err := sched.NewJob(gocron.DurationJob(time.Minute), gocron.NewTask(s.housekeeping),
+		gocron.WithName("tine housekeeping"), gocron.WithSingletonMode(gocron.LimitModeReschedule))
 	if err != nil {
 		s.Close()
+		if own {
+			_ = sched.Shutdown()
+		}
 		return fmt.Errorf("tine: scheduler: %w", err)
 	}
-	if _, err := sched.NewJob(gocron.DurationJob(time.Minute), gocron.NewTask(s.housekeeping),
-		gocron.WithSingletonMode(gocron.LimitModeReschedule)); err != nil {
-		s.Close()
-		return fmt.Errorf("tine: scheduler: %w", err)
+	if own {
+		sched.Start()
 	}
-	sched.Start()
 	s.logStart()
 	s.wg.Add(1)
 	go s.readUDP()
@@ -181,14 +191,18 @@ func (s *Server) Serve(ctx context.Context) error {
 	case <-s.done:
 	}
 	s.Close()
-	_ = sched.Shutdown()
+	if own {
+		_ = sched.Shutdown()
+	} else {
+		_ = sched.RemoveJob(job.ID())
+	}
 	s.wg.Wait()
 	st := s.Stats()
 	s.log.Info().Uint64("requests", st.Requests).Uint64("malformed", st.Malformed).Uint64("writes", st.Writes).Msg("tine: server stopped")
 	return nil
 }
 
-// Close stops the server (Serve returns). It is safe to call more than once.
+// Close stops the server (Run returns). It is safe to call more than once.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		s.cancelBase()

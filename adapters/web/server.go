@@ -79,7 +79,7 @@ type Server struct {
 }
 
 // New prepares the server and opens its listener (so that Addr is known
-// before Serve runs).
+// before Run runs).
 func New(cfg Config) (*Server, error) {
 	if cfg.Tree == nil {
 		return nil, errors.New("web: no device tree")
@@ -104,7 +104,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("web: %w", err)
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, ln: ln, access: acc, mux: http.NewServeMux(), render: make(chan struct{}, 1)}
+	s := &Server{cfg: cfg, log: cfg.Logger.With().Str("component", "web").Logger(), ln: ln, access: acc, mux: http.NewServeMux(), render: make(chan struct{}, 1)}
 	s.hub = newHub(s)
 	s.routes()
 	return s, nil
@@ -156,9 +156,9 @@ func noCache(h http.Handler) http.Handler {
 	})
 }
 
-// Serve runs until ctx ends, then closes open event streams and the
+// Run serves until ctx ends, then closes open event streams and the
 // listener.
-func (s *Server) Serve(ctx context.Context) error {
+func (s *Server) Run(ctx context.Context) error {
 	hs := &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second,
 		BaseContext: func(net.Listener) context.Context { return ctx }}
 	s.mu.Lock()

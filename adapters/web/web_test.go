@@ -107,7 +107,7 @@ func newTestServer(t *testing.T, tt *testTree, mod func(*Config)) (*Server, *htt
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx) }()
+	go func() { done <- s.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {

@@ -62,7 +62,7 @@ func newCtlRig(t *testing.T) *ctlRig {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
-	go func() { done <- srv.Serve(ctx) }()
+	go func() { done <- srv.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
 	r.offset = srv.Addr().(*net.UDPAddr).Port - 9003
 	return r

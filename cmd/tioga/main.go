@@ -205,14 +205,14 @@ func run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 	if cfg.TINE.Enabled {
 		ts, err = tine.NewServer(dev.Tree, tine.Config{PortOffset: cfg.TINE.PortOffset, Listen: cfg.TINE.Listen, TCP: cfg.TINE.TCP,
 			WriteUsers: cfg.TINE.WriteUsers, WriteNets: cfg.TINE.WriteNets, FECName: cfg.TINE.FECName,
-			Export: cfg.TINE.Export, ENSAddress: cfg.TINE.ENS, MaxUDPBlocks: cfg.TINE.MaxUDPBlocks}, log.With().Str("component", "tine").Logger())
+			Export: cfg.TINE.Export, ENSAddress: cfg.TINE.ENS, MaxUDPBlocks: cfg.TINE.MaxUDPBlocks}, log)
 		if err != nil {
 			return fmt.Errorf("TINE server: %w", err)
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := ts.Serve(runCtx); err != nil && !errors.Is(err, context.Canceled) {
+			if err := ts.Run(runCtx); err != nil && !errors.Is(err, context.Canceled) {
 				errs <- fmt.Errorf("TINE server: %w", err)
 			}
 		}()
@@ -246,7 +246,7 @@ func run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 			Stream: dev.Stream.Device, Scan: dev.Scan.Device, Tracker: dev.Tracker.Device, Detectors: detectors,
 			AllowWrites: cfg.HTTP.AllowWrites, WriteUsers: cfg.TINE.WriteUsers, WriteNets: cfg.TINE.WriteNets,
 			Frames: frameRenderer{}, HeatMap: heatMapRenderer{},
-			Logger: log.With().Str("component", "web").Logger(),
+			Logger: log,
 		})
 		if err != nil {
 			return fmt.Errorf("web page: %w", err)
@@ -264,7 +264,7 @@ func run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := ws.Serve(runCtx); err != nil {
+			if err := ws.Run(runCtx); err != nil {
 				errs <- fmt.Errorf("web page: %w", err)
 			}
 		}()

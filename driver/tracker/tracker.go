@@ -308,6 +308,15 @@ func jobOptions() []gocron.JobOption {
 	}
 }
 
+// Run returns when ctx ends, after Close: the tracker works from New on
+// (its display job and ADXV client), and Run gives it the lifecycle of the
+// command's other components. The command ends ctx after the pipeline has
+// handed over its last frame.
+func (t *Tracker) Run(ctx context.Context) error {
+	<-ctx.Done()
+	return t.Close()
+}
+
 // Close stops the display job and the ADXV client; a batch not yet
 // delivered is dropped. Property writes are refused afterwards.
 func (t *Tracker) Close() error {

@@ -116,7 +116,7 @@ func (r *rig) start(t testing.TB, cfg tine.Config) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.srv, r.cancel, r.done = srv, cancel, make(chan error, 1)
-	go func() { r.done <- srv.Serve(ctx) }()
+	go func() { r.done <- srv.Run(ctx) }()
 }
 
 func (r *rig) stop() {

@@ -9,7 +9,15 @@
 //	tioga -print-config            print the default configuration
 //
 // SIGINT or SIGTERM stops it cleanly: the open series is finished (every
-// accepted frame analysed, written and published) before it exits.
+// accepted frame analysed, written and published) before it exits. Its
+// long-lived components (stream receiver, pipeline, TINE, OPC UA, web page,
+// metrics, image tracker, downstream hand-off) each have Run(ctx) error and
+// run in one group (lifecycle.go): the first to fail stops the others the
+// same way, and the process exits with status 1 and a last log line naming
+// it (ended_by). Periodic work (detector status poll, housekeeping, the
+// tracker's display, the protocol servers' own jobs) runs on one gocron
+// scheduler. Every component gets the process's logger and names itself
+// in it (a "component" field).
 package main
 
 import (
@@ -22,7 +30,6 @@ import (
 	"os/signal"
 	"runtime"
 	"strconv"
-	"sync"
 	"syscall"
 	"time"
 
@@ -91,7 +98,11 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, cfg, log); err != nil {
-		log.Error().Err(err).Msg("tioga stopped")
+		ev := log.Error().Err(err)
+		if ce, ok := errors.AsType[*componentError](err); ok {
+			ev = ev.Str("ended_by", ce.Component)
+		}
+		ev.Msg("tioga stopped")
 		os.Exit(1)
 	}
 	log.Info().Msg("tioga stopped")
@@ -99,7 +110,7 @@ func main() {
 
 func writerConfig(cfg Config, log zerolog.Logger) writer.Config {
 	w := cfg.WriterConfig()
-	w.Log = ptr(log.With().Str("component", "writer").Logger())
+	w.Log = &log
 	return w
 }
 
@@ -141,23 +152,24 @@ func run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 	recv, err := stream.New(stream.Config{
 		Endpoint: cfg.Stream.Endpoint, Bind: cfg.Stream.Bind, Version: cfg.Stream.Version, Channel: cfg.Stream.Channel,
 		SeriesTimeout: time.Duration(cfg.Stream.SeriesTimeout), ReceiveHWM: cfg.Stream.ReceiveHWM,
-		Forward: cfg.Stream.Forward, Logger: log.With().Str("component", "stream").Logger(),
+		Forward: cfg.Stream.Forward, Logger: log,
 	})
 	if err != nil {
 		return fmt.Errorf("stream receiver: %w", err)
 	}
 
 	var sink pipeline.FrameSink
+	var tr *tracker.Tracker
 	if cfg.Tracker.Enabled {
-		tr, err := tracker.New(dev.Tracker, sched, tracker.Config{
+		tr, err = tracker.New(dev.Tracker, sched, tracker.Config{
 			ADXV:          adxv.Config{Host: cfg.Tracker.ADXVHost, Port: cfg.Tracker.ADXVPort, KeepOpen: cfg.Tracker.KeepOpen},
 			DisplayPeriod: time.Duration(cfg.Tracker.DisplayPeriod), QueueSize: cfg.Tracker.QueueSize,
-			Logger: log.With().Str("component", "tracker").Logger(),
+			Logger: log,
 		})
 		if err != nil {
 			return fmt.Errorf("image tracker: %w", err)
 		}
-		defer tr.Close()
+		defer tr.Close() // a tracker whose Run never started (an error below)
 		sink = trackerSink{tr}
 	} else {
 		dev.Tracker.Status.SetText(contract.TrackerDisabled)
@@ -195,27 +207,28 @@ func run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 		return err
 	}
 
-	var wg sync.WaitGroup
-	errs := make(chan error, 8)
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// Two stages stop in order. The front (receiver, protocol servers,
+	// web page, metrics) runs under g's context, which ends at SIGTERM or
+	// at the first component's failure. The pipeline then finishes the open
+	// series (the receiver closes its events when it stops), and only after
+	// it has returned do the sinks it hands frames to stop (the image
+	// tracker, the downstream hand-off: it submits the last chunk).
+	g := newGroup(ctx, log)
+	front := g.Context()
+	back, stopBack := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBack()
+	defer recv.Close() // a receiver whose Run never started (an error below)
 
 	var ts *tine.Server
 	var us *opcua.Server
 	if cfg.TINE.Enabled {
 		ts, err = tine.NewServer(dev.Tree, tine.Config{PortOffset: cfg.TINE.PortOffset, Listen: cfg.TINE.Listen, TCP: cfg.TINE.TCP,
 			WriteUsers: cfg.TINE.WriteUsers, WriteNets: cfg.TINE.WriteNets, FECName: cfg.TINE.FECName,
-			Export: cfg.TINE.Export, ENSAddress: cfg.TINE.ENS, MaxUDPBlocks: cfg.TINE.MaxUDPBlocks}, log)
+			Export: cfg.TINE.Export, ENSAddress: cfg.TINE.ENS, MaxUDPBlocks: cfg.TINE.MaxUDPBlocks, Scheduler: sched}, log)
 		if err != nil {
 			return fmt.Errorf("TINE server: %w", err)
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := ts.Run(runCtx); err != nil && !errors.Is(err, context.Canceled) {
-				errs <- fmt.Errorf("TINE server: %w", err)
-			}
-		}()
+		defer ts.Close()
 		log.Info().Str("udp", ts.Addr().String()).Msg("TINE server listening")
 	}
 	if cfg.OPCUA.Enabled {
@@ -225,23 +238,21 @@ func run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 			MaxSessions: cfg.OPCUA.MaxSessions, TrustedSessionReserve: cfg.OPCUA.TrustedSessionReserve,
 			MaxSessionTimeout: time.Duration(cfg.OPCUA.MaxSessionTimeout), ActivateTimeout: time.Duration(cfg.OPCUA.ActivateTimeout),
 			MaxConnections: cfg.OPCUA.MaxConnections, MaxConnectionsPerHost: cfg.OPCUA.MaxConnectionsPerHost,
-			OpenTimeout: time.Duration(cfg.OPCUA.OpenTimeout), CreateSessionTimeout: time.Duration(cfg.OPCUA.CreateSessionTimeout)}, log.With().Str("component", "opcua").Logger())
+			OpenTimeout: time.Duration(cfg.OPCUA.OpenTimeout), CreateSessionTimeout: time.Duration(cfg.OPCUA.CreateSessionTimeout)}, log)
 		if err != nil {
 			return fmt.Errorf("OPC UA server: %w", err)
 		}
-		if err := us.Start(runCtx); err != nil {
-			return fmt.Errorf("OPC UA server: %w", err)
-		}
-		defer us.Close()
-		log.Info().Str("endpoint", us.Endpoint()).Msg("OPC UA server listening")
+		defer us.Close() // a server whose Run never started (an error below)
 	}
 
+	var ws *web.Server
+	var mx *metrics.Metrics
 	if cfg.HTTP.Enabled {
 		detectors := make([]*device.Device, len(dev.Detectors))
 		for i, d := range dev.Detectors {
 			detectors[i] = d.Device
 		}
-		ws, err := web.New(web.Config{
+		ws, err = web.New(web.Config{
 			Listen: net.JoinHostPort(cfg.HTTP.Listen, strconv.Itoa(cfg.HTTP.Port)), Tree: dev.Tree,
 			Stream: dev.Stream.Device, Scan: dev.Scan.Device, Tracker: dev.Tracker.Device, Detectors: detectors,
 			AllowWrites: cfg.HTTP.AllowWrites, WriteUsers: cfg.TINE.WriteUsers, WriteNets: cfg.TINE.WriteNets,
@@ -251,66 +262,45 @@ func run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 		if err != nil {
 			return fmt.Errorf("web page: %w", err)
 		}
-		mx, err := metrics.New(metrics.Config{Stream: dev.Stream.Device, Scan: dev.Scan.Device, Extra: protocolCollectors(ts, us, ws)})
+		defer ws.Close()
+		mx, err = metrics.New(metrics.Config{Stream: dev.Stream.Device, Scan: dev.Scan.Device, Extra: protocolCollectors(ts, us, ws)})
 		if err != nil {
 			return fmt.Errorf("metrics: %w", err)
 		}
 		ws.Handle("GET /metrics", mx.Handler())
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_ = mx.Run(runCtx)
-		}()
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := ws.Run(runCtx); err != nil {
-				errs <- fmt.Errorf("web page: %w", err)
-			}
-		}()
 		dev.Stream.WebPage.SetText(pageURL(ws.Addr()))
 		log.Info().Str("url", pageURL(ws.Addr())).Msg("web page and /metrics listening")
 	}
-	// The hand-off outlives the pipeline's last series end (it submits the
-	// last chunk); it stops after the pipeline has finished.
-	downCtx, downCancel := context.WithCancel(context.Background())
-	defer downCancel()
-	downDone := make(chan struct{})
-	if down != nil {
-		go func() { _ = down.Run(downCtx); close(downDone) }()
-	} else {
-		close(downDone)
-	}
 
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := recv.Run(runCtx); err != nil {
-			errs <- fmt.Errorf("stream receiver: %w", err)
-		}
-	}()
+	if ts != nil {
+		g.Go("tine", front, ts.Run)
+	}
+	if us != nil {
+		g.Go("opcua", front, us.Run)
+	}
+	if ws != nil {
+		g.Go("metrics", front, mx.Run)
+		g.Go("web", front, ws.Run)
+	}
+	if tr != nil {
+		g.Go("tracker", back, tr.Run)
+	}
+	if down != nil {
+		g.Go("downstream", back, down.Run)
+	}
+	g.Go("stream", front, recv.Run)
 	log.Info().Str("stream", recv.Endpoint()).Int("workers", dev.Stream.Workers.Value().Int()).
 		Str("context", cfg.Names.Context).Str("server", cfg.Names.StreamServer).Msg("tioga running")
 
 	// The pipeline runs until the receiver closes its events (after the
-	// context ends), finishing the open series first.
-	pipeErr := make(chan error, 1)
-	go func() { pipeErr <- pipe.Run(context.Background(), recv.Events()) }()
-
-	var first error
-	select {
-	case <-ctx.Done():
-		log.Info().Msg("stopping: finishing the open series")
-	case first = <-errs:
-	}
-	cancel()
-	if err := <-pipeErr; err != nil && first == nil {
-		first = err
-	}
-	downCancel()
-	<-downDone
-	wg.Wait()
-	return first
+	// front stops), finishing the open series first; then the sinks stop.
+	g.Go("pipeline", context.WithoutCancel(ctx), func(ctx context.Context) error {
+		defer stopBack()
+		return pipe.Run(ctx, recv.Events())
+	})
+	stopLog := context.AfterFunc(ctx, func() { log.Info().Msg("stopping: finishing the open series") })
+	defer stopLog()
+	return g.Wait()
 }
 
 // pageURL is the web page's address as other machines reach it: the
@@ -392,8 +382,6 @@ func (f fanOut) FrameWritten(w pipeline.WrittenFrame) {
 		}
 	}
 }
-
-func ptr[T any](v T) *T { return &v }
 
 // trackerSink hands written frames to the image tracker.
 type trackerSink struct{ t *tracker.Tracker }

@@ -11,11 +11,11 @@ import (
 // AddressRows lists every device-server name of the tree (aliases
 // included) as the address database describes it: context, name,
 // equipment module, FEC name and description.
-func AddressRows(tree *device.Tree, cfg Config) []addrdb.Server {
+func AddressRows(tree *device.Tree, cfg Config) []addrdb.ServerRow {
 	cfg = cfg.withDefaults()
-	var out []addrdb.Server
+	var out []addrdb.ServerRow
 	for _, s := range tree.Servers() {
-		row := addrdb.Server{Context: s.Context(), Name: s.Name(), Module: truncate(s.Module(), 8), FEC: cfg.FECName, Description: s.Description()}
+		row := addrdb.ServerRow{Context: s.Context(), Name: s.Name(), Module: truncate(s.Module(), 8), FEC: cfg.FECName, Description: s.Description()}
 		out = append(out, row)
 		for _, a := range tree.Aliases(s) {
 			alias := row
@@ -37,7 +37,7 @@ func WriteAddressDatabase(w io.Writer, tree *device.Tree, cfg Config, ip string)
 
 // WriteAddressFiles writes the eqpdbase.csv and fecaddr.csv contents and
 // the cshosts.csv note for the given servers served by fec.
-func WriteAddressFiles(w io.Writer, servers []addrdb.Server, fec addrdb.FEC) error {
+func WriteAddressFiles(w io.Writer, servers []addrdb.ServerRow, fec addrdb.FEC) error {
 	if _, err := io.WriteString(w, "# eqpdbase.csv\n"); err != nil {
 		return err
 	}

@@ -181,9 +181,9 @@ func newTineJarRig(t *testing.T) *tineJarRig {
 	lo := "127.0.0.1"
 	servers := AddressRows(ct.tree, Config{})
 	servers = append(servers,
-		addrdb.Server{Context: "TEST", Name: "CAPTIOGA", Module: "TIOGA", FEC: "CAPTIOGA", Description: "ours through the capture relay"},
-		addrdb.Server{Context: "TEST", Name: "REFSRV", Module: "REFEQM", FEC: "REFFEC", Description: "tine.jar server"},
-		addrdb.Server{Context: "TEST", Name: "CAPREF", Module: "REFEQM", FEC: "CAPREF", Description: "tine.jar server through the capture relay"})
+		addrdb.ServerRow{Context: "TEST", Name: "CAPTIOGA", Module: "TIOGA", FEC: "CAPTIOGA", Description: "ours through the capture relay"},
+		addrdb.ServerRow{Context: "TEST", Name: "REFSRV", Module: "REFEQM", FEC: "REFFEC", Description: "tine.jar server"},
+		addrdb.ServerRow{Context: "TEST", Name: "CAPREF", Module: "REFEQM", FEC: "CAPREF", Description: "tine.jar server through the capture relay"})
 	fecs := []addrdb.FEC{{Name: "TIOGA", IP: lo, PortOffset: ours}, {Name: "CAPTIOGA", IP: lo, PortOffset: capOurs},
 		{Name: "REFFEC", IP: lo, PortOffset: ref}, {Name: "CAPREF", IP: lo, PortOffset: capRef}}
 	if err := addrdb.WriteDir(env.home, servers, fecs); err != nil {

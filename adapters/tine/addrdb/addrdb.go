@@ -20,9 +20,11 @@ import (
 	"strings"
 )
 
-// Server is one device-server name as eqpdbase.csv lists it. An alias of a
+// ServerRow is one device-server name as eqpdbase.csv lists it: a row,
+// not a server (package tine's Server is the FEC, device.Server the device
+// server the row names). An alias of a
 // server is a row of its own with the same module and FEC.
-type Server struct {
+type ServerRow struct {
 	Context     string
 	Name        string // export name, e.g. rideau
 	Module      string // equipment module (EQPMODULE)
@@ -49,7 +51,7 @@ func clean(s string) string {
 }
 
 // WriteEqpdbase writes eqpdbase.csv: NAME,EQPMODULE,FECNAME,CONTEXT,SUBSYSTEM,DESCRIPTION.
-func WriteEqpdbase(w io.Writer, servers []Server) error {
+func WriteEqpdbase(w io.Writer, servers []ServerRow) error {
 	var sb strings.Builder
 	sb.WriteString("NAME,EQPMODULE,FECNAME,CONTEXT,SUBSYSTEM,DESCRIPTION\n")
 	for _, s := range servers {
@@ -95,7 +97,7 @@ func WriteFecaddrCache(w io.Writer, fecs []FEC) error {
 // tine.jar looks there first and, once it has written its own fecaddr.csv
 // there, looks for FECs nowhere else. Rows of other servers in existing
 // files are kept; rows of the same names (or the same FEC) are replaced.
-func WriteDir(dir string, servers []Server, fecs []FEC) error {
+func WriteDir(dir string, servers []ServerRow, fecs []FEC) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("addrdb: %w", err)
 	}
@@ -133,7 +135,7 @@ func WriteDir(dir string, servers []Server, fecs []FEC) error {
 	return nil
 }
 
-func hasServer(list []Server, s Server) bool {
+func hasServer(list []ServerRow, s ServerRow) bool {
 	for _, x := range list {
 		if strings.EqualFold(x.Name, s.Name) && strings.EqualFold(x.Context, s.Context) {
 			return true
@@ -166,7 +168,7 @@ func writeFileAtomic(path, text string) error {
 // WriteServers writes the server list the way Tioga's stock property
 // ADDRESSDB returns it: a header line CONTEXT,NAME,EQPMODULE,FECNAME,DESCRIPTION
 // and one line per server name.
-func WriteServers(w io.Writer, servers []Server) error {
+func WriteServers(w io.Writer, servers []ServerRow) error {
 	var sb strings.Builder
 	sb.WriteString("CONTEXT,NAME,EQPMODULE,FECNAME,DESCRIPTION\n")
 	for _, s := range servers {
@@ -177,14 +179,14 @@ func WriteServers(w io.Writer, servers []Server) error {
 }
 
 // ParseServers reads what WriteServers wrote.
-func ParseServers(text string) ([]Server, error) {
+func ParseServers(text string) ([]ServerRow, error) {
 	rows, err := readCSV(strings.NewReader(text))
 	if err != nil {
 		return nil, err
 	}
-	var out []Server
+	var out []ServerRow
 	for _, r := range rows {
-		s := Server{Context: r.get("CONTEXT"), Name: r.get("NAME"), Module: r.get("EQPMODULE"), FEC: r.get("FECNAME"), Description: r.get("DESCRIPTION")}
+		s := ServerRow{Context: r.get("CONTEXT"), Name: r.get("NAME"), Module: r.get("EQPMODULE"), FEC: r.get("FECNAME"), Description: r.get("DESCRIPTION")}
 		if s.Context == "" || s.Name == "" || s.Module == "" {
 			return nil, fmt.Errorf("addrdb: server row %v lacks context, name or module", r.fields)
 		}
@@ -195,14 +197,14 @@ func ParseServers(text string) ([]Server, error) {
 
 // Entry is what a client needs to reach a server.
 type Entry struct {
-	Server
+	ServerRow
 	IP         string
 	PortOffset int
 }
 
 // DB is a loaded local address database.
 type DB struct {
-	servers []Server
+	servers []ServerRow
 	fecs    map[string]FEC
 }
 
@@ -227,7 +229,7 @@ func Load(dir string) (*DB, error) {
 		return nil, err
 	}
 	for _, r := range eqp {
-		db.servers = append(db.servers, Server{Name: r.get("NAME"), Module: r.get("EQPMODULE"), FEC: r.get("FECNAME"),
+		db.servers = append(db.servers, ServerRow{Name: r.get("NAME"), Module: r.get("EQPMODULE"), FEC: r.get("FECNAME"),
 			Context: r.get("CONTEXT"), Description: r.get("DESCRIPTION")})
 	}
 	fec, err := readFile(filepath.Join(dir, "fecaddr.csv"))
@@ -254,7 +256,7 @@ func (db *DB) Resolve(context, server string) (Entry, error) {
 			if !ok {
 				return Entry{}, fmt.Errorf("addrdb: /%s/%s: FEC %s not in fecaddr.csv", context, server, s.FEC)
 			}
-			return Entry{Server: s, IP: f.IP, PortOffset: f.PortOffset}, nil
+			return Entry{ServerRow: s, IP: f.IP, PortOffset: f.PortOffset}, nil
 		}
 	}
 	return Entry{}, fmt.Errorf("addrdb: /%s/%s not in eqpdbase.csv", context, server)

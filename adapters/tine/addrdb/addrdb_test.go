@@ -46,7 +46,7 @@ func TestLoadAndResolve(t *testing.T) {
 }
 
 func TestServersRoundTrip(t *testing.T) {
-	in := []Server{{Context: "P14", Name: "rideau", Module: "RIDEAU", FEC: "TIOGA", Description: "a, b"}}
+	in := []ServerRow{{Context: "P14", Name: "rideau", Module: "RIDEAU", FEC: "TIOGA", Description: "a, b"}}
 	var b strings.Builder
 	if err := WriteServers(&b, in); err != nil {
 		t.Fatal(err)

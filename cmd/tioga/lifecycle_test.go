@@ -19,6 +19,7 @@ import (
 	"go.uber.org/goleak"
 
 	"tioga/device/detectormodel"
+	"tioga/sim/adxv"
 	"tioga/sim"
 	"tioga/sim/diffraction"
 )
@@ -136,10 +137,12 @@ func TestFailingComponentExitsNonZero(t *testing.T) {
 }
 
 // TestStopMidSeriesFinishesTheSeries stops the server (as SIGTERM does:
-// main's context ends) while a series is streaming: run returns nil after
-// the pipeline has finished the series, so its end-of-series heat map is
-// on disk next to every frame written.
+// main's context ends) while a series is streaming, with every component
+// running: run returns nil after the pipeline has finished the series, so
+// its end-of-series heat map is on disk next to every frame written, and
+// no goroutine of any component is left.
 func TestStopMidSeriesFinishesTheSeries(t *testing.T) {
+	leaks := goleak.IgnoreCurrent()
 	prof, _ := detectormodel.ByName("eiger500k")
 	sample := diffraction.DefaultConfig(prof)
 	r := diffraction.DefaultRaster()
@@ -159,8 +162,18 @@ func TestStopMidSeriesFinishesTheSeries(t *testing.T) {
 	cfg.Names.Detectors = append(cfg.Names.Detectors, "eiger500k")
 	cfg.Writer.Directory = filepath.Join(dir, "data")
 	cfg.Writer.MinFreeBytes = -1
-	cfg.Tracker.Enabled = false
-	cfg.TINE.Enabled, cfg.OPCUA.Enabled, cfg.HTTP.Enabled = false, false, false
+	viewer, err := adxv.Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer viewer.Close()
+	cfg.Tracker.ADXVPort = viewer.Port()
+	cfg.Tracker.DisplayPeriod = Duration(50 * time.Millisecond)
+	cfg.TINE.PortOffset = freeTINEOffset(t)
+	cfg.TINE.Listen = "127.0.0.1"
+	cfg.OPCUA.Listen, cfg.OPCUA.AdvertiseHost, cfg.OPCUA.Port = "127.0.0.1", "127.0.0.1", freePort(t)
+	cfg.OPCUA.PKIDir = filepath.Join(dir, "pki")
+	cfg.HTTP.Listen, cfg.HTTP.Port = "127.0.0.1", freePort(t)
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -212,4 +225,7 @@ func TestStopMidSeriesFinishesTheSeries(t *testing.T) {
 	tcancel()
 	<-series
 	t.Logf("stopped after %s frames of %d; series finished", strconv.Itoa(written), n)
+	viewer.Close()
+	det.Close()
+	goleak.VerifyNone(t, leaks)
 }

@@ -19,8 +19,8 @@ import (
 	"go.uber.org/goleak"
 
 	"tioga/device/detectormodel"
-	"tioga/sim/adxv"
 	"tioga/sim"
+	"tioga/sim/adxv"
 	"tioga/sim/diffraction"
 )
 

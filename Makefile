@@ -58,7 +58,11 @@ test: setup setup-node gopcua-check lint
 	$(GO) test -race -short -count=1 -timeout 20m $(RACE_PKGS)
 	cd third_party/gopcua/opcua && $(GO) test -count=1 ./...
 
-# lint: gofmt (outside third_party), go vet, staticcheck (pinned by the
+# OPTIN_TAGS are the build tags of the opt-in targets' tests: lint vets them
+# too, so that a test make test never runs cannot rot unnoticed.
+OPTIN_TAGS := browser,cluster,dials,readers,tinejar
+
+# lint: gofmt (outside third_party), go vet (also with OPTIN_TAGS), staticcheck (pinned by the
 # tool line in go.mod: go tool staticcheck runs that version) and go.mod
 # tidiness. Not vet on the gopcua copy: upstream's Buffer.ReadByte/WriteByte
 # trip vet's signature check (see third_party/gopcua/PATCHES.md).
@@ -66,6 +70,7 @@ lint:
 	@out=$$(find . -name '*.go' -not -path './third_party/*' -not -path '*/node_modules/*' -print0 | xargs -0 gofmt -l); \
 	  [ -z "$$out" ] || { echo "gofmt: run gofmt -w on:"; echo "$$out"; exit 1; }
 	$(GO) vet ./...
+	$(GO) vet -tags $(OPTIN_TAGS) ./...
 	$(GO) tool staticcheck ./...
 	$(GO) mod tidy -diff
 

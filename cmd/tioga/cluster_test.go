@@ -35,7 +35,7 @@ import (
 
 	"tioga/adapters/tine/client"
 	"tioga/adapters/tine/wire"
-	"tioga/driver/detector"
+	"tioga/device/detectormodel"
 	"tioga/sim"
 	"tioga/sim/diffraction"
 	"tioga/sim/truth"
@@ -237,7 +237,7 @@ type indexedRecord struct {
 // one crystal form) through the server with the given executor, waits for
 // the downstream status to settle, and checks the results.
 func runDownstreamSeries(t *testing.T, executor string, seed uint64) {
-	prof, _ := detector.ByName("eiger4m")
+	prof, _ := detectormodel.ByName("eiger4m")
 	sample := diffraction.DefaultConfig(prof)
 	sample.Seed = seed
 	sample.HitFraction = 0.5

@@ -110,7 +110,7 @@ func main() {
 
 func writerConfig(cfg Config, log zerolog.Logger) writer.Config {
 	w := cfg.WriterConfig()
-	w.Log = &log
+	w.Logger = log
 	return w
 }
 
@@ -343,7 +343,7 @@ func newDownstream(c DownstreamConfig, dev *contract.Downstream, sched gocron.Sc
 		ChunkPeriod: time.Duration(c.ChunkPeriod), QueueChunks: c.QueueChunks, Retries: c.Retries,
 		PollPeriod: time.Duration(c.PollPeriod), WorkDir: c.WorkDir, CPUs: c.CPUs, TimeLimit: time.Duration(c.TimeLimit),
 		Cell: cell, SpaceGroup: c.SpaceGroup, MaxCell: c.MaxCell, CellFile: c.CellFile, Python: c.Python,
-		Options: c.Options, ImportOptions: c.ImportOptions, Log: log}, dev, sched)
+		Options: c.Options, ImportOptions: c.ImportOptions, Logger: log}, dev, sched)
 }
 
 // downstreamSink hands written hits to the downstream hand-off.

@@ -72,7 +72,8 @@ type Config struct {
 	Options       string
 	ImportOptions string
 
-	Log zerolog.Logger
+	// Logger is the process's logger; the manager adds its component field.
+	Logger zerolog.Logger
 }
 
 func (c *Config) defaults() {
@@ -170,7 +171,7 @@ func New(cfg Config, dev *contract.Downstream, sched gocron.Scheduler) (*Manager
 		return nil, errors.New("downstream: an executor and a job template are required")
 	}
 	m := &Manager{
-		cfg: cfg, dev: dev, log: cfg.Log.With().Str("component", "downstream").Logger(), sched: sched,
+		cfg: cfg, dev: dev, log: cfg.Logger.With().Str("component", "downstream").Logger(), sched: sched,
 		chunkHits: cfg.ChunkHits, period: cfg.ChunkPeriod,
 		chunks: make(chan *chunk, cfg.QueueChunks),
 		nudge:  make(chan struct{}, 1),

@@ -145,7 +145,7 @@ func newRig(t *testing.T, cfg Config) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Executor, cfg.Template, cfg.Log = f, tpl, zerolog.Nop()
+	cfg.Executor, cfg.Template, cfg.Logger = f, tpl, zerolog.Nop()
 	dev := contract.NewDownstream()
 	m, err := New(cfg, dev, nil)
 	if err != nil {

@@ -170,8 +170,9 @@ type Config struct {
 	FlushInterval time.Duration
 	// FS is the file system; nil means OS.
 	FS FS
-	// Log receives structured events; nil means none.
-	Log *zerolog.Logger
+	// Logger receives structured events (the writer adds its component
+	// field); the zero value logs nothing.
+	Logger zerolog.Logger
 }
 
 // Stats are the writer's counters for the devices to publish.
@@ -259,10 +260,7 @@ func Open(cfg Config, h cbf.Header) (*Series, error) {
 		dir:     cfg.Directory,
 		base:    cfg.Prefix + "_" + strconv.Itoa(cfg.Run) + "_",
 		minFree: cfg.MinFreeBytes,
-		log:     zerolog.Nop(),
-	}
-	if cfg.Log != nil {
-		s.log = cfg.Log.With().Str("component", "writer").Str("dir", s.dir).Str("prefix", cfg.Prefix).Int("run", cfg.Run).Logger()
+		log:     cfg.Logger.With().Str("component", "writer").Str("dir", cfg.Directory).Str("prefix", cfg.Prefix).Int("run", cfg.Run).Logger(),
 	}
 	s.failLog = s.log.Sample(&zerolog.BurstSampler{Burst: 5, Period: 10 * time.Second})
 	s.template = filepath.Join(s.dir, s.base+"%05d."+cfg.Format.Ext())

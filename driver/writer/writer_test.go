@@ -44,16 +44,13 @@ func tinyFrames(n int) []cbf.Pixels {
 	return out
 }
 
-func testLog(t *testing.T) *zerolog.Logger {
-	l := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
-	return &l
+func testLog(t *testing.T) zerolog.Logger {
+	return zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
 }
 
 func open(t *testing.T, cfg Config) *Series {
 	t.Helper()
-	if cfg.Log == nil {
-		cfg.Log = testLog(t)
-	}
+	cfg.Logger = testLog(t)
 	if cfg.MinFreeBytes == 0 {
 		cfg.MinFreeBytes = -1
 	}
@@ -709,7 +706,7 @@ func TestFreeSpace(t *testing.T) {
 		t.Fatalf("start below the minimum: %v", err)
 	}
 	ffs.set(func(f *faultFS) { f.free = 2 << 30 })
-	s, err := Open(Config{Directory: dir, Prefix: "x", Run: 1, FS: ffs, MinFreeBytes: 1 << 30, FreeCheckEvery: 2, Log: testLog(t)}, cbftest.Header())
+	s, err := Open(Config{Directory: dir, Prefix: "x", Run: 1, FS: ffs, MinFreeBytes: 1 << 30, FreeCheckEvery: 2, Logger: testLog(t)}, cbftest.Header())
 	if err != nil {
 		t.Fatal(err)
 	}

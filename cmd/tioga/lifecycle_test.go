@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -42,10 +44,10 @@ func TestMain(m *testing.M) {
 }
 
 // quietConfig is a server with every face on loopback and no detector
-// answering (its stream and SIMPLON addresses lead nowhere), and its OPC
-// UA port taken by taken: the OPC UA server fails when it starts, after
-// the others have.
-func quietConfig(t *testing.T, taken net.Listener) Config {
+// answering (its stream and SIMPLON addresses lead nowhere), its OPC UA
+// server on opcuaPort (a taken port makes it fail when it starts, after
+// the others have).
+func quietConfig(t *testing.T, opcuaPort int) Config {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := DefaultConfig()
@@ -56,7 +58,7 @@ func quietConfig(t *testing.T, taken net.Listener) Config {
 	cfg.TINE.PortOffset = freeTINEOffset(t)
 	cfg.TINE.Listen = "127.0.0.1"
 	cfg.OPCUA.Listen, cfg.OPCUA.AdvertiseHost = "127.0.0.1", "127.0.0.1"
-	cfg.OPCUA.Port = taken.Addr().(*net.TCPAddr).Port
+	cfg.OPCUA.Port = opcuaPort
 	cfg.OPCUA.PKIDir = filepath.Join(dir, "pki")
 	cfg.HTTP.Listen, cfg.HTTP.Port = "127.0.0.1", freePort(t)
 	if err := cfg.Validate(); err != nil {
@@ -74,7 +76,7 @@ func TestComponentFailureStopsTheOthers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer taken.Close()
-	cfg := quietConfig(t, taken)
+	cfg := quietConfig(t, taken.Addr().(*net.TCPAddr).Port)
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 
 	stopped := make(chan error, 1)
@@ -99,7 +101,42 @@ func TestFailingComponentExitsNonZero(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer taken.Close()
-	cfg := quietConfig(t, taken)
+	cfg := quietConfig(t, taken.Addr().(*net.TCPAddr).Port)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd, stderr := command(ctx, t, cfg)
+	err = cmd.Run()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Fatalf("exit: %v, want status 1\n%s", err, stderr.String())
+	}
+	checkLastLine(t, stderr.String(), "error", "opcua")
+}
+
+// TestSIGTERMStopsTheProcess sends the running command SIGTERM: it stops
+// every component and exits 0, its last log line saying a signal ended it.
+func TestSIGTERMStopsTheProcess(t *testing.T) {
+	cfg := quietConfig(t, freePort(t))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd, stderr := command(ctx, t, cfg)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the command running", func() bool { return strings.Contains(stderr.String(), `"message":"tioga running"`) })
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit after SIGTERM: %v\n%s", err, stderr.String())
+	}
+	checkLastLine(t, stderr.String(), "info", "signal")
+}
+
+// command is the server as a child process with cfg (logging JSON to the
+// returned buffer).
+func command(ctx context.Context, t *testing.T, cfg Config) (*exec.Cmd, *syncBuffer) {
+	t.Helper()
 	cfg.Log.Format = "json"
 	text, err := cfg.TOML()
 	if err != nil {
@@ -109,31 +146,45 @@ func TestFailingComponentExitsNonZero(t *testing.T) {
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
 	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$", "--", "-config", path)
 	cmd.Env = append(os.Environ(), "TIOGA_TEST_MAIN=1")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	err = cmd.Run()
-	var exit *exec.ExitError
-	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
-		t.Fatalf("exit: %v, want status 1\n%s", err, stderr.String())
-	}
-	lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
-	var last struct {
-		Level, Message, EndedBy string
-	}
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
+	return cmd, stderr
+}
+
+// checkLastLine checks the command's last log line: "tioga stopped" at
+// level, naming what ended the process.
+func checkLastLine(t *testing.T, log, level, endedBy string) {
+	t.Helper()
+	lines := strings.Split(strings.TrimSpace(log), "\n")
+	last := lines[len(lines)-1]
 	var raw map[string]any
-	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &raw); err != nil {
-		t.Fatalf("last log line %q: %v", lines[len(lines)-1], err)
+	if err := json.Unmarshal([]byte(last), &raw); err != nil {
+		t.Fatalf("last log line %q: %v", last, err)
 	}
-	last.Level, _ = raw["level"].(string)
-	last.Message, _ = raw["message"].(string)
-	last.EndedBy, _ = raw["ended_by"].(string)
-	if last.Level != "error" || last.Message != "tioga stopped" || last.EndedBy != "opcua" {
-		t.Fatalf("last log line %q: want an error \"tioga stopped\" ended_by opcua", lines[len(lines)-1])
+	if raw["level"] != level || raw["message"] != "tioga stopped" || raw["ended_by"] != endedBy {
+		t.Fatalf("last log line %q: want %s \"tioga stopped\" ended_by %s", last, level, endedBy)
 	}
+}
+
+// syncBuffer is a bytes.Buffer the child's output can be written to while
+// the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
 
 // TestStopMidSeriesFinishesTheSeries stops the server (as SIGTERM does:

@@ -105,7 +105,7 @@ func main() {
 		ev.Msg("tioga stopped")
 		os.Exit(1)
 	}
-	log.Info().Msg("tioga stopped")
+	log.Info().Str("ended_by", "signal").Msg("tioga stopped")
 }
 
 func writerConfig(cfg Config, log zerolog.Logger) writer.Config {
@@ -298,7 +298,7 @@ func run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 		defer stopBack()
 		return pipe.Run(ctx, recv.Events())
 	})
-	stopLog := context.AfterFunc(ctx, func() { log.Info().Msg("stopping: finishing the open series") })
+	stopLog := context.AfterFunc(ctx, func() { log.Info().Msg("stopping on a signal: finishing the open series") })
 	defer stopLog()
 	return g.Wait()
 }

@@ -185,7 +185,7 @@ func run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 	}
 
 	link, err := dcu.New(dcu.Config{URL: cfg.Detector.SimplonURL, Version: cfg.Detector.SimplonVersion,
-		PollInterval: time.Duration(cfg.Detector.PollInterval), Detector: cfg.Detector.Name}, dev, sched, log)
+		PollInterval: time.Duration(cfg.Detector.PollInterval), Detector: cfg.Detector.Name, Logger: log}, dev, sched)
 	if err != nil {
 		return fmt.Errorf("detector link: %w", err)
 	}
@@ -201,8 +201,8 @@ func run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 		Writer:        writerConfig(cfg, log),
 		WriterEnabled: cfg.Writer.Enabled, Analysis: params,
 		Scan:          raster.Grid{Lines: cfg.Scan.Lines, FramesPerLine: cfg.Scan.FramesPerLine, Serpentine: cfg.Scan.Serpentine},
-		AccumulateSSX: cfg.Pipeline.AccumulateSSX,
-	}, dev, sched, recv, sink, link, log)
+		AccumulateSSX: cfg.Pipeline.AccumulateSSX, Logger: log,
+	}, dev, sched, recv, sink, link)
 	if err != nil {
 		return err
 	}

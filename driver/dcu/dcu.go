@@ -42,6 +42,9 @@ type Config struct {
 	// Detector names the device of the detector that streams to this
 	// server ("eiger16m"); "" picks it from the frame size of each series.
 	Detector string
+	// Logger is the process's logger; the link adds its component field.
+	// The zero value logs nothing.
+	Logger zerolog.Logger
 }
 
 // Link follows one detector.
@@ -59,14 +62,14 @@ type Link struct {
 
 // New builds the link, installs the detector devices' command hooks and,
 // with a SIMPLON address, schedules the status poll on sched.
-func New(cfg Config, dev *contract.Devices, sched gocron.Scheduler, log zerolog.Logger) (*Link, error) {
+func New(cfg Config, dev *contract.Devices, sched gocron.Scheduler) (*Link, error) {
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = 2 * time.Second
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 2 * time.Second
 	}
-	l := &Link{cfg: cfg, dev: dev, log: log.With().Str("component", "dcu").Logger()}
+	l := &Link{cfg: cfg, dev: dev, log: cfg.Logger.With().Str("component", "dcu").Logger()}
 	if cfg.Detector != "" {
 		d, ok := dev.Detector(cfg.Detector)
 		if !ok {

@@ -4,8 +4,6 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/rs/zerolog"
-
 	"tioga/device/contract"
 	"tioga/device/detectormodel"
 	"tioga/driver/pipeline"
@@ -27,7 +25,7 @@ func TestLinkFollowsTheSimulatedDCU(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := New(Config{URL: det.RESTURL(), Detector: "eiger16m"}, dev, nil, zerolog.Nop())
+	l, err := New(Config{URL: det.RESTURL(), Detector: "eiger16m"}, dev, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +103,7 @@ func TestLinkFollowsTheSimulatedDCU(t *testing.T) {
 
 func TestLinkWithoutDCUInfersStateAndPicksDetectorBySize(t *testing.T) {
 	dev, _ := contract.Build(contract.DefaultNames())
-	l, err := New(Config{}, dev, nil, zerolog.Nop())
+	l, err := New(Config{}, dev, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +120,7 @@ func TestLinkWithoutDCUInfersStateAndPicksDetectorBySize(t *testing.T) {
 	if err := d4.Initialize.Write(t.Context(), properties.Int32Value(0)); err == nil {
 		t.Fatal("initialize without a DCU accepted")
 	}
-	if _, err := New(Config{Detector: "pilatus"}, dev, nil, zerolog.Nop()); err == nil {
+	if _, err := New(Config{Detector: "pilatus"}, dev, nil); err == nil {
 		t.Fatal("unknown detector accepted")
 	}
 }

@@ -9,8 +9,6 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/rs/zerolog"
-
 	"tioga/device/contract"
 	"tioga/device/detectormodel"
 	"tioga/driver/stream"
@@ -58,7 +56,7 @@ func TestDCUUnreachableMarksValuesBad(t *testing.T) {
 	if q := d.BeamXY.Quality(); q.Level != properties.Bad || q.Cause != properties.CauseNoValue || q.Reason == "" {
 		t.Fatalf("beam-xy of an unfed detector: %v", q)
 	}
-	l, err := New(Config{URL: gate.URL, Detector: "eiger16m"}, dev, nil, zerolog.Nop())
+	l, err := New(Config{URL: gate.URL, Detector: "eiger16m"}, dev, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +92,7 @@ func TestDCUUnreachableMarksValuesBad(t *testing.T) {
 
 	// Without a DCU configured, the SIMPLON values say so.
 	dev2, _ := contract.Build(contract.DefaultNames())
-	if _, err := New(Config{}, dev2, nil, zerolog.Nop()); err != nil {
+	if _, err := New(Config{}, dev2, nil); err != nil {
 		t.Fatal(err)
 	}
 	d2, _ := dev2.Detector("eiger4m")

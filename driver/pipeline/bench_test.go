@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/go-co-op/gocron/v2"
-	"github.com/rs/zerolog"
 
 	"tioga/device/contract"
 	"tioga/device/detectormodel"
@@ -120,7 +119,7 @@ func BenchmarkEndToEnd4M(b *testing.B) {
 	cores := runtime.GOMAXPROCS(0)
 	p, err := New(Config{Workers: cores, ExportPeriod: 300 * time.Millisecond, DisableHeatMap: true,
 		Writer:        writer.Config{Directory: tmpfsDir(b), Prefix: "bench", Run: 1, MinFreeBytes: -1, Fsync: writer.FsyncNever},
-		WriterEnabled: true}, dev, sched, nil, nil, nil, zerolog.Nop())
+		WriterEnabled: true}, dev, sched, nil, nil, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

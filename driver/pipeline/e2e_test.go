@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/go-co-op/gocron/v2"
-	"github.com/rs/zerolog"
 
 	"tioga/device/contract"
 	"tioga/device/detectormodel"
@@ -119,7 +118,7 @@ func newHarness(t *testing.T, detCfg sim.Config, mutate func(*Config)) *harness 
 		mutate(&cfg)
 	}
 	h.pipeConf = cfg
-	h.pipe, err = New(cfg, h.dev, h.sched, h.recv, h.sink, nil, zerolog.Nop())
+	h.pipe, err = New(cfg, h.dev, h.sched, h.recv, h.sink, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,6 @@ import (
 
 	"github.com/go-co-op/gocron/v2"
 	zmq "github.com/pebbe/zmq4"
-	"github.com/rs/zerolog"
 
 	"tioga/device/contract"
 	"tioga/device/detectormodel"
@@ -176,7 +175,7 @@ func newServer(t *testing.T, endpoint string, mutate func(*Config, *stream.Confi
 	}
 	sched.Start()
 	t.Cleanup(func() { sched.Shutdown() })
-	pipe, err := New(cfg, dev, sched, recv, nil, nil, zerolog.Nop())
+	pipe, err := New(cfg, dev, sched, recv, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,8 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rs/zerolog"
-
 	"tioga/device/contract"
 	"tioga/driver/stream"
 	"tioga/sim/fixtures"
@@ -18,7 +16,7 @@ func newTestPipeline(t *testing.T, cfg Config) *Pipeline {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := New(cfg, dev, nil, nil, nil, nil, zerolog.Nop())
+	p, err := New(cfg, dev, nil, nil, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

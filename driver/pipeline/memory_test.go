@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/go-co-op/gocron/v2"
-	"github.com/rs/zerolog"
 
 	"tioga/device/contract"
 	"tioga/driver/analysis"
@@ -59,7 +58,7 @@ func TestMillionFrameSeriesKeepsMemoryBounded(t *testing.T) {
 	params := analysis.DefaultParams()
 	params.Shells = 8
 	p, err := New(Config{Workers: 2, QueueDepth: 8, ExportPeriod: 50 * time.Millisecond, DisableHeatMap: true, Analysis: params},
-		dev, sched, nil, nil, nil, zerolog.Nop())
+		dev, sched, nil, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

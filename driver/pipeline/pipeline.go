@@ -92,6 +92,10 @@ type Config struct {
 	// HeatMap writes <prefix>_<run>_heatmap.png beside the images at the
 	// end of a raster series (default on; see DisableHeatMap).
 	DisableHeatMap bool
+
+	// Logger is the process's logger; the pipeline adds its component
+	// field. The zero value logs nothing.
+	Logger zerolog.Logger
 }
 
 func (c *Config) defaults() {
@@ -228,13 +232,13 @@ type Pipeline struct {
 
 // New builds a pipeline that publishes into dev and schedules its periodic
 // work on sched. receiver, sink and observer may be nil.
-func New(cfg Config, dev *contract.Devices, sched gocron.Scheduler, receiver Receiver, sink FrameSink, observer SeriesObserver, log zerolog.Logger) (*Pipeline, error) {
+func New(cfg Config, dev *contract.Devices, sched gocron.Scheduler, receiver Receiver, sink FrameSink, observer SeriesObserver) (*Pipeline, error) {
 	cfg.defaults()
 	if err := cfg.Analysis.Validate(); err != nil {
 		return nil, fmt.Errorf("analysis parameters: %w", err)
 	}
 	p := &Pipeline{
-		cfg: cfg, dev: dev, log: log.With().Str("component", "pipeline").Logger(), sched: sched,
+		cfg: cfg, dev: dev, log: cfg.Logger.With().Str("component", "pipeline").Logger(), sched: sched,
 		receiver: receiver, sink: sink, observer: observer,
 		queue:         make(chan *job, cfg.QueueDepth),
 		done:          make(chan *job, cfg.QueueDepth+cfg.Workers),

@@ -160,7 +160,8 @@ type Config struct {
 	Overwrite  OverwritePolicy // "" means OverwriteRefuse
 	// MinFreeBytes is the free space below which Open refuses to start a
 	// series and Stats reports DiskLow; 0 means DefaultMinFreeBytes, a
-	// negative value disables the check.
+	// negative value disables the refusal (the free space is still
+	// measured and reported).
 	MinFreeBytes int64
 	// FreeCheckEvery is how many written files apart the free space is
 	// checked again; 0 means DefaultFreeCheckEvery.
@@ -268,13 +269,16 @@ func Open(cfg Config, h cbf.Header) (*Series, error) {
 	if err := s.fs.MkdirAll(s.dir, 0o755); err != nil {
 		return nil, newError(-1, s.dir, "create directory", err)
 	}
-	if s.minFree >= 0 {
-		free, err := s.fs.FreeBytes(s.dir)
-		if err != nil {
-			return nil, newError(-1, s.dir, "check free space", err)
-		}
+	// The free space is measured (and published as free-disk) even when
+	// the minimum is disabled: only the refusal is switched off, and a
+	// free-disk of 0 would say the disk is full.
+	free, err := s.fs.FreeBytes(s.dir)
+	switch {
+	case err != nil && s.minFree >= 0:
+		return nil, newError(-1, s.dir, "check free space", err)
+	case err == nil:
 		s.setFree(free)
-		if free < uint64(s.minFree) {
+		if s.minFree >= 0 && free < uint64(s.minFree) {
 			return nil, &Error{Frame: -1, Path: s.dir, Op: "start series", Cause: CauseNoSpace,
 				Err: fmt.Errorf("%w: %d MiB free, minimum %d MiB", ErrDiskNearlyFull, free>>20, s.minFree>>20)}
 		}
@@ -492,7 +496,7 @@ func (s *Series) Write(sc *Scratch, frame int, p cbf.Pixels) (string, error) {
 	}
 	s.written.Add(1)
 	s.bytes.Add(uint64(len(data)))
-	if s.minFree >= 0 && s.sinceFreeCheck.Add(1) >= int64(s.cfg.FreeCheckEvery) {
+	if s.sinceFreeCheck.Add(1) >= int64(s.cfg.FreeCheckEvery) {
 		s.sinceFreeCheck.Store(0)
 		s.checkFree()
 	}

@@ -734,6 +734,25 @@ func TestFreeSpace(t *testing.T) {
 	if s.Stats().DiskLow {
 		t.Fatal("DiskLow not cleared when space came back")
 	}
+
+	// With the minimum disabled nothing is refused, but the free space is
+	// still measured and reported (free-disk must not read 0).
+	ffs.set(func(f *faultFS) { f.free = 10 << 20 })
+	off, err := Open(Config{Directory: t.TempDir(), Prefix: "x", Run: 1, FS: ffs, MinFreeBytes: -1, FreeCheckEvery: 1, Logger: testLog(t)}, cbftest.Header())
+	if err != nil {
+		t.Fatalf("open with the minimum disabled: %v", err)
+	}
+	defer off.Close()
+	if st := off.Stats(); st.DiskLow || st.FreeBytes != 10<<20 {
+		t.Fatalf("minimum disabled, stats after open %+v", st)
+	}
+	ffs.set(func(f *faultFS) { f.free = 7 << 20 })
+	if _, err := off.Write(&sc, 0, fr[0]); err != nil {
+		t.Fatal(err)
+	}
+	if st := off.Stats(); st.DiskLow || st.FreeBytes != 7<<20 {
+		t.Fatalf("minimum disabled, stats after a write %+v", st)
+	}
 }
 
 func TestFsyncPolicies(t *testing.T) {

@@ -252,10 +252,9 @@ func TestStreamStopsMidSeries(t *testing.T) {
 	if err := st.WriterRun.Write(t.Context(), properties.Int32Value(2)); err != nil {
 		t.Fatal(err)
 	}
+	next := det.images(2, 0, 3)
 	det.header(2, 3)
-	for i := 0; i < 3; i++ {
-		det.image(2, i)
-	}
+	det.burst(next)
 	det.end(2)
 	sum = srv.waitSummary(t, 2)
 	if !sum.Complete || sum.Processed != 3 || st.Status.Value().Text != contract.StatusDone {

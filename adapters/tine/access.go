@@ -120,6 +120,11 @@ func (a writeAccess) allows(user string, ip netip.Addr) bool {
 	if a.users != nil && !a.users[strings.ToUpper(user)] {
 		return false
 	}
+	return a.allowsAddr(ip)
+}
+
+// allowsAddr reports whether ip is on the write networks, whoever the user.
+func (a writeAccess) allowsAddr(ip netip.Addr) bool {
 	ip = ip.Unmap()
 	for _, p := range a.nets {
 		if p.Contains(ip) {

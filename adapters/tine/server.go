@@ -346,11 +346,45 @@ func (s *Server) receive(b []byte, from netip.AddrPort) {
 	}
 	select {
 	case p.in <- m:
+		return
 	default:
-		s.stats.busy.Add(1)
-		s.warnf(from.Addr(), "tine: request from %s dropped: %d requests queued", from, peerQueue)
-		putMsg(m)
 	}
+	// The queue is full. A block of a multi-block input is one part of a
+	// single request that the client can only send again whole, in the
+	// same burst, which a peer slowed down by load drops at the same place
+	// every time: a 450-block write then never completes. Such a block
+	// waits for room (inputBlockWait at most; the socket buffer holds what
+	// arrives meanwhile); anything else is dropped at once. Only clients on
+	// the write networks get the wait: a flood of fake blocks from
+	// elsewhere must not hold up the one UDP reader.
+	if m.carriesInputBlock() && s.access.allowsAddr(from.Addr()) {
+		t := time.NewTimer(inputBlockWait)
+		defer t.Stop()
+		select {
+		case p.in <- m:
+			return
+		case <-t.C:
+		case <-s.done:
+		}
+	}
+	s.stats.busy.Add(1)
+	s.warnf(from.Addr(), "tine: request from %s dropped: %d requests queued", from, peerQueue)
+	putMsg(m)
+}
+
+// inputBlockWait bounds how long the UDP reader waits for room in a peer's
+// queue for a block of a multi-block input.
+const inputBlockWait = 250 * time.Millisecond
+
+// carriesInputBlock reports whether the datagram holds a block of a
+// multi-block input.
+func (m *inMsg) carriesInputBlock() bool {
+	for i := range m.req.Links {
+		if m.req.Links[i].NumBlocks > 1 && m.req.Links[i].FormatIn != wire.Null {
+			return true
+		}
+	}
+	return false
 }
 
 // retire forgets an idle UDP peer; it reports false when a request arrived

@@ -394,7 +394,9 @@ func TestMultiBlockBothWays(t *testing.T) {
 			}
 		}
 	}
-	c := r.dial(t, client.Options{})
+	// A 640 kB input in 450 blocks: on a loaded machine the server may
+	// take longer than the default timeout to collect it.
+	c := r.dial(t, client.Options{Timeout: 10 * time.Second})
 	up := make([]float64, 160_000)
 	for i := range up {
 		up[i] = float64(i) / 4

@@ -1,0 +1,35 @@
+package cbf
+
+// ByteOffset returns the byte-offset stream of p, for tests of the stages
+// that follow it.
+func ByteOffset(p Pixels) []byte { return appendPixelRange(nil, p, 0, p.Len()) }
+
+// HuffDeflate returns the raw deflate stream huffEncoder writes for data
+// in blocks of blockSize bytes (one block if blockSize <= 0), ended by
+// syncFlush when sync is set (then by finish).
+func HuffDeflate(dst, data []byte, blockSize int, sync bool) []byte {
+	var h huffEncoder
+	h.buf = dst
+	if blockSize <= 0 {
+		blockSize = max(1, len(data))
+	}
+	for from := 0; from < len(data); from += blockSize {
+		b := data[from:min(len(data), from+blockSize)]
+		h.histogram(b)
+		h.writeBlock(b)
+	}
+	if sync {
+		h.syncFlush()
+	}
+	h.finish()
+	return h.buf
+}
+
+// HuffLengths returns the literal/length code lengths huffEncoder gives
+// the symbols of data (256 bytes and end-of-block).
+func HuffLengths(data []byte) []uint8 {
+	var h huffEncoder
+	h.histogram(data)
+	h.buildLengths(h.freq[:], h.lens[:], huffMaxBits)
+	return append([]uint8(nil), h.lens[:]...)
+}

@@ -13,12 +13,9 @@ import (
 // GzipAuto is the gzip "level" that picks, block by block (gzipBlockPixels),
 // between Huffman-only coding and BestSpeed (klauspost level 1), from the
 // fraction of zero bytes in the block's byte-offset data (autoZeroFraction).
-// Its Huffman-only blocks are our own (huffEncoder: the format of klauspost
-// level -2, a few hundred bytes smaller per frame as its blocks chain into
-// one deflate block while the block's code suits the next data; in CPU time
-// it measures the same as klauspost's, ~3 ns per byte on the shared
-// development machine, so the gain is to come from fusing its histogram
-// into byte-offset encoding, which klauspost's API does not allow).
+// Its Huffman-only blocks are our own (huffEncoder, the same format as
+// klauspost level -2 at less CPU time; its blocks chain into one deflate
+// block while the block's code suits the next data).
 //
 // Neither level wins on all frames. The byte-offset stream of a frame with
 // a background of about one count per pixel or more is mostly noise: LZ77

@@ -11,11 +11,9 @@ import (
 // DefaultGzipLevel is the gzip level of .cbf.gz files unless configured.
 //
 // GzipAuto is the gzip "level" that picks, block by block (gzipBlockPixels),
-// between Huffman-only coding and BestSpeed (klauspost level 1), from the
-// fraction of zero bytes in the block's byte-offset data (autoZeroFraction).
-// Its Huffman-only blocks are our own (huffEncoder, the same format as
-// klauspost level -2 at less CPU time; its blocks chain into one deflate
-// block while the block's code suits the next data).
+// between Huffman-only coding (klauspost level -2) and BestSpeed (level 1),
+// from the fraction of zero bytes in the block's byte-offset data
+// (autoZeroFraction).
 //
 // Neither level wins on all frames. The byte-offset stream of a frame with
 // a background of about one count per pixel or more is mostly noise: LZ77
@@ -224,6 +222,8 @@ func (e *Encoder) header(h *Header, name string, p Pixels, dataLen int) ([]byte,
 	}
 	return hd, nil
 }
+
+var zeroByte = []byte{0}
 
 func containsBlank(s string) bool {
 	for i := 0; i < len(s); i++ {

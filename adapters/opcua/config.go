@@ -9,11 +9,15 @@ import (
 
 	"github.com/go-co-op/gocron/v2"
 	"github.com/gopcua/opcua/uacp"
+	"github.com/rs/zerolog"
 )
 
 // Config configures the OPC UA server. The zero value works on a laptop:
 // every field has a documented default, applied by NewServer.
 type Config struct {
+	// Logger receives the server's logs (zero value: none), passed in the
+	// configuration as every component of the process takes it.
+	Logger zerolog.Logger
 	// ListenHost is the address the server listens on. Default "0.0.0.0"
 	// (every interface).
 	ListenHost string

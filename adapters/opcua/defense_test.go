@@ -426,7 +426,8 @@ func TestDescriptorExhaustionChild(t *testing.T) {
 	cfg := Config{ListenHost: "127.0.0.1", Port: freePort(t), PKIDir: t.TempDir(), ApplicationURI: "urn:tioga:test:server",
 		TrustedDir: dir, MaxConnections: 1000, MaxConnectionsPerHost: 1000, OpenTimeout: time.Hour}
 	// log lines the parent waits for go to stdout
-	srv, err := NewServer(tt.tree, cfg, zerolog.New(os.Stdout))
+	cfg.Logger = zerolog.New(os.Stdout)
+	srv, err := NewServer(tt.tree, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

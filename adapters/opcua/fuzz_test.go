@@ -79,7 +79,7 @@ func FuzzWriteValue(f *testing.F) {
 // request may panic.
 func FuzzServices(f *testing.F) {
 	tt := newTestTree(f)
-	s, err := NewServer(tt.tree, Config{PKIDir: f.TempDir(), Port: 4840, ListenHost: "127.0.0.1"}, zerolog.Nop())
+	s, err := NewServer(tt.tree, Config{PKIDir: f.TempDir(), Port: 4840, ListenHost: "127.0.0.1", Logger: zerolog.Nop()})
 	if err != nil {
 		f.Fatal(err)
 	}

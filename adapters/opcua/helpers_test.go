@@ -207,7 +207,8 @@ func startHarness(t testing.TB, mod func(*Config)) *harness {
 	if mod != nil {
 		mod(&h.cfg)
 	}
-	srv, err := NewServer(h.tt.tree, h.cfg, quietLogger(t))
+	h.cfg.Logger = quietLogger(t)
+	srv, err := NewServer(h.tt.tree, h.cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/gopcua/opcua/ua"
-	"github.com/rs/zerolog"
 
 	"tioga/properties"
 )
@@ -22,7 +21,7 @@ import (
 func TestCertificateGeneratedOnFirstRun(t *testing.T) {
 	pki := t.TempDir()
 	cfg := Config{ListenHost: "127.0.0.1", Port: freePort(t), PKIDir: pki, ApplicationURI: "urn:tioga:test:first-run"}
-	s1, err := NewServer(newTestTree(t).tree, cfg, zerolog.Nop())
+	s1, err := NewServer(newTestTree(t).tree, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +42,7 @@ func TestCertificateGeneratedOnFirstRun(t *testing.T) {
 	if fi, err := os.Stat(filepath.Join(pki, "own", "private", "tioga.pem")); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("key file: %v %v", fi, err)
 	}
-	s2, err := NewServer(newTestTree(t).tree, cfg, zerolog.Nop())
+	s2, err := NewServer(newTestTree(t).tree, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +53,7 @@ func TestCertificateGeneratedOnFirstRun(t *testing.T) {
 	if err := os.Remove(filepath.Join(pki, "own", "private", "tioga.pem")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := NewServer(newTestTree(t).tree, cfg, zerolog.Nop()); err == nil {
+	if _, err := NewServer(newTestTree(t).tree, cfg); err == nil {
 		t.Fatal("certificate without key accepted")
 	}
 }

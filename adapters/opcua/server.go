@@ -58,7 +58,8 @@ type Server struct {
 // (loading or generating its certificate). It does not listen yet: call
 // Start. The device tree's structure must not change afterwards (values
 // do, of course).
-func NewServer(tree *device.Tree, cfg Config, log zerolog.Logger) (*Server, error) {
+func NewServer(tree *device.Tree, cfg Config) (*Server, error) {
+	log := cfg.Logger
 	if tree == nil {
 		return nil, errors.New("opcua: nil device tree")
 	}

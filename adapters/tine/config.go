@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/go-co-op/gocron/v2"
+	"github.com/rs/zerolog"
 
 	"tioga/adapters/tine/wire"
 )
@@ -15,6 +16,9 @@ import (
 // UDP 9003 on every interface, writes from loopback and this host's own
 // networks only, no TCP, no name server.
 type Config struct {
+	// Logger receives the server's logs (zero value: none), passed in the
+	// configuration as every component of the process takes it.
+	Logger zerolog.Logger `toml:"-"`
 	// PortOffset is the FEC's port offset: the server listens on UDP
 	// 9003+PortOffset (and TCP 8503+PortOffset). Clients find it in their
 	// fecaddr.csv (column PORT_OFFSET).

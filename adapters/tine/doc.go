@@ -5,7 +5,7 @@
 //
 // # Use
 //
-//	srv, err := tine.NewServer(tree, tine.Config{PortOffset: 7}, log)
+//	srv, err := tine.NewServer(tree, tine.Config{PortOffset: 7, Logger: log})
 //	go srv.Run(ctx)                // until ctx ends or srv.Close()
 //	tine.WriteAddressDatabase(os.Stdout, tree, cfg, "192.168.14.5")
 //

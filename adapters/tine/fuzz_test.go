@@ -29,7 +29,7 @@ func FuzzServerDatagram(f *testing.F) {
 		f.Add(mustRead(f, name))
 	}
 	ref := newRefTree(f)
-	s, err := NewServer(ref.tree, Config{Listen: "127.0.0.1", UDPPort: -1, WriteUsers: []string{"ROOT"}}, testLogger(f))
+	s, err := NewServer(ref.tree, Config{Listen: "127.0.0.1", UDPPort: -1, WriteUsers: []string{"ROOT"}, Logger: testLogger(f)})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -104,7 +104,8 @@ func startServer(t testing.TB, tree *device.Tree, cfg Config) *Server {
 	if cfg.TCP && cfg.TCPPort == 0 {
 		cfg.TCPPort = -1
 	}
-	s, err := NewServer(tree, cfg, testLogger(t))
+	cfg.Logger = testLogger(t)
+	s, err := NewServer(tree, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -57,7 +57,8 @@ type Server struct {
 // returns it ready to Run; Addr is valid at once. The tree's device
 // servers must have distinct equipment modules (their first 8 bytes, which
 // is what a contract carries).
-func NewServer(tree *device.Tree, cfg Config, log zerolog.Logger) (*Server, error) {
+func NewServer(tree *device.Tree, cfg Config) (*Server, error) {
+	log := cfg.Logger
 	if tree == nil {
 		return nil, errors.New("tine: nil device tree")
 	}

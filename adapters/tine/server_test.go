@@ -295,13 +295,14 @@ func TestNewServerValidates(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := NewServer(tree, Config{UDPPort: -1}, testLogger(t)); err == nil || !strings.Contains(err.Error(), "equipment module") {
+	if _, err := NewServer(tree, Config{UDPPort: -1, Logger: testLogger(t)}); err == nil || !strings.Contains(err.Error(), "equipment module") {
 		t.Errorf("shared module: %v", err)
 	}
 	ok := newRefTree(t).tree
 	for _, cfg := range []Config{{Listen: "localhost"}, {FECName: "A,B"}, {PortOffset: -1}, {PortOffset: 60000}} {
 		cfg.UDPPort = -1
-		if _, err := NewServer(ok, cfg, testLogger(t)); err == nil {
+		cfg.Logger = testLogger(t)
+		if _, err := NewServer(ok, cfg); err == nil {
 			t.Errorf("%+v accepted", cfg)
 		}
 	}

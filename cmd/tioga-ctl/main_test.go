@@ -56,7 +56,7 @@ func newCtlRig(t *testing.T) *ctlRig {
 	r.threshold.SetFloat(0.5)
 	r.frameCount.SetInt32(41)
 	_ = r.dozor.Set(properties.Float32Records(4, []float32{0, 12, 3.5, 2.1, 1, 0, 0, 0}))
-	srv, err := tine.NewServer(tree, tine.Config{Listen: "127.0.0.1", UDPPort: -1, FECName: "TIOGAX"}, zerolog.Nop())
+	srv, err := tine.NewServer(tree, tine.Config{Listen: "127.0.0.1", UDPPort: -1, FECName: "TIOGAX", Logger: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -224,7 +224,7 @@ func run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 	if cfg.TINE.Enabled {
 		ts, err = tine.NewServer(dev.Tree, tine.Config{PortOffset: cfg.TINE.PortOffset, Listen: cfg.TINE.Listen, TCP: cfg.TINE.TCP,
 			WriteUsers: cfg.TINE.WriteUsers, WriteNets: cfg.TINE.WriteNets, FECName: cfg.TINE.FECName,
-			Export: cfg.TINE.Export, ENSAddress: cfg.TINE.ENS, MaxUDPBlocks: cfg.TINE.MaxUDPBlocks, Scheduler: sched}, log)
+			Export: cfg.TINE.Export, ENSAddress: cfg.TINE.ENS, MaxUDPBlocks: cfg.TINE.MaxUDPBlocks, Scheduler: sched, Logger: log})
 		if err != nil {
 			return fmt.Errorf("TINE server: %w", err)
 		}
@@ -238,7 +238,7 @@ func run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 			MaxSessions: cfg.OPCUA.MaxSessions, TrustedSessionReserve: cfg.OPCUA.TrustedSessionReserve,
 			MaxSessionTimeout: time.Duration(cfg.OPCUA.MaxSessionTimeout), ActivateTimeout: time.Duration(cfg.OPCUA.ActivateTimeout),
 			MaxConnections: cfg.OPCUA.MaxConnections, MaxConnectionsPerHost: cfg.OPCUA.MaxConnectionsPerHost,
-			OpenTimeout: time.Duration(cfg.OPCUA.OpenTimeout), CreateSessionTimeout: time.Duration(cfg.OPCUA.CreateSessionTimeout)}, log)
+			OpenTimeout: time.Duration(cfg.OPCUA.OpenTimeout), CreateSessionTimeout: time.Duration(cfg.OPCUA.CreateSessionTimeout), Logger: log})
 		if err != nil {
 			return fmt.Errorf("OPC UA server: %w", err)
 		}

@@ -110,7 +110,8 @@ func (r *rig) start(t testing.TB, cfg tine.Config) {
 	if cfg.TCP && cfg.TCPPort == 0 {
 		cfg.TCPPort = -1
 	}
-	srv, err := tine.NewServer(r.tree, cfg, logger(t))
+	cfg.Logger = logger(t)
+	srv, err := tine.NewServer(r.tree, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

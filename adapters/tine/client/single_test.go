@@ -214,7 +214,7 @@ func TestWriteAccessLists(t *testing.T) {
 			}
 		})
 	}
-	if _, err := tine.NewServer(newTree(&rig{}), tine.Config{WriteNets: []string{"not-a-net"}}, logger(t)); err == nil {
+	if _, err := tine.NewServer(newTree(&rig{}), tine.Config{WriteNets: []string{"not-a-net"}, Logger: logger(t)}); err == nil {
 		t.Error("bad network accepted")
 	}
 }

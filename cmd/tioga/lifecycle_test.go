@@ -207,12 +207,8 @@ func TestStopMidSeriesFinishesTheSeries(t *testing.T) {
 	}
 	defer det.Close()
 	dir := t.TempDir()
-	cfg := DefaultConfig()
-	cfg.Stream.Endpoint = det.StreamEndpoint()
-	cfg.Detector.SimplonURL = det.RESTURL()
+	cfg := loopbackConfig(t, det, dir)
 	cfg.Names.Detectors = append(cfg.Names.Detectors, "eiger500k")
-	cfg.Writer.Directory = filepath.Join(dir, "data")
-	cfg.Writer.MinFreeBytes = -1
 	viewer, err := adxv.Listen("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -220,11 +216,6 @@ func TestStopMidSeriesFinishesTheSeries(t *testing.T) {
 	defer viewer.Close()
 	cfg.Tracker.ADXVPort = viewer.Port()
 	cfg.Tracker.DisplayPeriod = Duration(50 * time.Millisecond)
-	cfg.TINE.PortOffset = freeTINEOffset(t)
-	cfg.TINE.Listen = "127.0.0.1"
-	cfg.OPCUA.Listen, cfg.OPCUA.AdvertiseHost, cfg.OPCUA.Port = "127.0.0.1", "127.0.0.1", freePort(t)
-	cfg.OPCUA.PKIDir = filepath.Join(dir, "pki")
-	cfg.HTTP.Listen, cfg.HTTP.Port = "127.0.0.1", freePort(t)
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}

@@ -52,6 +52,49 @@ func freeTINEOffset(t testing.TB) int {
 	return 0
 }
 
+// loopbackConfig is the server's configuration for a test against the
+// simulated detector det: stream and SIMPLON from det, TINE, OPC UA and
+// the web page on loopback at free ports, files under dir/data, the OPC UA
+// certificate under dir/pki, no free-space minimum.
+func loopbackConfig(t testing.TB, det *sim.Detector, dir string) Config {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.Stream.Endpoint = det.StreamEndpoint()
+	cfg.Detector.SimplonURL = det.RESTURL()
+	cfg.Writer.Directory = filepath.Join(dir, "data")
+	cfg.Writer.MinFreeBytes = -1
+	cfg.TINE.PortOffset = freeTINEOffset(t)
+	cfg.TINE.Listen = "127.0.0.1"
+	cfg.OPCUA.Listen, cfg.OPCUA.AdvertiseHost, cfg.OPCUA.Port = "127.0.0.1", "127.0.0.1", freePort(t)
+	cfg.OPCUA.PKIDir = filepath.Join(dir, "pki")
+	cfg.HTTP.Listen, cfg.HTTP.Port = "127.0.0.1", freePort(t)
+	return cfg
+}
+
+// startServer validates cfg and runs the server as main does. stop ends
+// it (ctx is cancelled, as by SIGTERM) and waits for run to return, 30 s
+// at most, reporting its error; defer it right away.
+func startServer(t testing.TB, cfg Config) (ctx context.Context, stop func()) {
+	t.Helper()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan error, 1)
+	go func() { stopped <- run(ctx, cfg, zerolog.Nop()) }()
+	return ctx, func() {
+		cancel()
+		select {
+		case err := <-stopped:
+			if err != nil {
+				t.Errorf("run: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("server did not stop")
+		}
+	}
+}
+
 // TestServerSystem runs the assembled server (run, as main does) against
 // the simulated detector and talks to it the way the beamline does: a TINE
 // EVENT subscriber accumulates dozor-pass batches, an OPC UA client reads
@@ -77,38 +120,13 @@ func TestServerSystem(t *testing.T) {
 	defer viewer.Close()
 
 	dir := t.TempDir()
-	cfg := DefaultConfig()
-	cfg.Stream.Endpoint = det.StreamEndpoint()
-	cfg.Detector.SimplonURL = det.RESTURL()
+	cfg := loopbackConfig(t, det, dir)
 	cfg.Names.Detectors = append(cfg.Names.Detectors, "eiger500k")
-	cfg.Writer.Directory = filepath.Join(dir, "data")
-	cfg.Writer.MinFreeBytes = -1
 	cfg.Pipeline.ExportPeriod = Duration(100 * time.Millisecond)
 	cfg.Tracker.ADXVPort = viewer.Port()
 	cfg.Tracker.DisplayPeriod = Duration(50 * time.Millisecond)
-	cfg.TINE.PortOffset = freeTINEOffset(t)
-	cfg.TINE.Listen = "127.0.0.1"
-	cfg.OPCUA.Listen, cfg.OPCUA.AdvertiseHost, cfg.OPCUA.Port = "127.0.0.1", "127.0.0.1", freePort(t)
-	cfg.OPCUA.PKIDir = filepath.Join(dir, "pki")
-	cfg.HTTP.Listen, cfg.HTTP.Port = "127.0.0.1", freePort(t)
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-
-	ctx, cancel := context.WithCancel(context.Background())
-	stopped := make(chan error, 1)
-	go func() { stopped <- run(ctx, cfg, zerolog.Nop()) }()
-	defer func() {
-		cancel()
-		select {
-		case err := <-stopped:
-			if err != nil {
-				t.Errorf("run: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("server did not stop")
-		}
-	}()
+	_, stop := startServer(t, cfg)
+	defer stop()
 
 	tc, err := client.DialServer("127.0.0.1", cfg.TINE.PortOffset, client.Options{User: "TEST"})
 	if err != nil {

@@ -8,14 +8,11 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/rs/zerolog"
 
 	"tioga/device/detectormodel"
 	"tioga/sim"
@@ -62,28 +59,9 @@ func benchServerPage(b *testing.B, pageOpen bool) {
 		b.Fatalf("need /dev/shm (tmpfs): %v", err)
 	}
 	defer os.RemoveAll(dir)
-	cfg := DefaultConfig()
-	cfg.Stream.Endpoint = det.StreamEndpoint()
-	cfg.Detector.SimplonURL = det.RESTURL()
-	cfg.Writer.Directory = filepath.Join(dir, "data")
-	cfg.Writer.MinFreeBytes = -1
-	cfg.TINE.PortOffset = freeTINEOffset(b)
-	cfg.TINE.Listen = "127.0.0.1"
-	cfg.OPCUA.Listen, cfg.OPCUA.AdvertiseHost, cfg.OPCUA.Port = "127.0.0.1", "127.0.0.1", freePort(b)
-	cfg.OPCUA.PKIDir = filepath.Join(dir, "pki")
-	cfg.HTTP.Listen, cfg.HTTP.Port = "127.0.0.1", freePort(b)
-	if err := cfg.Validate(); err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	stopped := make(chan error, 1)
-	go func() { stopped <- run(ctx, cfg, zerolog.Nop()) }()
-	defer func() {
-		cancel()
-		if err := <-stopped; err != nil {
-			b.Errorf("run: %v", err)
-		}
-	}()
+	cfg := loopbackConfig(b, det, dir)
+	ctx, stop := startServer(b, cfg)
+	defer stop()
 	base := fmt.Sprintf("http://127.0.0.1:%d/", cfg.HTTP.Port)
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		if r, err := http.Get(base + "api/state"); err == nil {

@@ -8,7 +8,6 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -16,7 +15,6 @@ import (
 
 	"github.com/gopcua/opcua"
 	"github.com/gopcua/opcua/ua"
-	"github.com/rs/zerolog"
 
 	"tioga/adapters/tine/client"
 	"tioga/adapters/tine/wire"
@@ -52,37 +50,13 @@ func TestDetectorUnreachableIsBadQuality(t *testing.T) {
 	}))
 	defer gate.Close()
 
-	dir := t.TempDir()
-	cfg := DefaultConfig()
-	cfg.Stream.Endpoint = det.StreamEndpoint()
+	cfg := loopbackConfig(t, det, t.TempDir())
 	cfg.Detector.SimplonURL = gate.URL
 	cfg.Detector.Name = "eiger500k"
 	cfg.Detector.PollInterval = Duration(50 * time.Millisecond)
 	cfg.Names.Detectors = append(cfg.Names.Detectors, "eiger500k")
-	cfg.Writer.Directory = filepath.Join(dir, "data")
-	cfg.Writer.MinFreeBytes = -1
-	cfg.TINE.PortOffset = freeTINEOffset(t)
-	cfg.TINE.Listen = "127.0.0.1"
-	cfg.OPCUA.Listen, cfg.OPCUA.AdvertiseHost, cfg.OPCUA.Port = "127.0.0.1", "127.0.0.1", freePort(t)
-	cfg.OPCUA.PKIDir = filepath.Join(dir, "pki")
-	cfg.HTTP.Listen, cfg.HTTP.Port = "127.0.0.1", freePort(t)
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	stopped := make(chan error, 1)
-	go func() { stopped <- run(ctx, cfg, zerolog.Nop()) }()
-	defer func() {
-		cancel()
-		select {
-		case err := <-stopped:
-			if err != nil {
-				t.Errorf("run: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("server did not stop")
-		}
-	}()
+	_, stop := startServer(t, cfg)
+	defer stop()
 	tctx, tcancel := context.WithTimeout(context.Background(), time.Minute)
 	defer tcancel()
 

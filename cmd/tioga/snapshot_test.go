@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/gopcua/opcua"
 	"github.com/gopcua/opcua/ua"
-	"github.com/rs/zerolog"
 
 	"tioga/adapters/tine/client"
 	"tioga/adapters/tine/wire"
@@ -42,37 +40,12 @@ func TestSeriesStartsAreSnapshots(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer viewer.Close()
-	dir := t.TempDir()
-	cfg := DefaultConfig()
-	cfg.Stream.Endpoint = det.StreamEndpoint()
-	cfg.Detector.SimplonURL = det.RESTURL()
+	cfg := loopbackConfig(t, det, t.TempDir())
 	cfg.Names.Detectors = append(cfg.Names.Detectors, "eiger500k")
-	cfg.Writer.Directory = filepath.Join(dir, "data")
-	cfg.Writer.MinFreeBytes = -1
 	cfg.Pipeline.ExportPeriod = Duration(50 * time.Millisecond)
 	cfg.Tracker.ADXVPort = viewer.Port()
-	cfg.TINE.PortOffset = freeTINEOffset(t)
-	cfg.TINE.Listen = "127.0.0.1"
-	cfg.OPCUA.Listen, cfg.OPCUA.AdvertiseHost, cfg.OPCUA.Port = "127.0.0.1", "127.0.0.1", freePort(t)
-	cfg.OPCUA.PKIDir = filepath.Join(dir, "pki")
-	cfg.HTTP.Listen, cfg.HTTP.Port = "127.0.0.1", freePort(t)
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	stopped := make(chan error, 1)
-	go func() { stopped <- run(ctx, cfg, zerolog.Nop()) }()
-	defer func() {
-		cancel()
-		select {
-		case err := <-stopped:
-			if err != nil {
-				t.Errorf("run: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("server did not stop")
-		}
-	}()
+	_, stop := startServer(t, cfg)
+	defer stop()
 	tctx, tcancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer tcancel()
 

@@ -196,7 +196,7 @@ func analyse[T pixel](a *Analyser, px []T, res *Result) error {
 
 	// Pass 1: per-shell histograms, then the background of every shell.
 	a.h.reset(t.nShells)
-	res.Masked = fill(&a.h, px, t.shell)
+	fill(&a.h, px, t)
 	for s := 0; s < t.nShells; s++ {
 		st, again := a.h.estimate(s)
 		a.stats[s] = st
@@ -205,7 +205,7 @@ func analyse[T pixel](a *Analyser, px []T, res *Result) error {
 		}
 	}
 	if a.h.rebinCount > 0 {
-		refill(&a.h, px, t.shell)
+		refill(&a.h, px, t)
 		for s := 0; s < t.nShells; s++ {
 			if a.h.rebin[s] {
 				a.stats[s] = a.h.estimateRebinned(s)
@@ -218,18 +218,23 @@ func analyse[T pixel](a *Analyser, px []T, res *Result) error {
 	// as one integer comparison per pixel (counts are integers: v > x ⇔
 	// v > floor(x)); sigma is at least the Poisson sqrt(gain*mean).
 	gain := p.EffectiveGain()
+	// Thresholds stop below the all-ones value, the detector's mark for a
+	// pixel it masked in this frame, so that strongPixels sees every such
+	// pixel outside the static masks (and counts it) but never takes one.
+	maxThr := uint32(^T(0)) - 1
 	var bgSum, bgN float64
 	for s := 0; s < t.nShells; s++ {
 		st := &a.stats[s]
 		a.bgVar[s] = st.sigma * st.sigma
-		bgSum += st.mean * float64(st.n)
-		bgN += float64(st.n)
+		n := float64(st.n) * float64(t.stride[s]) // the shell's pixels, not its sample's
+		bgSum += st.mean * n
+		bgN += n
 		if st.n == 0 {
-			a.thr[s] = math.MaxUint32
+			a.thr[s] = maxThr
 			continue
 		}
 		x := st.mean + math.Max(p.SpotLevel*math.Max(st.sigma, math.Sqrt(gain*st.mean)), gain)
-		a.thr[s] = uint32(math.Min(math.Floor(x), math.MaxUint32-1))
+		a.thr[s] = uint32(math.Min(math.Floor(x), float64(maxThr)))
 	}
 	for s := t.nShells; s < len(a.thr); s++ {
 		a.thr[s] = math.MaxUint32
@@ -247,8 +252,9 @@ func analyse[T pixel](a *Analyser, px []T, res *Result) error {
 	switch p.Method {
 	case Dispersion:
 		a.strong, res.Overloaded = dispersion(&a.disp, a.strong, limit, px, t.shell, t.geom.Width, p)
+		res.Masked = countMasked(px, t.shell)
 	default:
-		a.strong, res.Overloaded = strongPixels(a.strong, limit, px, t.shell, &a.thr)
+		a.strong, res.Masked, res.Overloaded = strongPixels(a.strong, limit, px, t.shell, &a.thr)
 	}
 	res.StrongPixels = len(a.strong)
 	if res.Overloaded {
@@ -275,7 +281,7 @@ func analyse[T pixel](a *Analyser, px []T, res *Result) error {
 // pixel the loop is then loads, a subtraction and an OR; with a branch
 // per pixel the same instructions took 1.5 times as long in one build as
 // in another, depending on where they were placed.
-func strongPixels[T pixel](dst []int32, limit int, px []T, shell []uint8, thr *[256]uint32) ([]int32, bool) {
+func strongPixels[T pixel](dst []int32, limit int, px []T, shell []uint8, thr *[256]uint32) (_ []int32, masked int, overloaded bool) {
 	allOnes := uint32(^T(0))
 	shell = shell[:len(px)]
 	n := len(px)
@@ -291,24 +297,48 @@ func strongPixels[T pixel](dst []int32, limit int, px []T, shell []uint8, thr *[
 		}
 		for k := i; k < i+8; k++ {
 			v := uint32(px[k])
-			if v > thr[shell[k]] && v != allOnes {
-				if len(dst) >= limit {
-					return dst, true
-				}
-				dst = append(dst, int32(k))
+			if v <= thr[shell[k]] {
+				continue
 			}
+			if v == allOnes {
+				masked++
+				continue
+			}
+			if len(dst) >= limit {
+				return dst, masked + countMasked(px[k+1:], shell[k+1:]), true
+			}
+			dst = append(dst, int32(k))
 		}
 	}
 	for ; i < n; i++ {
 		v := uint32(px[i])
-		if v > thr[shell[i]] && v != allOnes {
-			if len(dst) >= limit {
-				return dst, true
-			}
-			dst = append(dst, int32(i))
+		if v <= thr[shell[i]] {
+			continue
+		}
+		if v == allOnes {
+			masked++
+			continue
+		}
+		if len(dst) >= limit {
+			return dst, masked + countMasked(px[i+1:], shell[i+1:]), true
+		}
+		dst = append(dst, int32(i))
+	}
+	return dst, masked, false
+}
+
+// countMasked counts the all-ones pixels (masked by the detector in this
+// frame) that the tables do not already exclude.
+func countMasked[T pixel](px []T, shell []uint8) int {
+	allOnes := ^T(0)
+	shell = shell[:len(px)]
+	n := 0
+	for i, v := range px {
+		if v == allOnes && shell[i] != excludedShell {
+			n++
 		}
 	}
-	return dst, false
+	return n
 }
 
 // label groups the strong pixels into connected components with a

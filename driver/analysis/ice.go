@@ -267,10 +267,17 @@ func (a *Analyser) ice(res *Result) {
 		// must not look like a ring).
 		bs, r0, r1 := &a.stats[band.shell], &a.stats[band.ref], &a.stats[min(band.ref+1, t.nRegular-1)]
 		if bs.n > 0 && r0.n > 0 && r1.n > 0 {
-			ref := (1-band.refW)*r0.mean + band.refW*r1.mean
-			v := (1-band.refW)*r0.sigma*r0.sigma + band.refW*r1.sigma*r1.sigma
+			w0, w1 := 1-band.refW, band.refW
+			ref := w0*r0.mean + w1*r1.mean
+			v := w0*r0.sigma*r0.sigma + w1*r1.sigma*r1.sigma
 			excess := bs.mean - ref
-			se := math.Sqrt(math.Max(v, ref) / float64(bs.n))
+			// The standard error of the excess counts both sides: the
+			// band's mean and the reference's, each from its shell's
+			// background sample. At a small fraction of a photon per pixel
+			// the reference's own noise is several percent.
+			v0 := math.Max(r0.sigma*r0.sigma, r0.mean) / float64(r0.n)
+			v1 := math.Max(r1.sigma*r1.sigma, r1.mean) / float64(r1.n)
+			se := math.Sqrt(math.Max(v, ref)/float64(bs.n) + w0*w0*v0 + w1*w1*v1)
 			if ref > 0 && excess > iceBgExcess*ref && excess > iceBgZ*se {
 				detected |= 1 << b
 			}

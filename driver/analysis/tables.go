@@ -46,11 +46,13 @@ type Tables struct {
 	nShells     int     // regular shells plus ice bands
 	nRegular    int     // regular shells: 0..nRegular-1; ice bands follow
 	ice         []iceBand
-	qLo, qStep  float64 // shell s covers 1/d² in [qLo + s*qStep, qLo + (s+1)*qStep)
-	qHi         float64 // 1/d² of the highest-resolution analysed pixel
-	shellPixels []int   // analysed pixels per shell
-	analysed    int     // pixels not excluded
-	profile     string  // EIGER profile whose gaps were masked, "" if none
+	qLo, qStep  float64    // shell s covers 1/d² in [qLo + s*qStep, qLo + (s+1)*qStep)
+	qHi         float64    // 1/d² of the highest-resolution analysed pixel
+	shellPixels []int      // analysed pixels per shell
+	sample      []int32    // the background sample: pixel indices, row-major (see sampleStride)
+	stride      [256]int32 // per shell: one pixel in stride is in the sample
+	analysed    int        // pixels not excluded
+	profile     string     // EIGER profile whose gaps were masked, "" if none
 }
 
 // NewTables validates the geometry and parameters and builds the tables.
@@ -182,7 +184,70 @@ func NewTables(g Geometry, p Params, m Masks) (*Tables, error) {
 			t.analysed++
 		}
 	}
+	t.sample = backgroundSample(t)
 	return t, nil
+}
+
+// minShellSample is the number of pixels a shell's background sample keeps
+// at least (all of them when the shell is smaller): enough that the clipped
+// mean and sigma of a shell carry a relative error of about 1 % of sigma,
+// far below what moves an integer threshold of mean + 6 sigma.
+const minShellSample = 4096
+
+// sampleStride returns the background sampling of a shell of n pixels:
+// every stride-th pixel, 1 (all), 2 or 4.
+//
+// Why sample at all: histogramming every pixel was two thirds of the
+// threshold method's time (about 2 ns per pixel on the 2-core AMD EPYC
+// machine of issue 14), while the background of a shell of 40 000 pixels is
+// known as well from 10 000. The strong-pixel test still looks at every
+// pixel. Small shells (ice bands, corners, small detectors) keep every
+// pixel.
+func sampleStride(n int) int32 {
+	switch {
+	case n >= 4*minShellSample:
+		return 4
+	case n >= 2*minShellSample:
+		return 2
+	}
+	return 1
+}
+
+// backgroundSample lists the pixels whose histograms give the shells'
+// backgrounds: in a shell of stride k, the pixels with (x + y) mod k = 0, a
+// diagonal lattice that takes every row and every column equally, so that
+// no row or column pattern of the detector (chip borders, module edges)
+// weighs more than its share.
+func backgroundSample(t *Tables) []int32 {
+	stride := &t.stride
+	for s := range stride {
+		stride[s] = 1
+	}
+	for s, c := range t.shellPixels {
+		stride[s] = sampleStride(c)
+	}
+	// Ice bands and the shells they are compared with keep every pixel:
+	// a continuous ring is a band background a few percent above its
+	// neighbours', which sampling noise would imitate (ice.go).
+	for _, b := range t.ice {
+		stride[b.shell], stride[b.ref] = 1, 1
+		stride[min(b.ref+1, t.nRegular-1)] = 1
+	}
+	n := 0
+	for s, c := range t.shellPixels {
+		n += (c + int(stride[s]) - 1) / int(stride[s])
+	}
+	sample := make([]int32, 0, n+t.geom.Height)
+	w := t.geom.Width
+	for y := 0; y < t.geom.Height; y++ {
+		row := t.shell[y*w : (y+1)*w]
+		for x, s := range row {
+			if s != excludedShell && int32(x+y)%stride[s] == 0 {
+				sample = append(sample, int32(y*w+x))
+			}
+		}
+	}
+	return sample
 }
 
 // WithParams returns tables for new parameters. When only per-frame

@@ -31,10 +31,13 @@
 // into the same byte as an "excluded" shell, so the per-frame passes test one
 // byte per pixel for all masks.
 //
-// Background (first pass): an exact histogram of counts 0..255 per shell,
-// then median, MAD and sigma clipping to convergence on the histogram
-// (background.go explains the choice and the overflow path for bright
-// backgrounds). All-ones pixels are excluded frame by frame.
+// Background (first pass): an exact histogram of counts 0..255 per shell
+// over the shell's background sample (every 4th or 2nd pixel of a large
+// shell, every pixel of a small one, of an ice band and of the shells an
+// ice band is compared with), then median, MAD and sigma clipping to
+// convergence on the histogram (background.go explains the choices and the
+// overflow path for bright backgrounds). All-ones pixels are excluded frame
+// by frame, and counted by the strong-pixel pass.
 //
 // Strong pixels (second pass), method "threshold": v > μ + spot-level·σ and
 // v > μ + 1 with μ, σ the background of the pixel's shell; method

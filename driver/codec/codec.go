@@ -176,5 +176,7 @@ func ParseV2Algorithm(alg string) (Encoding, error) {
 	case "lz4":
 		return HDF5LZ4, nil
 	}
-	return 0, fmt.Errorf("%w: V2 compression algorithm %q (want bslz4 or lz4)", ErrUnsupported, alg)
+	// A copy in the error: alg then does not escape, so a caller's
+	// string(bytes) conversion needs no allocation (the per-frame path).
+	return 0, fmt.Errorf("%w: V2 compression algorithm %q (want bslz4 or lz4)", ErrUnsupported, strings.Clone(alg))
 }

@@ -323,6 +323,7 @@ func (p *Pipeline) handle(ctx context.Context, m stream.Message) {
 		s := p.cur.Load()
 		if s == nil || m.Image.SeriesID != s.id {
 			p.log.Warn().Uint64("series", m.Image.SeriesID).Uint64("image", m.Image.Number).Msg("image outside an open series dropped")
+			m.Image.Release()
 			return
 		}
 		p.dispatch(ctx, s, m.Image)

@@ -17,7 +17,7 @@ import (
 // their spot buffers keep their storage from frame to frame.
 type job struct {
 	series *series
-	image  *stream.Image // released by the worker once decoded
+	image  *stream.Image // released (Image.Release) by the worker once decoded
 	number uint64        // image number (0-based frame)
 	seq    uint64
 
@@ -57,16 +57,21 @@ func (p *Pipeline) worker(id int) {
 		t0 := time.Now()
 		s := j.series
 		img := j.image
+		// What the stages after decoding need of the image: the image
+		// itself goes back to the receiver once decoded.
+		number, width, height, elemSize, enc := img.Number, img.Width, img.Height, img.ElemSize, img.Encoding
 		if !s.prepared {
 			// Cannot happen: the dispatcher prepares before queueing.
 			j.err = errors.New("series not prepared")
+			j.releaseImage()
 			p.done <- j
 			continue
 		}
 		size := img.DecodedSize()
-		if img.Width != s.width || img.Height != s.height || img.ElemSize != s.elemSize {
-			j.err = fmt.Errorf("frame %d is %dx%d x %d bytes, the series is %dx%d x %d", img.Number,
-				img.Width, img.Height, img.ElemSize, s.width, s.height, s.elemSize)
+		if width != s.width || height != s.height || elemSize != s.elemSize {
+			j.err = fmt.Errorf("frame %d is %dx%d x %d bytes, the series is %dx%d x %d", number,
+				width, height, elemSize, s.width, s.height, s.elemSize)
+			j.releaseImage()
 			p.done <- j
 			continue
 		}
@@ -74,12 +79,15 @@ func (p *Pipeline) worker(id int) {
 			buf = make([]byte, size)
 		}
 		buf = buf[:size]
-		_, err := dec.Decode(buf, img.Data, img.Encoding, img.ElemSize)
-		j.image = nil // the encoded message is no longer needed: let it go early
+		_, err := dec.Decode(buf, img.Data, enc, elemSize)
+		// The encoded message is no longer needed: its buffer goes back to
+		// the receiver for a later frame.
+		j.releaseImage()
+		img = nil
 		t1 := time.Now()
 		j.decode = t1.Sub(t0)
 		if err != nil {
-			j.err = fmt.Errorf("frame %d: decode %s: %w", img.Number, img.Encoding, err)
+			j.err = fmt.Errorf("frame %d: decode %s: %w", number, enc, err)
 			p.done <- j
 			continue
 		}
@@ -89,8 +97,8 @@ func (p *Pipeline) worker(id int) {
 			} else if an.Tables() != t {
 				an.SetTables(t)
 			}
-			if err := an.Analyse(buf, img.ElemSize, &res); err != nil {
-				j.err = fmt.Errorf("frame %d: analyse: %w", img.Number, err)
+			if err := an.Analyse(buf, elemSize, &res); err != nil {
+				j.err = fmt.Errorf("frame %d: analyse: %w", number, err)
 			} else {
 				j.analysed = true
 				j.res.Spots, j.res.Score, j.res.Resolution, j.res.IS, j.res.Hit = res.Spots, res.Score, res.Resolution, res.IS, res.Hit
@@ -113,12 +121,19 @@ func (p *Pipeline) worker(id int) {
 		t2 := time.Now()
 		j.analyse = t2.Sub(t1)
 		if s.w != nil {
-			path, err := s.w.Write(&scratch, int(img.Number), cbf.Pixels{Data: buf, Width: img.Width, Height: img.Height, ElemSize: img.ElemSize})
+			path, err := s.w.Write(&scratch, int(number), cbf.Pixels{Data: buf, Width: width, Height: height, ElemSize: elemSize})
 			j.path, j.writeErr = path, err
 			j.write = time.Since(t2)
 		}
 		p.done <- j
 	}
+}
+
+// releaseImage hands the frame's encoded message back to the receiver
+// (stream.Image.Release) and forgets it.
+func (j *job) releaseImage() {
+	j.image.Release()
+	j.image = nil
 }
 
 // committer applies finished frames in arrival order. It only ever holds

@@ -15,7 +15,10 @@ type Parser struct {
 	// selected channel is an error.
 	Channel string
 
-	dec    *codec.Decoder
+	dec *codec.Decoder
+	// target, when set, is the Image the next image message is parsed
+	// into instead of a new one (the receiver's pooled Image).
+	target *Image
 	intern [8]string
 	next   int
 
@@ -47,4 +50,15 @@ func (p *Parser) decoder() *codec.Decoder {
 		p.dec = codec.NewDecoder()
 	}
 	return p.dec
+}
+
+// newImage returns the Image to parse an image message into: the target,
+// cleared but keeping its storage, else a new one.
+func (p *Parser) newImage() *Image {
+	img := p.target
+	if img == nil {
+		return new(Image)
+	}
+	*img = Image{buf: img.buf}
+	return img
 }

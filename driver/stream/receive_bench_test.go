@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime/metrics"
+	"syscall"
 	"testing"
 	"time"
 
@@ -11,13 +12,15 @@ import (
 )
 
 // BenchmarkReceive4M is the receiver's whole cost per real EIGER 4M frame
-// (Stream V1, 1.17 MB of bslz4 pixels): libzmq over TCP loopback,
-// pebbe/zmq4's RecvBytes (a fresh Go slice per part), parsing, series
-// tracking and delivery, with a consumer that only counts. Besides the
-// time per frame it reports what RecvBytes' allocations cost the garbage
-// collector: heap bytes allocated, GC cycles and GC CPU time per frame
-// (runtime/metrics: assists, dedicated mark workers and pauses; the idle
-// mark workers, which only use otherwise idle CPU, apart).
+// (Stream V1, 1.17 MB of bslz4 pixels): libzmq over TCP loopback, the
+// receive into pooled buffers, parsing, series tracking and delivery, with
+// a consumer that only counts and releases. Besides the time per frame it
+// reports what allocations there are cost the garbage collector: heap
+// bytes allocated, GC cycles and GC CPU time per frame (runtime/metrics:
+// assists, dedicated mark workers and pauses; the idle mark workers, which
+// only use otherwise idle CPU, apart), and the process's CPU time per frame.
+// With pebbe/zmq4's RecvBytes (a fresh Go slice per part) it was 1.17 MB
+// and 35 allocations, 0.05 ms of GC CPU per frame.
 func BenchmarkReceive4M(b *testing.B) {
 	ctx, err := zmq.NewContext()
 	if err != nil {
@@ -45,6 +48,7 @@ func BenchmarkReceive4M(b *testing.B) {
 	go func() {
 		for m := range r.Events() {
 			if m.Image != nil {
+				m.Image.Release()
 				images <- struct{}{}
 			}
 		}
@@ -85,7 +89,9 @@ func BenchmarkReceive4M(b *testing.B) {
 		before[i] = value(s)
 	}
 	b.SetBytes(int64(len(parts[1]) + len(parts[2])))
+	b.ReportAllocs()
 	b.ResetTimer()
+	cpu0 := processCPU()
 	sent := make(chan struct{})
 	go func() {
 		defer close(sent)
@@ -101,6 +107,7 @@ func BenchmarkReceive4M(b *testing.B) {
 		}
 	}
 	b.StopTimer()
+	cpu := processCPU() - cpu0
 	<-sent
 	metrics.Read(samples)
 	n := float64(b.N)
@@ -110,6 +117,16 @@ func BenchmarkReceive4M(b *testing.B) {
 	b.ReportMetric((value(samples[1])-before[1])/n, "gc-cycles/frame")
 	b.ReportMetric((value(samples[2])-before[2])/n/1e6, "alloc-MB/frame")
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "frames/s")
+	b.ReportMetric(cpu.Seconds()/n*1e3, "cpu-ms/frame")
+}
+
+// processCPU is the CPU time (user + system) of the process so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func value(s metrics.Sample) float64 {

@@ -153,8 +153,13 @@ type Receiver struct {
 
 	zctx     *zmq.Context
 	sock     *zmq.Socket
+	reader   *partReader // receives sock's messages into bufs
 	fwd      *zmq.Socket
 	endpoint string
+
+	// bufs pools the message buffers (*msgBuf) that images are received
+	// into; Image.Release puts them back.
+	bufs sync.Pool
 
 	events  chan Message
 	abortCh chan uint64 // series id to abort
@@ -176,6 +181,9 @@ type Receiver struct {
 	nRecent     int
 	lastMsg     time.Time
 	seen        bitset
+	// handed is set when the message being handled was delivered as an
+	// Image: its buffer now belongs to the consumer.
+	handed bool
 }
 
 // New creates the socket and connects (or binds) it, so that nothing sent
@@ -206,6 +214,7 @@ func New(cfg Config) (*Receiver, error) {
 		parser:  Parser{Channel: cfg.Channel},
 		seed:    maphash.MakeSeed(),
 	}
+	r.bufs.New = func() any { return &msgBuf{pool: &r.bufs} }
 	r.log = cfg.Logger.With().Str("component", "stream").Str("endpoint", cfg.Endpoint).Logger()
 	r.sampled = r.log.Sample(&zerolog.BurstSampler{Burst: 5, Period: 10 * time.Second})
 
@@ -249,6 +258,9 @@ func (r *Receiver) openSockets() error {
 		if o.err != nil {
 			return fmt.Errorf("stream: set %s: %w", o.name, o.err)
 		}
+	}
+	if r.reader, err = newPartReader(r.sock); err != nil {
+		return err
 	}
 	if cfg.Bind {
 		err = r.sock.Bind(cfg.Endpoint)
@@ -294,6 +306,10 @@ func (r *Receiver) openSockets() error {
 // closeSockets releases the sockets and the context; only the goroutine that
 // uses the sockets may call it.
 func (r *Receiver) closeSockets() {
+	if r.reader != nil {
+		r.reader.close()
+		r.reader = nil
+	}
 	if r.sock != nil {
 		r.sock.Close()
 		r.sock = nil
@@ -421,7 +437,7 @@ func (r *Receiver) Run(ctx context.Context) error {
 		close(r.events)
 	}()
 	r.lastMsg = time.Now()
-	parts := make([][]byte, 0, 16)
+	var mb *msgBuf // the buffer to receive the next message into
 	for {
 		if ctx.Err() != nil {
 			r.shutdown()
@@ -434,8 +450,10 @@ func (r *Receiver) Run(ctx context.Context) error {
 			}
 		default:
 		}
-		var err error
-		parts, err = r.receive(parts[:0])
+		if mb == nil {
+			mb = r.bufs.Get().(*msgBuf)
+		}
+		err := r.reader.receive(mb)
 		if err != nil {
 			if zmq.AsErrno(err) == zmq.Errno(syscall.EAGAIN) {
 				if !r.checkTimeout(ctx) {
@@ -450,42 +468,31 @@ func (r *Receiver) Run(ctx context.Context) error {
 			r.log.Error().Err(err).Msg("stream socket failed")
 			return fmt.Errorf("stream: receive: %w", err)
 		}
-		if !r.handle(ctx, parts, time.Now()) {
+		ok, kept := r.handle(ctx, mb, time.Now())
+		if !ok {
 			return nil
 		}
-	}
-}
-
-// receive reads one whole message, waiting at most PollInterval for its
-// first part. Parts beyond maxParts are read and discarded (the message is
-// then malformed), so a flood of parts cannot grow memory.
-func (r *Receiver) receive(parts [][]byte) ([][]byte, error) {
-	first, err := r.sock.RecvBytes(0)
-	if err != nil {
-		return parts, err
-	}
-	parts = append(parts, first)
-	for {
-		more, err := r.sock.GetRcvmore()
-		if err != nil {
-			return parts, err
-		}
-		if !more {
-			return parts, nil
-		}
-		p, err := r.sock.RecvBytes(0)
-		if err != nil {
-			return parts, err
-		}
-		if len(parts) < maxParts+1 {
-			parts = append(parts, p)
+		if kept {
+			mb = nil
 		}
 	}
 }
 
-// handle processes one received message. It returns false when ctx was
-// cancelled while delivering.
-func (r *Receiver) handle(ctx context.Context, parts [][]byte, now time.Time) bool {
+// handle processes one received message. ok is false when ctx was
+// cancelled while delivering. kept reports that the message's buffer went
+// with the message (an Image's until Image.Release; a Series', whose
+// appendix aliases it, for good); otherwise the caller reuses it at once.
+func (r *Receiver) handle(ctx context.Context, mb *msgBuf, now time.Time) (ok, kept bool) {
+	r.handed = false
+	mb.img.buf = mb // before delivery: the consumer may release at once
+	r.parser.target = &mb.img
+	m, ok := r.handleParts(ctx, mb.parts, now)
+	r.parser.target = nil
+	return ok, r.handed || m.Series != nil
+}
+
+// handleParts parses, tracks and delivers one message.
+func (r *Receiver) handleParts(ctx context.Context, parts [][]byte, now time.Time) (Message, bool) {
 	r.lastMsg = now
 	r.c.messages.Add(1)
 	var size uint64
@@ -498,14 +505,14 @@ func (r *Receiver) handle(ctx context.Context, parts [][]byte, now time.Time) bo
 	}
 	if len(parts) > maxParts {
 		r.problem(&r.c.malformed, "malformed", fmt.Errorf("message of more than %d parts", maxParts))
-		return true
+		return Message{}, true
 	}
 	m, err := r.parse(parts)
 	if err != nil {
 		r.problem(&r.c.malformed, "malformed", err)
-		return true
+		return Message{}, true
 	}
-	return r.track(ctx, m, parts, now)
+	return m, r.track(ctx, m, parts, now)
 }
 
 // parse detects the version (unless configured) and parses.

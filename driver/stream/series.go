@@ -179,6 +179,7 @@ func (r *Receiver) onImage(ctx context.Context, img *Image, now time.Time) bool 
 	cur.delivered++
 	img.Arrival = now
 	r.c.images.Add(1)
+	r.handed = true
 	return r.deliver(ctx, Message{Image: img})
 }
 

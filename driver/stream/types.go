@@ -254,7 +254,8 @@ type Pixels struct {
 	ElemSize int    // bytes per pixel: 1, 2 or 4
 	Encoding codec.Encoding
 	// Data is the encoded pixels. It aliases the received message buffer:
-	// treat it as read-only; it stays valid as long as the Image is held.
+	// treat it as read-only; it stays valid as long as the Image is held
+	// and not released (Image.Release).
 	Data []byte
 }
 
@@ -290,6 +291,10 @@ type Image struct {
 	Appendix []byte
 
 	Arrival time.Time // when the receiver got the message; zero from the parsers
+
+	// buf is the receiver's message buffer the Image lives in (see
+	// Release); nil for Images the Receiver did not make.
+	buf *msgBuf
 }
 
 // UserData parses the image appendix (see UserData.Value). It allocates, so

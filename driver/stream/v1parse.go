@@ -301,7 +301,8 @@ func (p *Parser) parseV1Image(parts [][]byte, first *v1First) (*Image, error) {
 	if len(parts) < 4 || len(parts) > 5 {
 		return nil, fmt.Errorf("V1 image %d of series %d: %d parts, want 4 (dimage, dimage_d, data, dconfig) or 5 (with appendix)", first.Frame, first.Series, len(parts))
 	}
-	img := &Image{Version: 1, SeriesID: first.Series, Number: first.Frame}
+	img := p.newImage()
+	img.Version, img.SeriesID, img.Number = 1, first.Series, first.Frame
 	if len(first.Hash) == 32 {
 		if _, err := hex.Decode(img.Hash[:], []byte(first.Hash)); err == nil {
 			img.HasHash = true

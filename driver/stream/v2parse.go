@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -70,7 +71,7 @@ func (q *rational) UnmarshalCBOR(b []byte) error {
 // v2Envelope is what the parser needs of image and end messages, and the
 // dispatch for start messages.
 type v2Envelope struct {
-	Type       string    `cbor:"type"`
+	Type       textSpan  `cbor:"type"` // not a string: that would allocate per message
 	SeriesID   uint64    `cbor:"series_id"`
 	UniqueID   textSpan  `cbor:"series_unique_id"`
 	ImageID    uint64    `cbor:"image_id"`
@@ -165,16 +166,15 @@ func (p *Parser) parseV2Image(e *v2Envelope) (*Image, error) {
 	if e.ImageID == absent {
 		return nil, fmt.Errorf("V2 image of series %d: no image_id", e.SeriesID)
 	}
-	img := &Image{
-		Version:    2,
-		SeriesID:   e.SeriesID,
-		UniqueID:   p.internBytes(e.UniqueID),
-		Number:     e.ImageID,
-		StartTime:  Ticks{Count: e.StartTime.num, Rate: e.StartTime.den},
-		StopTime:   Ticks{Count: e.StopTime.num, Rate: e.StopTime.den},
-		RealTime:   Ticks{Count: e.RealTime.num, Rate: e.RealTime.den},
-		SeriesDate: e.SeriesDate,
-	}
+	img := p.newImage()
+	img.Version = 2
+	img.SeriesID = e.SeriesID
+	img.UniqueID = p.internBytes(e.UniqueID)
+	img.Number = e.ImageID
+	img.StartTime = Ticks{Count: e.StartTime.num, Rate: e.StartTime.den}
+	img.StopTime = Ticks{Count: e.StopTime.num, Rate: e.StopTime.den}
+	img.RealTime = Ticks{Count: e.RealTime.num, Rate: e.RealTime.den}
+	img.SeriesDate = e.SeriesDate
 	if len(e.UserData) > 0 {
 		img.Appendix = e.UserData
 	}
@@ -187,8 +187,11 @@ func (p *Parser) parseV2Image(e *v2Envelope) (*Image, error) {
 		return nil, fmt.Errorf("V2 image %d: data is not a map of channels", img.Number)
 	}
 	indefinite := info == indefiniteLength
+	if img.buf != nil {
+		img.Other = img.buf.other[:0] // the receiver's storage
+	}
 	if !indefinite && count > 1 {
-		img.Other = make([]Pixels, 0, min(count-1, 8))
+		img.Other = slices.Grow(img.Other, int(min(count-1, 8)))
 	}
 	found := false
 	for i := uint64(0); indefinite || i < count; i++ {
@@ -226,6 +229,8 @@ func (p *Parser) parseV2Image(e *v2Envelope) (*Image, error) {
 	}
 	if len(img.Other) == 0 {
 		img.Other = nil
+	} else if img.buf != nil {
+		img.buf.other = img.Other
 	}
 	return img, nil
 }

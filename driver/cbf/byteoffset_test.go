@@ -282,3 +282,62 @@ func FuzzDecodeByteOffset(f *testing.F) {
 		checkRoundTrip(t, dst)
 	})
 }
+
+// The 16-bit path's common groups (eight one-byte differences, counts below
+// 0x8000 or masked) go through the vector kernel on amd64; frames that are
+// mostly such groups, with differences around the one-byte limit and rare
+// values that force the exact path (masked runs, raw 0x7f80..0x8000 and
+// 0xff00..0xfffe, jumps), must give the generic encoder's bytes, whole and
+// range by range.
+func TestU16CommonGroupsMatchGenericEncoder(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for trial := 0; trial < 300; trial++ {
+		n := 1 + rng.IntN(3000)
+		data := make([]byte, 2*n)
+		v := rng.IntN(1000)
+		for i := 0; i < n; i++ {
+			raw := 0
+			switch r := rng.IntN(400); {
+			case r == 0:
+				raw = 0xffff
+			case r == 1:
+				raw = 0x7f80 + rng.IntN(129)
+			case r == 2:
+				raw = 0xff00 + rng.IntN(255)
+			case r == 3:
+				v = rng.IntN(0x8000)
+				raw = v
+			default:
+				v = min(max(v+rng.IntN(261)-130, 0), 0x7fff)
+				raw = v
+			}
+			if rng.IntN(3000) == 0 { // a masked run
+				for k := 0; k < 20 && i < n; k++ {
+					binary.LittleEndian.PutUint16(data[2*i:], 0xffff)
+					i++
+				}
+				i--
+				continue
+			}
+			binary.LittleEndian.PutUint16(data[2*i:], uint16(raw))
+		}
+		p := Pixels{Data: data, Width: n, Height: 1, ElemSize: 2}
+		vals := make([]int32, n)
+		for i := range vals {
+			vals[i] = p.Value(i)
+		}
+		want := AppendByteOffset(nil, vals)
+		if got := appendPixels(nil, p); !bytes.Equal(got, want) {
+			t.Fatalf("n=%d: fast path differs\n got % x\nwant % x", n, got, want)
+		}
+		var pieces []byte
+		for from := 0; from < n; {
+			to := min(n, from+1+rng.IntN(500))
+			pieces = appendPixelRange(pieces, p, from, to)
+			from = to
+		}
+		if !bytes.Equal(pieces, want) {
+			t.Fatalf("n=%d: range by range differs", n)
+		}
+	}
+}

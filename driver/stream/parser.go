@@ -24,6 +24,9 @@ type Parser struct {
 
 	// Decoding targets, kept here so that they are not allocated per
 	// message.
+	// lastHash is the V1 frame hash last read, reused while it repeats.
+	lastHash [1]string
+
 	env    v2Envelope
 	first  v1First
 	shaped v1Shaped

@@ -2,8 +2,8 @@ package stream
 
 import (
 	"context"
-	"fmt"
 	"runtime/metrics"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -69,14 +69,21 @@ func BenchmarkReceive4M(b *testing.B) {
 	var head []byte
 	frame := 0
 	sendFrame := func() {
-		head = fmt.Appendf(head[:0], `{"frame":%d,"hash":"","htype":"dimage-1.0","series":6}`, frame)
+		head = strconv.AppendInt(append(head[:0], `{"frame":`...), int64(frame), 10)
+		head = append(head, `,"hash":"","htype":"dimage-1.0","series":6}`...)
 		frame++
 		parts[0] = head
 		send(parts)
 	}
-	// Warm up: the receiver is connected and the series is open.
-	sendFrame()
-	<-images
+	// Warm up: the receiver is connected, the series is open, and the pool
+	// holds as many buffers as frames are ever in flight (the Events queue
+	// and the socket's).
+	for range 2 * defaultQueue {
+		sendFrame()
+	}
+	for range 2 * defaultQueue {
+		<-images
+	}
 
 	// GC CPU without the idle mark workers, which only use CPU time that
 	// nothing else wanted (and do not run when the workers are busy).
@@ -99,10 +106,12 @@ func BenchmarkReceive4M(b *testing.B) {
 			sendFrame()
 		}
 	}()
+	deadline := time.NewTimer(10 * time.Minute) // one timer: a time.After per frame would allocate
+	defer deadline.Stop()
 	for i := 0; i < b.N; i++ {
 		select {
 		case <-images:
-		case <-time.After(time.Minute):
+		case <-deadline.C:
 			b.Fatalf("%d of %d frames received", i, b.N)
 		}
 	}

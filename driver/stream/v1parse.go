@@ -74,8 +74,11 @@ func (p *Parser) ParseV1(parts [][]byte) (Message, error) {
 	}
 	p.first = v1First{Series: absent, Frame: absent}
 	first := &p.first
-	if err := json.Unmarshal(parts[0], first); err != nil {
-		return Message{}, fmt.Errorf("V1 part 1: not a JSON object with an htype: %v (starts %s)", err, quoteStart(parts[0]))
+	if !p.fastV1First(parts[0], first) {
+		p.first = v1First{Series: absent, Frame: absent}
+		if err := json.Unmarshal(parts[0], first); err != nil {
+			return Message{}, fmt.Errorf("V1 part 1: not a JSON object with an htype: %v (starts %s)", err, quoteStart(parts[0]))
+		}
 	}
 	if first.Series == absent {
 		return Message{}, fmt.Errorf("V1 part 1 (htype %q): no series id", first.HType)
@@ -311,8 +314,11 @@ func (p *Parser) parseV1Image(parts [][]byte, first *v1First) (*Image, error) {
 
 	p.shaped = v1Shaped{Shape: p.shaped.Shape[:0], Size: absent}
 	d := &p.shaped
-	if err := json.Unmarshal(parts[1], d); err != nil {
-		return nil, fmt.Errorf("V1 image %d part 2: %v (starts %s)", img.Number, err, quoteStart(parts[1]))
+	if !fastV1Shaped(parts[1], d) {
+		p.shaped = v1Shaped{Shape: p.shaped.Shape[:0], Size: absent}
+		if err := json.Unmarshal(parts[1], d); err != nil {
+			return nil, fmt.Errorf("V1 image %d part 2: %v (starts %s)", img.Number, err, quoteStart(parts[1]))
+		}
 	}
 	if d.HType != htypeImageData {
 		return nil, fmt.Errorf("V1 image %d part 2: htype %q, want %s", img.Number, d.HType, htypeImageData)
@@ -339,8 +345,11 @@ func (p *Parser) parseV1Image(parts [][]byte, first *v1First) (*Image, error) {
 
 	p.times = v1Times{}
 	t := &p.times
-	if err := json.Unmarshal(parts[3], t); err != nil {
-		return nil, fmt.Errorf("V1 image %d part 4: %v (starts %s)", img.Number, err, quoteStart(parts[3]))
+	if !fastV1Times(parts[3], t) {
+		p.times = v1Times{}
+		if err := json.Unmarshal(parts[3], t); err != nil {
+			return nil, fmt.Errorf("V1 image %d part 4: %v (starts %s)", img.Number, err, quoteStart(parts[3]))
+		}
 	}
 	if t.HType != htypeImageTimes {
 		return nil, fmt.Errorf("V1 image %d part 4: htype %q, want %s", img.Number, t.HType, htypeImageTimes)

@@ -82,7 +82,9 @@ func tmpfsDir(b *testing.B) string {
 // core (wall time x cores), and per CPU-second of the whole process since
 // cpu0 (Mpx/cpu-s: what one core achieves when it is busy, which stays
 // meaningful on a machine shared with other work, unlike the wall-time
-// figures).
+// figures). cores-used is the process's CPU time over the wall time: on a
+// shared machine, 2 workers that get 1.1 cores between them cannot be
+// 1.8 times as fast as one, and the scaling is judged against it.
 func reportPixels(b *testing.B, frames int, px int, cores int, cpu0 time.Duration) {
 	sec := b.Elapsed().Seconds()
 	mpx := float64(frames) * float64(px) / 1e6
@@ -91,6 +93,7 @@ func reportPixels(b *testing.B, frames int, px int, cores int, cpu0 time.Duratio
 	b.ReportMetric(mpx/sec/float64(cores), "Mpx/s/core")
 	if cpu := processCPU() - cpu0; cpu > 0 {
 		b.ReportMetric(mpx/cpu.Seconds(), "Mpx/cpu-s")
+		b.ReportMetric(cpu.Seconds()/sec, "cores-used")
 	}
 }
 

@@ -147,6 +147,7 @@ func (p *Pipeline) publishCounters() {
 	st.QueueDepth.SetInt32(int32(depth))
 	if depth < cap(p.queue) {
 		st.QueueState.SetText("ok")
+		p.queueFullShown.Store(false) // after "ok": the next full queue says so again
 	}
 	st.SeriesIncomplete.SetInt32(clamp32(int(p.incomplete.Load())))
 }

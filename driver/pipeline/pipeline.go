@@ -193,9 +193,18 @@ type Pipeline struct {
 	sink     FrameSink
 	observer SeriesObserver
 
-	queue   chan *job
-	done    chan *job
-	jobPool sync.Pool
+	queue chan *job
+	done  chan *job
+	// freeJobs holds finished jobs for reuse, with their spot buffers: a
+	// channel rather than a sync.Pool, which a garbage collection empties
+	// (and the jobs' buffers would then grow again frame by frame). Jobs in
+	// flight are bounded (queue, workers, done), and so is the list.
+	freeJobs chan *job
+
+	// queueFull is the queue-state text under back-pressure, set once per
+	// episode (queueFullShown) rather than for every frame that waits.
+	queueFull      string
+	queueFullShown atomic.Bool
 
 	// settings changed by properties, applied as documented
 	mu            sync.Mutex
@@ -250,7 +259,8 @@ func New(cfg Config, dev *contract.Devices, sched gocron.Scheduler, receiver Rec
 		speed:         results.NewSpeed(time.Second),
 		hot:           analysis.NewHotMap(),
 	}
-	p.jobPool.New = func() any { return new(job) }
+	p.freeJobs = make(chan *job, 2*(cfg.QueueDepth+cfg.Workers)+1)
+	p.queueFull = fmt.Sprintf("full: %d frames queued, the receiver waits for the workers", cfg.QueueDepth)
 	if err := p.bindProperties(); err != nil {
 		return nil, err
 	}
@@ -343,7 +353,12 @@ func (p *Pipeline) dispatch(ctx context.Context, s *series, img *stream.Image) {
 	if s.dispatched == 0 {
 		p.dev.Stream.Encoding.SetText(img.Encoding.String())
 	}
-	j := p.jobPool.Get().(*job)
+	var j *job
+	select {
+	case j = <-p.freeJobs:
+	default:
+		j = new(job)
+	}
 	*j = job{series: s, image: img, number: img.Number, seq: s.dispatched, spots: j.spots[:0], spotXY: j.spotXY[:0], iceRings: j.iceRings[:0], arrival: img.Arrival}
 	if j.arrival.IsZero() {
 		j.arrival = time.Now()
@@ -356,7 +371,9 @@ func (p *Pipeline) dispatch(ctx context.Context, s *series, img *stream.Image) {
 	default:
 	}
 	n := p.backPressure.Add(1)
-	p.dev.Stream.QueueState.SetText(fmt.Sprintf("full: %d frames queued, the receiver waits for the workers", cap(p.queue)))
+	if p.queueFullShown.CompareAndSwap(false, true) {
+		p.dev.Stream.QueueState.SetText(p.queueFull)
+	}
 	if n == 1 || n%100 == 0 {
 		p.log.Warn().Uint64("times", n).Int("queue", cap(p.queue)).Msg("frame queue full: workers cannot keep up, applying back-pressure to the stream")
 	}

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"tioga/driver/analysis"
@@ -108,6 +109,8 @@ func (p *Pipeline) worker(id int) {
 				j.blobFrag = res.BlobFragments
 				j.iceRings = an.Tables().IceRingD(res.IceRings, j.iceRings[:0])
 				var sumI float64
+				j.spots = slices.Grow(j.spots, results.SpotWidth*len(res.SpotList))
+				j.spotXY = slices.Grow(j.spotXY, 2*len(res.SpotList))
 				for _, sp := range res.SpotList {
 					j.spots = append(j.spots, float32(sp.X), float32(sp.Y), float32(sp.Intensity), float32(sp.Sigma), float32(sp.D))
 					j.spotXY = append(j.spotXY, float32(sp.X), float32(sp.Y))
@@ -234,6 +237,9 @@ func (p *Pipeline) commit(j *job) {
 	}
 	j.image = nil
 	j.series = nil
-	p.jobPool.Put(j)
+	select {
+	case p.freeJobs <- j:
+	default: // the list is full: this job is left to the garbage collector
+	}
 	s.noteCommitted()
 }

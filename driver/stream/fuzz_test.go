@@ -57,6 +57,7 @@ func FuzzParseV1(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		parts := bytes.Split(data, partSep)
 		m, err := ParseV1(parts)
+		checkPooledParse(t, m, err, func(p *Parser) (Message, error) { return p.ParseV1(parts) })
 		if err != nil {
 			if m.Kind() != KindInvalid {
 				t.Fatalf("error %v with a message %v", err, m.Kind())
@@ -160,6 +161,7 @@ func FuzzParseV2(f *testing.F) {
 
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, err := ParseV2(data)
+		checkPooledParse(t, m, err, func(p *Parser) (Message, error) { return p.ParseV2(data) })
 		if err != nil {
 			if m.Kind() != KindInvalid {
 				t.Fatalf("error %v with a message %v", err, m.Kind())

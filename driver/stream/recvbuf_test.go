@@ -3,6 +3,7 @@ package stream
 import (
 	"bytes"
 	"crypto/md5"
+	"reflect"
 	"runtime"
 	"strconv"
 	"testing"
@@ -238,4 +239,34 @@ func TestReleasedBuffersAreReused(t *testing.T) {
 	}
 	// An Image the receiver did not make: Release does nothing.
 	mustParseV1(t, v1ImageParts(t, 0)).Image.Release()
+}
+
+// checkPooledParse parses a message again the receiver's way, into the
+// pooled Image of a message buffer that holds an earlier frame's values, and
+// fails unless the result equals the fresh parse (m, err).
+func checkPooledParse(t *testing.T, m Message, err error, parse func(*Parser) (Message, error)) {
+	t.Helper()
+	mb := &msgBuf{other: make([]Pixels, 1, 4)}
+	mb.img = Image{Version: 9, Number: 77, UniqueID: "stale", Appendix: []byte{1}, Other: mb.other, HasHash: true,
+		Pixels: Pixels{Channel: "stale", Width: 3, Data: []byte{2}}}
+	mb.img.buf = mb
+	p := Parser{target: &mb.img}
+	pm, perr := parse(&p)
+	if (perr == nil) != (err == nil) || (err != nil && perr.Error() != err.Error()) || pm.Kind() != m.Kind() {
+		t.Fatalf("pooled parse: %v %v, fresh: %v %v", pm.Kind(), perr, m.Kind(), err)
+	}
+	if m.Image == nil {
+		return
+	}
+	if pm.Image != &mb.img {
+		t.Fatal("pooled parse did not fill the pooled Image")
+	}
+	got := *pm.Image
+	if got.buf != mb {
+		t.Fatal("pooled parse lost the Image's buffer")
+	}
+	got.buf = nil
+	if !reflect.DeepEqual(&got, m.Image) {
+		t.Fatalf("pooled parse differs:\n%+v\n%+v", &got, m.Image)
+	}
 }

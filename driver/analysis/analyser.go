@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 	"slices"
 	"unsafe"
 )
@@ -62,6 +63,7 @@ type Result struct {
 	// max-spot-size): the pieces a diffuse blob breaks into. Neither is in
 	// the spots, the score or the resolution.
 	HotPixels     int
+	Grown         int // pixels added to the strong pixels by grow-level
 	ShapeRejected int
 	BlobFragments int
 	// Overloaded: more than max-strong-fraction of the analysed pixels were
@@ -87,11 +89,15 @@ type Analyser struct {
 	h     histograms
 	stats [maxShells]shellStats
 	thr   [256]uint32 // strong-pixel threshold per shell: v > thr[shell]; thr[excludedShell] = MaxUint32
+	thrLo [256]uint32 // grow threshold per shell (grow-level), same form
+	near  [256]uint32 // growSpots: lowest thrLo of a shell and the shells bordering it
 	bgVar [256]float64
 
-	strong []int32 // strong pixel indices, row-major order
-	parent []int32 // union-find over strong
-	comp   []int32 // component of each root
+	strong []int32  // strong pixel indices, row-major order
+	mark   []uint64 // bit per pixel: grown (growSpots); all zero between frames
+	merged []int32  // growSpots' merge buffer, swapped with strong
+	parent []int32  // union-find over strong
+	comp   []int32  // component of each root
 	acc    []spotAcc
 	qs     []float64 // 1/d² of accepted spots, for the resolution limit
 	blobs  []blobBox // rejected blobs of the frame, for their fragments
@@ -230,14 +236,17 @@ func analyse[T pixel](a *Analyser, px []T, res *Result) error {
 		bgSum += st.mean * n
 		bgN += n
 		if st.n == 0 {
-			a.thr[s] = maxThr
+			a.thr[s], a.thrLo[s] = maxThr, maxThr
 			continue
 		}
 		x := st.mean + math.Max(p.SpotLevel*math.Max(st.sigma, math.Sqrt(gain*st.mean)), gain)
 		a.thr[s] = uint32(math.Min(math.Floor(x), float64(maxThr)))
+		x = st.mean + math.Max(p.GrowLevel*math.Max(st.sigma, math.Sqrt(gain*st.mean)), gain)
+		a.thrLo[s] = uint32(math.Min(math.Floor(x), float64(maxThr)))
 	}
 	for s := t.nShells; s < len(a.thr); s++ {
 		a.thr[s] = math.MaxUint32
+		a.thrLo[s] = math.MaxUint32
 	}
 	if bgN > 0 {
 		res.Background = bgSum / bgN
@@ -261,6 +270,12 @@ func analyse[T pixel](a *Analyser, px []T, res *Result) error {
 		a.strong = a.strong[:0] // no spots, score 0: see Result.Overloaded
 	} else if hm := t.masks.Hot; hm != nil && p.HotPixelFrames > 0 {
 		a.strong, res.HotPixels = hm.observe(len(px), a.strong, p.HotPixelFrames)
+	}
+	if !res.Overloaded && p.Method == Threshold && p.GrowLevel > 0 && len(a.strong) > 0 {
+		res.Grown, res.Overloaded = growSpots(a, px, limit)
+		if res.Overloaded {
+			a.strong = a.strong[:0]
+		}
 	}
 
 	// Spots.
@@ -341,6 +356,134 @@ func countMasked[T pixel](px []T, shell []uint8) int {
 	return n
 }
 
+// growSpots is the second level of the threshold method's strong-pixel test
+// (hysteresis, seed and grow): the pixels 8-connected to a strong pixel,
+// directly or through other grown pixels, that exceed their shell's
+// background by grow-level σ join the strong pixels. A pixel at 6σ seeds a
+// spot; its weaker flanks, which alone would be noise, extend it. So a weak
+// spot keeps the pixels that hold most of its photons (a Gaussian profile
+// of σ 0.7 px puts half its intensity outside its brightest pixel), which
+// raises its I/σ and its pixel count past the spot filters, while no
+// component is formed without a seed: noise at grow-level alone never
+// becomes a spot. It reports the pixels added and whether the strong
+// pixels exceed limit (overload). a.strong is row-major sorted again.
+func growSpots[T pixel](a *Analyser, px []T, limit int) (added int, overloaded bool) {
+	t := a.t
+	allOnes := uint32(^T(0))
+	w, h := t.geom.Width, t.geom.Height
+	// A neighbour is screened by the lowest grow threshold of the shells
+	// next to its seed's before its own shell is looked up: most fail on
+	// their value alone, so the scan touches the shell table once per seed.
+	near := &a.near
+	last := t.nRegular - 1
+	for r := 0; r <= last; r++ {
+		near[r] = min(a.thrLo[r], a.thrLo[max(r-1, 0)], a.thrLo[min(r+1, last)])
+	}
+	for j := range t.ice {
+		// A band and the regular shells it borders (a pixel step is less
+		// than a shell's width): each may neighbour the other.
+		b := &t.ice[j]
+		r0 := max(int((b.qLo-t.qLo)/t.qStep)-1, 0)
+		r1 := min(int((b.qHi-t.qLo)/t.qStep)+1, last)
+		lb := a.thrLo[b.shell]
+		for r := r0; r <= r1; r++ {
+			lb = min(lb, a.thrLo[r])
+		}
+		near[b.shell] = lb
+		for r := r0; r <= r1; r++ {
+			near[r] = min(near[r], a.thrLo[b.shell])
+		}
+	}
+	if words := (len(px) + 63) / 64; len(a.mark) < words {
+		a.mark = make([]uint64, words)
+	}
+	mark := a.mark // grown pixels; a pixel above thr is a seed (or hot) without looking
+	seeds := len(a.strong)
+	for k := 0; k < len(a.strong) && !overloaded; k++ {
+		i := int(a.strong[k])
+		lo := near[t.shell[i]]
+		y := i / w
+		x := i - y*w
+		if x > 0 && x < w-1 && y > 0 && y < h-1 {
+			// Most seeds are isolated noise pixels with no neighbour
+			// above lo: one branch-free maximum of the eight lets the
+			// loads of successive seeds overlap instead of each waiting
+			// behind a mispredicted branch.
+			r := px[i-w-1 : i+w+2 : i+w+2]
+			m := max(r[0], r[1], r[2], r[w], r[w+2], r[2*w], r[2*w+1], r[2*w+2])
+			if uint32(m) <= lo {
+				continue
+			}
+			// Inside a spot most neighbours are seeds themselves: the
+			// neighbours in the grow band (thrLo, thr] of their shell
+			// are found without a branch, and only those are visited.
+			offs := [8]int{-w - 1, -w, -w + 1, -1, 1, w - 1, w, w + 1}
+			var in uint32
+			for q, o := range offs {
+				j := i + o
+				v, s := int64(px[j]), t.shell[j]
+				in |= uint32(uint64((int64(a.thrLo[s])-v)&(v-int64(a.thr[s])-1))>>63) << q
+			}
+			for ; in != 0; in &= in - 1 {
+				j := i + offs[bits.TrailingZeros32(in)]
+				if mark[j>>6]&(1<<(j&63)) != 0 || uint32(px[j]) == allOnes {
+					continue
+				}
+				if len(a.strong) >= limit {
+					overloaded = true
+					break
+				}
+				mark[j>>6] |= 1 << (j & 63)
+				a.strong = append(a.strong, int32(j))
+			}
+			continue
+		}
+		for yy := max(y-1, 0); yy <= min(y+1, h-1); yy++ {
+			for xx := max(x-1, 0); xx <= min(x+1, w-1); xx++ {
+				j := yy*w + xx
+				v := uint32(px[j])
+				if v <= lo || v == allOnes {
+					continue
+				}
+				if s := t.shell[j]; v <= a.thrLo[s] || v > a.thr[s] {
+					continue
+				}
+				if mark[j>>6]&(1<<(j&63)) != 0 {
+					continue
+				}
+				if len(a.strong) >= limit {
+					overloaded = true
+					break
+				}
+				mark[j>>6] |= 1 << (j & 63)
+				a.strong = append(a.strong, int32(j))
+			}
+		}
+	}
+	grown := a.strong[seeds:]
+	for _, i := range grown {
+		mark[i>>6] &^= 1 << (i & 63)
+	}
+	if len(grown) == 0 || overloaded {
+		return len(grown), overloaded
+	}
+	// Row-major order again: merge the sorted grown pixels into the seeds.
+	slices.Sort(grown)
+	a.merged = grow(a.merged, len(a.strong))
+	m, p, q := a.merged, 0, seeds
+	for o := range m {
+		if q == len(a.strong) || (p < seeds && a.strong[p] < a.strong[q]) {
+			m[o] = a.strong[p]
+			p++
+		} else {
+			m[o] = a.strong[q]
+			q++
+		}
+	}
+	a.strong, a.merged = m, a.strong
+	return len(grown), false
+}
+
 // label groups the strong pixels into connected components with a
 // union-find over the (row-major sorted) strong list: each pixel is linked
 // to its left neighbour and to the up-to-three neighbours in the previous
@@ -417,6 +560,11 @@ type spotAcc struct {
 	peakIdx  int32 // pixel index of the peak
 	x0, x1   int32 // bounding box
 	y0, y1   int32
+	// Seeds (strong pixels not added by growSpots): their count and
+	// bounding box, for the line test.
+	nseed    int
+	sx0, sx1 int32
+	sy0, sy1 int32
 }
 
 // measureT accumulates every component and keeps the spots that pass the
@@ -428,6 +576,9 @@ func measureT[T pixel](a *Analyser, px []T, res *Result) {
 	n := len(a.strong)
 	a.comp = grow(a.comp, n)
 	a.acc = a.acc[:0]
+	// With growSpots the seeds are the pixels above thr; otherwise every
+	// strong pixel is one (the dispersion test has its own thresholds).
+	grown := res.Grown > 0
 	for k := 0; k < n; k++ {
 		// Roots are the smallest index of their component, so a root is
 		// met before any other member of its component.
@@ -438,7 +589,8 @@ func measureT[T pixel](a *Analyser, px []T, res *Result) {
 		idx := a.strong[k]
 		if int(r) == k {
 			a.comp[k] = int32(len(a.acc))
-			a.acc = append(a.acc, spotAcc{x0: idx % w, x1: idx % w, y0: idx / w, y1: idx / w})
+			a.acc = append(a.acc, spotAcc{x0: idx % w, x1: idx % w, y0: idx / w, y1: idx / w,
+				sx0: math.MaxInt32, sx1: -1, sy0: math.MaxInt32, sy1: -1})
 		}
 		c := &a.acc[a.comp[r]]
 		v := uint32(px[idx])
@@ -467,6 +619,11 @@ func measureT[T pixel](a *Analyser, px []T, res *Result) {
 		xi := idx - y*w
 		c.x0, c.x1 = min(c.x0, xi), max(c.x1, xi)
 		c.y0, c.y1 = min(c.y0, y), max(c.y1, y)
+		if !grown || v > a.thr[s] {
+			c.nseed++
+			c.sx0, c.sx1 = min(c.sx0, xi), max(c.sx1, xi)
+			c.sy0, c.sy1 = min(c.sy0, y), max(c.sy1, y)
+		}
 	}
 	res.Candidates = len(a.acc)
 	a.blobs = a.blobs[:0]

@@ -47,6 +47,17 @@
 // spots: it is flooded, shadowed or broken, not a diffraction pattern, and
 // the cap also bounds the scratch whatever arrives.
 //
+// Grow (threshold method, grow-level 2.5 by default; 0 turns it off): the
+// strong pixels are seeds; every pixel 8-connected to a seed, directly or
+// through other grown pixels, that exceeds its shell's background by
+// grow-level σ (and by one photon) joins them. It is hysteresis: a spot
+// needs one pixel at spot-level σ, and then keeps its weaker flanks, which
+// hold about half the photons of a weak spot; pixels at grow-level alone
+// form no spot. On weak simulated crystals it doubles the recall of spots
+// with I/σ 5-7 (0.48 to 0.88) with no false spot on blanks; on the real
+// frames it brings the spot counts toward DIALS' (README). The line test
+// below looks at the seeds only.
+//
 // Hot pixels (hot.go): with a HotMap in Masks.Hot (the pipeline keeps one
 // across series), a pixel strong on hot-pixel-frames frames and on half of
 // all frames seen is hot, and hot pixels are dropped from the strong pixels.
@@ -68,7 +79,7 @@
 // below min-snr's Gaussian tail divided by the analysed pixels (σ(I)
 // counts the signal's own shot noise, so 16 photons in 6 pixels on 0.003
 // counts/px have I/σ 4 while chance would not put them there in 10^30
-// frames). Shape (Result.ShapeRejected): not a line one pixel wide of 5
+// frames). Shape (Result.ShapeRejected): seeds not a line one pixel wide of 5
 // pixels or more (a hot column, a streak), the peak pixel within
 // max-separation of the centroid (DIALS' peak-centroid filter: streaks,
 // lopsided blobs), and, from 50 pixels on, an intensity-weighted RMS radius

@@ -6,11 +6,11 @@ package analysis
 // why in the commit.
 var pinnedFixtures = []pinned{
 	{"EIGER 4M V1 frame 0", Dispersion, 506, 847.241, 2.58339, 410703, 0.97434, 64112},
-	{"EIGER 4M V1 frame 0", Threshold, 442, 804.936, 2.517, 442522, 0.97434, 5233},
+	{"EIGER 4M V1 frame 0", Threshold, 610, 1139.67, 2.41434, 468022, 0.97434, 5233},
 	{"EIGER 4M V1 frame 1", Dispersion, 506, 847.241, 2.58339, 410703, 0.974338, 64112},
-	{"EIGER 4M V1 frame 1", Threshold, 442, 804.936, 2.517, 442522, 0.974338, 5233},
+	{"EIGER 4M V1 frame 1", Threshold, 610, 1139.67, 2.41434, 468022, 0.974338, 5233},
 	{"EIGER 4M V1 frame 2", Dispersion, 506, 847.241, 2.58339, 410703, 0.974338, 64112},
-	{"EIGER 4M V1 frame 2", Threshold, 442, 804.936, 2.517, 442522, 0.974338, 5233},
+	{"EIGER 4M V1 frame 2", Threshold, 610, 1139.67, 2.41434, 468022, 0.974338, 5233},
 	{"EIGER2 16M V2 image", Dispersion, 0, 0, 0, 0, 8.31373e-07, 17},
 	{"EIGER2 16M V2 image", Threshold, 1, 0, 0, 11.9997, 8.31373e-07, 18},
 	{"EIGER2 500K bslz4_16bit image 0", Dispersion, 0, 0, 0, 0, 1.71739, 0},

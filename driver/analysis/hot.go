@@ -122,11 +122,14 @@ func (m *HotMap) observe(n int, strong []int32, minFrames int) ([]int32, int) {
 	return kept, removed
 }
 
-// isLine reports a component one pixel wide (or high) of at least
+// isLine reports a component whose seeds (the pixels above the
+// strong-pixel threshold) form a line one pixel wide (or high) of at least
 // minLinePixels: a hot column or row segment, or a streak, not a Bragg
-// spot (whose profile is at least a few pixels across both ways).
+// spot (whose profile is at least a few pixels across both ways). The
+// seeds, not the grown pixels: a noise pixel beside a hot column that
+// grow-level lets join it must not make the column two pixels wide.
 func isLine(c *spotAcc) bool {
-	return c.npix >= minLinePixels && (c.x0 == c.x1 || c.y0 == c.y1)
+	return c.nseed >= minLinePixels && (c.sx0 == c.sx1 || c.sy0 == c.sy1)
 }
 
 // minLinePixels: a one-pixel-wide component of this many pixels or more is

@@ -71,6 +71,7 @@ type Params struct {
 
 	// Threshold method.
 	SpotLevel float64 // σ above the shell background for a strong pixel
+	GrowLevel float64 // σ above the shell background for a pixel next to a spot to join it; 0 = off
 
 	// Spot acceptance (both methods).
 	SpotSize    int     // fewest pixels of a spot
@@ -195,6 +196,7 @@ var paramTable = func() []paramEntry {
 			Min: 0, Max: float64(len(methodNames) - 1), Default: 0, Integer: true, Choices: methodNames},
 			func(p *Params) float64 { return float64(p.Method) }, func(p *Params, v float64) { p.Method = Method(v) }),
 		fl("spot-level", "a pixel is strong when it exceeds its shell's background by this many standard deviations (threshold method)", "σ", 1, 100, 6, false, func(p *Params) *float64 { return &p.SpotLevel }),
+		fl("grow-level", "a pixel connected to a strong pixel joins its spot when it exceeds its shell's background by this many standard deviations (threshold method; 0 = off)", "σ", 0, 100, 2.5, false, func(p *Params) *float64 { return &p.GrowLevel }),
 		i("spot-size", "fewest connected strong pixels that make a spot", "px", 1, 10000, 3, false, func(p *Params) *int { return &p.SpotSize }),
 		i("max-spot-size", "most connected strong pixels that make a spot; larger blobs (ice, streaks, shadows) are rejected", "px", 1, 1e6, 1000, false, func(p *Params) *int { return &p.MaxSpotSize }),
 		fl("min-snr", "smallest integrated I/σ of an accepted spot", "", 0, 1000, 5, false, func(p *Params) *float64 { return &p.MinSNR }),

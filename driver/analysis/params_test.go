@@ -10,7 +10,7 @@ import (
 func TestDefaultParamsAreTheDocumentedOnes(t *testing.T) {
 	p := DefaultParams()
 	want := Params{
-		Method: Threshold, SpotLevel: 6, SpotSize: 3, MaxSpotSize: 1000, MinSNR: 5, MaxSeparation: 2, PoissonBackground: 0.02, MaxStrongFraction: 0.25,
+		Method: Threshold, SpotLevel: 6, GrowLevel: 2.5, SpotSize: 3, MaxSpotSize: 1000, MinSNR: 5, MaxSeparation: 2, PoissonBackground: 0.02, MaxStrongFraction: 0.25,
 		MinSpots: 5, HitThreshold: 2, ResolutionQuantile: 0.95,
 		DMax: 0, DMin: 0, Beamstop: NoRect, Shells: 128, IceRings: IceAuto, IceRingWidth: 0.002, HotPixelFrames: 10,
 		KernelSize: 3, SigmaBackground: 6, SigmaStrong: 3, Gain: 0, MinLocal: 2, GlobalThreshold: 0,
@@ -75,15 +75,15 @@ func TestParamTable(t *testing.T) {
 		}
 	}
 	// Every field of Params is reachable by name.
-	for _, n := range []string{"method", "spot-level", "spot-size", "max-spot-size", "min-snr", "max-separation", "poisson-background", "min-spots",
+	for _, n := range []string{"method", "spot-level", "grow-level", "spot-size", "max-spot-size", "min-snr", "max-separation", "poisson-background", "min-spots",
 		"hit-threshold", "resolution-quantile", "max-strong-fraction", "d-max", "d-min", "ix-min", "ix-max", "iy-min", "iy-max", "shells",
 		"ice-rings", "ice-ring-width", "hot-pixel-frames", "kernel-size", "sigma-background", "sigma-strong", "gain", "min-local", "global-threshold"} {
 		if !seen[n] {
 			t.Errorf("parameter %q missing from the table", n)
 		}
 	}
-	if len(seen) != 27 {
-		t.Errorf("%d parameters, want 27 (a new field needs a table entry and this test)", len(seen))
+	if len(seen) != 28 {
+		t.Errorf("%d parameters, want 28 (a new field needs a table entry and this test)", len(seen))
 	}
 }
 

@@ -7,9 +7,11 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
+	"tioga/internal/testenv"
 	"tioga/sim/diffraction"
 	"tioga/sim/truth"
 )
@@ -130,23 +132,47 @@ func TestWeakTuning(t *testing.T) {
 	if os.Getenv("ZDISP") != "" {
 		p.Method = Dispersion
 	}
-	for _, seed := range []uint64{101, 102} {
+	for _, kv := range strings.Split(os.Getenv("ZP"), ",") {
+		if kv == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(kv, "=")
+		x, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Set(k, x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seeds := []uint64{101, 102}
+	if s := os.Getenv("ZSEEDS"); s != "" {
+		seeds = nil
+		for _, f := range strings.Split(s, ",") {
+			x, _ := strconv.ParseUint(f, 10, 64)
+			seeds = append(seeds, x)
+		}
+	}
+	for _, seed := range seeds {
 		f := weakSeries(t, seed, p, n)
 		fmt.Printf("seed %d: %s\n", seed, f.String())
 	}
 }
 
 // TestWeakData measures issue 14 item 4 on weak crystals (spot intensity
-// 120) on a seed not used while tuning (101 and 102 were), the same frames
-// analysed with the default parameters (DOZOR's spot-level 6 and min-snr 5
-// of spot-finding.md) and with the weak-data setting spot-level 4,
-// min-snr 4 chosen on the tuning seeds: recall of true spots with I/σ 5-7,
-// precision, false spots per blank frame, and the resolution estimate
-// against the true cut-off on every hit. The figures asserted are the ones
-// achieved, less a margin.
+// 120) on a seed not used while tuning (101 and 102 were): the same frames
+// analysed with the defaults (spot-level 6, min-snr 5 and the grow step
+// at grow-level 2.5, chosen on the tuning seeds and the real frames) and
+// without the grow step (grow-level 0, the defaults before it): recall of
+// true spots with I/σ 5-7, precision, false spots per blank frame, and the
+// resolution estimate against the true cut-off on every hit. The defaults
+// must meet the issue's goal (recall >= 0.8 at precision >= 0.98, no false
+// spot on a blank, resolution within 10 % on >= 80 % of hits); without
+// the grow step the figures asserted are the ones achieved, less a margin.
 func TestWeakData(t *testing.T) {
-	weak := DefaultParams()
-	weak.SpotLevel, weak.MinSNR = 4, 4
+	testenv.SkipIfShort(t)
+	noGrow := DefaultParams()
+	noGrow.GrowLevel = 0
 	cfg := diffraction.DefaultConfig(eiger4M(t))
 	cfg.Seed = 201
 	cfg.SpotIntensity = 120
@@ -156,17 +182,17 @@ func TestWeakData(t *testing.T) {
 		t.Fatal(err)
 	}
 	def := simTables(t, g, DefaultParams())
-	wt, err := def.WithParams(weak)
+	ng, err := def.WithParams(noGrow)
 	if err != nil {
 		t.Fatal(err)
 	}
-	runs := simulateWith(t, g, []*Tables{def, wt}, 40)
+	runs := simulateWith(t, g, []*Tables{def, ng}, 40)
 	for i, c := range []struct {
 		name                   string
 		recall, precision, res float64
 	}{
-		{"defaults", 0.45, 0.98, 0.8},
-		{"spot-level 4, min-snr 4", 0.8, 0.98, 0.8},
+		{"defaults (grow-level 2.5)", 0.8, 0.98, 0.8},
+		{"grow-level 0", 0.45, 0.98, 0.8},
 	} {
 		f := judgeWeak(runs[i])
 		t.Logf("%s (seed %d): %s", c.name, cfg.Seed, f.String())

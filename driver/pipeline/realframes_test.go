@@ -57,15 +57,15 @@ func TestRealFramesThroughTheServer(t *testing.T) {
 			det.send(fixtures.MessageParts(t, append(dir, "header")...))
 			det.send(fixtures.MessageParts(t, append(dir, "image000044")...))
 			det.send([][]byte{[]byte(`{"htype":"dseries_end-1.0","series":2619}`)})
-		}, want{realResult{Frame: 43, Spots: 301, Resolution: 3.70, Hit: true}, 68, 5}},
+		}, want{realResult{Frame: 43, Spots: 324, Resolution: 3.53, Hit: true}, 81, 10}},
 		{"eiger2xe-very-weak", 11, func() { sendCBF(t, det, 11, "dlsnxs2cbf_therm_0001.cbf.gz") },
 			want{realResult{Spots: 119, Resolution: 2.26, Hit: true}, 0, 0}},
 		{"pilatus-weak-ice", 12, func() { sendCBF(t, det, 12, "pilatus", "DLS_I03_smargon_0001.cbf.gz") },
-			want{realResult{Spots: 73, Resolution: 2.55, Hit: true, Ice: true}, 1, 0}},
+			want{realResult{Spots: 97, Resolution: 2.17, Hit: true, Ice: true}, 2, 0}},
 		{"pilatus-high-background", 13, func() { sendCBF(t, det, 13, "pilatus", "example_004.cbf.gz") },
-			want{realResult{Spots: 259, Resolution: 2.00, Hit: true}, 1, 8}},
+			want{realResult{Spots: 421, Resolution: 1.96, Hit: true}, 1, 0}},
 		{"pilatus-thaumatin-still", 14, func() { sendCBF(t, det, 14, "pilatus", "thaum_0500.cbf.gz") },
-			want{realResult{Spots: 595, Resolution: 1.80, Hit: true}, 7, 0}},
+			want{realResult{Spots: 713, Resolution: 1.74, Hit: true}, 19, 0}},
 	}
 	for run, c := range cases {
 		c.send()

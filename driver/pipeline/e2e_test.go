@@ -236,6 +236,14 @@ func TestEndToEndRaster(t *testing.T) {
 			if sum.Processed != n || sum.Written != n || !sum.Complete || sum.Dropped != 0 || sum.BadFrames != 0 {
 				t.Fatalf("summary %+v", sum)
 			}
+			// The workers hand every received message back (Image.Release):
+			// the receiver reuses a few buffers instead of one per frame
+			// (a few more after garbage collections, which empty its pool).
+			if b := h.recv.Stats().Buffers; b > uint64(n)/3 {
+				t.Errorf("the receiver allocated %d message buffers for %d frames", b, n)
+			} else {
+				t.Logf("%d frames received into %d message buffers", n, b)
+			}
 			st := h.dev.Stream
 			if got := st.Status.Value().Text; got != contract.StatusDone {
 				t.Fatalf("status %q", got)

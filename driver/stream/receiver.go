@@ -119,6 +119,12 @@ type Stats struct {
 	Forwarded      uint64 // messages re-sent on the forward socket
 	ForwardDropped uint64 // messages the forward socket could not take
 
+	// Buffers counts the message buffers allocated since New. It grows
+	// while frames in flight grow (and a little after garbage collections,
+	// which empty the pool), then stays: a count that keeps growing with
+	// Images means the consumer does not call Image.Release.
+	Buffers uint64
+
 	// The series being received, if any.
 	InSeries bool
 	SeriesID uint64
@@ -137,6 +143,7 @@ type counters struct {
 	stragglers, missedHeader, malformed, duplicates atomic.Uint64
 	outOfOrder, abortDropped, queueFull             atomic.Uint64
 	stalledNs, forwarded, forwardDropped, seriesID  atomic.Uint64
+	buffers                                         atomic.Uint64
 	inSeries                                        atomic.Bool
 	mu                                              sync.Mutex
 	lastErr                                         string
@@ -214,7 +221,10 @@ func New(cfg Config) (*Receiver, error) {
 		parser:  Parser{Channel: cfg.Channel},
 		seed:    maphash.MakeSeed(),
 	}
-	r.bufs.New = func() any { return &msgBuf{pool: &r.bufs} }
+	r.bufs.New = func() any {
+		r.c.buffers.Add(1)
+		return &msgBuf{pool: &r.bufs}
+	}
 	r.log = cfg.Logger.With().Str("component", "stream").Str("endpoint", cfg.Endpoint).Logger()
 	r.sampled = r.log.Sample(&zerolog.BurstSampler{Burst: 5, Period: 10 * time.Second})
 
@@ -395,6 +405,7 @@ func (r *Receiver) Stats() Stats {
 		OutOfOrder: c.outOfOrder.Load(), AbortDropped: c.abortDropped.Load(),
 		QueueFull: c.queueFull.Load(), Stalled: time.Duration(c.stalledNs.Load()),
 		Forwarded: c.forwarded.Load(), ForwardDropped: c.forwardDropped.Load(),
+		Buffers:  c.buffers.Load(),
 		InSeries: c.inSeries.Load(), SeriesID: c.seriesID.Load(),
 	}
 	c.mu.Lock()

@@ -237,6 +237,12 @@ func TestReleasedBuffersAreReused(t *testing.T) {
 	if !raceEnabled && len(bufs) > len(kept)+10 {
 		t.Errorf("%d frames used %d different buffers", frames, len(bufs))
 	}
+	// The counter says the same: at most one message buffer per pixel
+	// buffer seen (a buffer's pixel part is replaced when a larger frame
+	// comes), and one more for the header.
+	if st := rr.Stats(); st.Buffers < 2 || st.Buffers > uint64(len(bufs))+1 {
+		t.Errorf("Stats.Buffers %d, %d pixel buffers seen", st.Buffers, len(bufs))
+	}
 	// An Image the receiver did not make: Release does nothing.
 	mustParseV1(t, v1ImageParts(t, 0)).Image.Release()
 }

@@ -110,3 +110,62 @@ func abs(x int) int {
 	}
 	return x
 }
+
+// BenchmarkDispersion measures the dispersion test alone (the strong-pixel
+// pass of the dispersion method) on the simulated 4M hit and blank frames;
+// BenchmarkAnalyse/dispersion measures the whole analysis around it.
+func BenchmarkDispersion(b *testing.B) {
+	for _, hit := range []bool{true, false} {
+		name := "sim-4M-16bit-blank"
+		if hit {
+			name = "sim-4M-16bit-hit"
+		}
+		b.Run(name, func(b *testing.B) {
+			g, frame := simFrameBytes(b, hit)
+			p := DefaultParams()
+			p.Method = Dispersion
+			tab := simTables(b, g, p)
+			px := make([]uint16, len(frame)/2)
+			for i := range px {
+				px[i] = uint16(frame[2*i]) | uint16(frame[2*i+1])<<8
+			}
+			var d dispersionScratch
+			strong, _ := dispersion(&d, nil, len(px), px, tab.shell, tab.geom.Width, &tab.params)
+			b.ReportAllocs()
+			b.ResetTimer()
+			cpu0 := processCPU()
+			for i := 0; i < b.N; i++ {
+				strong, _ = dispersion(&d, strong[:0], len(px), px, tab.shell, tab.geom.Width, &tab.params)
+			}
+			cpu := processCPU() - cpu0
+			if cpu > 0 {
+				b.ReportMetric(float64(len(px))*float64(b.N)/cpu.Seconds()/1e6, "Mpx/cpu-s")
+			}
+			b.ReportMetric(float64(len(strong)), "strong")
+		})
+	}
+}
+
+// TestVminIsStrongTest: the table of least strong values is the strong test
+// itself, for every box sum it covers, on both sides of each entry, for
+// several kernels, gains and σ_s (the table replaces the test exactly, not
+// approximately).
+func TestVminIsStrongTest(t *testing.T) {
+	for _, c := range []struct {
+		k           int
+		gain, sigma float64
+	}{{3, 1, 3}, {1, 1, 3}, {5, 1.7, 3}, {3, 2, 2.5}, {15, 0.5, 100}, {3, 100, 0}} {
+		p := DefaultParams()
+		p.KernelSize, p.Gain, p.SigmaStrong = c.k, c.gain, c.sigma
+		var d dispersionScratch
+		d.prepare(64, &p)
+		box := uint64((2*c.k + 1) * (2*c.k + 1))
+		strong2 := c.sigma * c.sigma * c.gain
+		for s, vm := range d.vmin {
+			acc := box<<dispersionShift | uint64(s)
+			if !strongAbove(vm, acc, strong2) || vm > 0 && strongAbove(vm-1, acc, strong2) {
+				t.Fatalf("case %+v: vmin[%d] = %d is not where the strong test turns", c, s, vm)
+			}
+		}
+	}
+}

@@ -174,7 +174,7 @@ func scratchOf(a *Analyser, res *Result) scratch {
 		strong: ptr(unsafe.Pointer(unsafe.SliceData(a.strong))), parent: ptr(unsafe.Pointer(unsafe.SliceData(a.parent))),
 		comp: ptr(unsafe.Pointer(unsafe.SliceData(a.comp))), acc: ptr(unsafe.Pointer(unsafe.SliceData(a.acc))),
 		qs: ptr(unsafe.Pointer(unsafe.SliceData(a.qs))), spots: ptr(unsafe.Pointer(unsafe.SliceData(res.SpotList))),
-		colN: ptr(unsafe.Pointer(unsafe.SliceData(a.disp.colN))),
-		caps: [7]int{cap(a.strong), cap(a.parent), cap(a.comp), cap(a.acc), cap(a.qs), cap(res.SpotList), cap(a.disp.colN)},
+		colN: ptr(unsafe.Pointer(unsafe.SliceData(a.disp.col))),
+		caps: [7]int{cap(a.strong), cap(a.parent), cap(a.comp), cap(a.acc), cap(a.qs), cap(res.SpotList), cap(a.disp.col)},
 	}
 }

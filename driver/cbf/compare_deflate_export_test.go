@@ -28,13 +28,16 @@ func NewCompareKlauspost(level int) (*CompareKlauspost, error) {
 // Encoder does (block-wise level choice for GzipAuto).
 func (k *CompareKlauspost) Compress(bl [][]byte) ([]byte, error) {
 	g := k.g
-	g.cur = nil
+	g.cur, g.inHuf = nil, false
+	if g.huff != nil {
+		g.huff.reset()
+	}
 	g.data.buf = g.data.buf[:0]
 	for _, b := range bl {
 		if err := g.deflate(b); err != nil {
 			return nil, err
 		}
 	}
-	err := g.cur.Close()
+	err := g.close()
 	return g.data.buf, err
 }

@@ -52,4 +52,12 @@ a.tofile(sys.argv[2])
 		t.Fatalf("%d masked pixels, the fixture has 251297", masked)
 	}
 	t.Logf("real EIGER 4M frame: %d bytes as .cbf.gz (%.2f bytes/pixel)", len(file), float64(len(file))/float64(p.Len()))
+	// The default level's own Huffman-only blocks compress this frame no
+	// worse than klauspost's Huffman-only level (what the default level
+	// used for its dense blocks before huffEncoder).
+	if k := encode(t, cbf.Options{Gzip: true, GzipLevel: -2}, h, "real_1_00001", p); len(file) > len(k) {
+		t.Errorf("real frame: %d bytes at the default level, %d with klauspost Huffman-only", len(file), len(k))
+	} else {
+		t.Logf("klauspost Huffman-only: %d bytes", len(k))
+	}
 }

@@ -1,7 +1,6 @@
 package cbf
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
@@ -46,9 +45,11 @@ func (s *sink) Write(b []byte) (int, error) {
 // gzipState is the Encoder's .cbf.gz scratch.
 type gzipState struct {
 	level int           // GzipAuto or a klauspost level
-	main  *flate.Writer // the level, or Huffman-only for GzipAuto
+	main  *flate.Writer // the level; for GzipAuto fast, which writes the header
+	huff  *huffEncoder  // GzipAuto's Huffman-only blocks
 	fast  *flate.Writer // BestSpeed, for the sparse blocks of GzipAuto
 	cur   *flate.Writer // the writer of the block before, nil at a frame start
+	inHuf bool          // the block before went through huff
 	block []byte        // one block of byte-offset data (cache-resident)
 	data  sink          // maxGzipHeader bytes of room, then the data's deflate stream
 	head  sink          // the compressed CBF header
@@ -59,12 +60,13 @@ func newGzipState(level int) (*gzipState, error) {
 		return nil, fmt.Errorf("cbf: gzip level %d (want auto, -2 for Huffman-only, -1 or 1-9)", level)
 	}
 	g := &gzipState{level: level}
-	mainLevel := level
 	if level == GzipAuto {
-		mainLevel = flate.HuffmanOnly
 		g.fast, _ = flate.NewWriter(nil, flate.BestSpeed)
+		g.main = g.fast
+		g.huff = &huffEncoder{}
+		return g, nil
 	}
-	w, err := flate.NewWriter(nil, mainLevel)
+	w, err := flate.NewWriter(nil, level)
 	if err != nil {
 		return nil, fmt.Errorf("cbf: gzip level %d: %w", level, err)
 	}
@@ -73,15 +75,41 @@ func newGzipState(level int) (*gzipState, error) {
 }
 
 // deflate compresses one block of the data stream. With GzipAuto each
-// block gets the level that suits it (see GzipAuto): Huffman-only for
-// noise, BestSpeed for mostly zero bytes. A change of level ends the
-// previous writer's output with a sync flush (byte-aligned) and starts the
-// other afresh, so that no match refers to data it did not see.
+// block gets the level that suits it (see GzipAuto): Huffman-only (our
+// huffEncoder) for noise, BestSpeed for mostly zero bytes, decided from
+// the block's byte histogram. A change of level ends the previous
+// writer's output with a sync flush (byte-aligned) and starts the other
+// afresh, so that no match refers to data it did not see.
 func (g *gzipState) deflate(b []byte) error {
-	w := g.main
-	if g.fast != nil && bytes.Count(b, zeroByte) >= int(autoZeroFraction*float64(len(b))) {
-		w = g.fast
+	if g.huff == nil {
+		return g.deflateWith(g.main, b)
 	}
+	g.huff.histogram(b)
+	if int(g.huff.freq[0]) >= int(autoZeroFraction*float64(len(b))) {
+		if g.inHuf {
+			g.huff.buf = g.data.buf
+			g.huff.syncFlush()
+			g.data.buf = g.huff.buf
+			g.inHuf = false
+		}
+		return g.deflateWith(g.fast, b)
+	}
+	if g.cur != nil {
+		if err := g.cur.Flush(); err != nil {
+			return err
+		}
+		g.cur = nil
+	}
+	g.inHuf = true
+	g.huff.buf = g.data.buf
+	g.huff.writeBlock(b)
+	g.data.buf = g.huff.buf
+	return nil
+}
+
+// deflateWith compresses b with the klauspost writer w, which continues
+// the stream if it wrote the block before.
+func (g *gzipState) deflateWith(w *flate.Writer, b []byte) error {
 	if w != g.cur {
 		if g.cur != nil {
 			if err := g.cur.Flush(); err != nil {
@@ -95,12 +123,27 @@ func (g *gzipState) deflate(b []byte) error {
 	return err
 }
 
+// close ends the data stream with a final block on a byte boundary.
+func (g *gzipState) close() error {
+	if g.inHuf {
+		g.huff.buf = g.data.buf
+		g.huff.finish()
+		g.data.buf = g.huff.buf
+		g.inHuf = false
+		return nil
+	}
+	return g.cur.Close()
+}
+
 // encodeGzip writes the .cbf.gz file of a validated frame; hd is the header
 // text up to and excluding the binary-section lines that depend on the
 // data (see appendMIME).
 func (e *Encoder) encodeGzip(h *Header, name string, p Pixels) ([]byte, error) {
 	g := e.gz
-	g.cur = nil
+	g.cur, g.inHuf = nil, false
+	if g.huff != nil {
+		g.huff.reset()
+	}
 	g.data.buf = grow(g.data.buf[:0], maxGzipHeader)
 	if e.opts.ContentMD5 {
 		e.md5.Reset()
@@ -128,7 +171,7 @@ func (e *Encoder) encodeGzip(h *Header, name string, p Pixels) ([]byte, error) {
 	if err := g.deflate(g.block); err != nil {
 		return nil, fmt.Errorf("cbf: gzip: %w", err)
 	}
-	if err := g.cur.Close(); err != nil {
+	if err := g.close(); err != nil {
 		return nil, fmt.Errorf("cbf: gzip: %w", err)
 	}
 	dataLen := size + len(g.block)
@@ -139,9 +182,6 @@ func (e *Encoder) encodeGzip(h *Header, name string, p Pixels) ([]byte, error) {
 	}
 	// Text compresses better with LZ77 than with Huffman codes alone.
 	hw := g.main
-	if g.fast != nil {
-		hw = g.fast
-	}
 	g.head.buf = g.head.buf[:0]
 	hw.Reset(&g.head)
 	if _, err := hw.Write(hd); err != nil {

@@ -96,6 +96,7 @@ type Analyser struct {
 	strong []int32  // strong pixel indices, row-major order
 	mark   []uint64 // bit per pixel: grown (growSpots); all zero between frames
 	merged []int32  // growSpots' merge buffer, swapped with strong
+	touch  uint32   // growSpots' prefetching loads end here, so they are not dropped
 	parent []int32  // union-find over strong
 	comp   []int32  // component of each root
 	acc    []spotAcc
@@ -398,9 +399,24 @@ func growSpots[T pixel](a *Analyser, px []T, limit int) (added int, overloaded b
 		a.mark = make([]uint64, words)
 	}
 	mark := a.mark // grown pixels; a pixel above thr is a seed (or hot) without looking
+	uni := t.uniform[:(len(px)+63)/64]
 	seeds := len(a.strong)
+	const prefetch = 16
+	var touch uint32
 	for k := 0; k < len(a.strong) && !overloaded; k++ {
 		i := int(a.strong[k])
+		if k%prefetch == 0 {
+			// The seeds are scattered over the frame, a few cache misses
+			// each: a tight loop that only loads the next seeds' rows,
+			// shells and bits has all their misses in flight at once, so
+			// the work on them below waits for one round trip, not one
+			// per seed.
+			for _, n := range a.strong[k:min(k+prefetch, len(a.strong))] {
+				n := int(n)
+				touch += uint32(px[max(n-w, 0)]) + uint32(px[min(n+w, len(px)-1)]) + uint32(px[n]) +
+					uint32(t.shell[n]) + uint32(uni[n>>6])
+			}
+		}
 		lo := near[t.shell[i]]
 		y := i / w
 		x := i - y*w
@@ -417,12 +433,23 @@ func growSpots[T pixel](a *Analyser, px []T, limit int) (added int, overloaded b
 			// Inside a spot most neighbours are seeds themselves: the
 			// neighbours in the grow band (thrLo, thr] of their shell
 			// are found without a branch, and only those are visited.
+			// Where the nine pixels share the seed's shell (nearly
+			// everywhere) its band serves for all eight.
 			offs := [8]int{-w - 1, -w, -w + 1, -1, 1, w - 1, w, w + 1}
 			var in uint32
-			for q, o := range offs {
-				j := i + o
-				v, s := int64(px[j]), t.shell[j]
-				in |= uint32(uint64((int64(a.thrLo[s])-v)&(v-int64(a.thr[s])-1))>>63) << q
+			if uni[i>>6]&(1<<(i&63)) != 0 {
+				s := t.shell[i]
+				l, u := int64(a.thrLo[s]), int64(a.thr[s])+1
+				for q, o := range offs {
+					v := int64(r[w+1+o])
+					in |= uint32(uint64((l-v)&(v-u))>>63) << q
+				}
+			} else {
+				for q, o := range offs {
+					j := i + o
+					v, s := int64(px[j]), t.shell[j]
+					in |= uint32(uint64((int64(a.thrLo[s])-v)&(v-int64(a.thr[s])-1))>>63) << q
+				}
 			}
 			for ; in != 0; in &= in - 1 {
 				j := i + offs[bits.TrailingZeros32(in)]
@@ -460,6 +487,7 @@ func growSpots[T pixel](a *Analyser, px []T, limit int) (added int, overloaded b
 			}
 		}
 	}
+	a.touch = touch
 	grown := a.strong[seeds:]
 	for _, i := range grown {
 		mark[i>>6] &^= 1 << (i & 63)

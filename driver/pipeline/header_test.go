@@ -10,7 +10,7 @@ import (
 	"tioga/sim/fixtures"
 )
 
-func newTestPipeline(t *testing.T, cfg Config) *Pipeline {
+func newTestPipeline(t testing.TB, cfg Config) *Pipeline {
 	t.Helper()
 	dev, err := contract.Build(contract.DefaultNames())
 	if err != nil {

@@ -218,6 +218,9 @@ type Pipeline struct {
 	recent atomic.Pointer[series] // the open or last series (for queries)
 	ssx    results.SSX
 	hot    *analysis.HotMap // persists across series (hot-pixels-reset)
+	// tableCache lets a series like the previous one start with its
+	// analysis tables instead of rebuilding them (tablecache.go).
+	tableCache tableCache
 
 	// exportMu serialises the periodic export with the end-of-series export,
 	// so that the final full array follows the last batch.

@@ -212,12 +212,12 @@ func (p *Pipeline) prepare(s *series, width, height, elemSize int) {
 
 	masks := analysis.Masks{Pixel: pixelMask(h, p.cfg.Channel, width, height), Hot: p.hot}
 	t0 := time.Now()
-	if t, err := analysis.NewTables(s.geom, params, masks); err != nil {
+	if t, reused, err := p.tableCache.tables(s.geom, params, masks); err != nil {
 		s.analysisErr = fmt.Sprintf("analysis unavailable: %v", err)
 		p.reportError(s.analysisErr)
 	} else {
 		s.tables.Store(t)
-		p.log.Debug().Dur("took", time.Since(t0)).Int("analysed_pixels", t.AnalysedPixels()).Str("gaps", t.GapProfile()).Msg("analysis tables built")
+		p.log.Debug().Dur("took", time.Since(t0)).Bool("tables_reused", reused).Int("analysed_pixels", t.AnalysedPixels()).Str("gaps", t.GapProfile()).Msg("analysis tables ready")
 	}
 	if writing {
 		w, err := p.openWriter(wcfg, cbfHeader(h, s.geom, elemSize))

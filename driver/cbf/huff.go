@@ -382,13 +382,12 @@ func (h *huffEncoder) assignCodes(lens []uint8, codes []uint32) {
 	}
 }
 
-// buildLengths sets lens to the lengths of an optimal prefix code for freq
-// of at most maxBits bits (zero for symbols of zero frequency). It is the
-// boundary package-merge of Go's compress/flate (huffman_code.go,
-// bitCounts), on a frequency list sorted in place. A lone used symbol gets
-// a partner of length 1, as zlib rejects an incomplete code-length code.
-// The sum of freq must stay below 1<<30.
-func (h *huffEncoder) buildLengths(freq []uint32, lens []uint8, maxBits int32) {
+// sortedKeys clears lens and returns the used symbols of freq as
+// frequency<<9 | symbol, in ascending order, for the two length builders.
+// With at most two used symbols it sets their lengths itself (1 each, a
+// lone symbol with a partner, as zlib rejects an incomplete code) and
+// reports false: there is nothing left to build.
+func (h *huffEncoder) sortedKeys(freq []uint32, lens []uint8) ([]uint64, bool) {
 	keys := h.keys[:0]
 	for i, f := range freq {
 		lens[i] = 0
@@ -399,17 +398,31 @@ func (h *huffEncoder) buildLengths(freq []uint32, lens []uint8, maxBits int32) {
 	switch len(keys) {
 	case 0:
 		lens[0], lens[1] = 1, 1
-		return
+		return nil, false
 	case 1:
 		s := keys[0] & 511
 		lens[s] = 1
 		lens[(s+1)%uint64(len(freq))] = 1
-		return
+		return nil, false
 	case 2:
 		lens[keys[0]&511], lens[keys[1]&511] = 1, 1
-		return
+		return nil, false
 	}
 	slices.Sort(keys)
+	return keys, true
+}
+
+// buildLengths sets lens to the lengths of an optimal prefix code for freq
+// of at most maxBits bits (zero for symbols of zero frequency). It is the
+// boundary package-merge of Go's compress/flate (huffman_code.go,
+// bitCounts), on a frequency list sorted in place. A lone used symbol gets
+// a partner of length 1, as zlib rejects an incomplete code-length code.
+// The sum of freq must stay below 1<<30.
+func (h *huffEncoder) buildLengths(freq []uint32, lens []uint8, maxBits int32) {
+	keys, ok := h.sortedKeys(freq, lens)
+	if !ok {
+		return
+	}
 	n := int32(len(keys))
 	freqAt := func(i int32) int32 {
 		if i >= n {
@@ -489,28 +502,11 @@ func (h *huffEncoder) buildLengths(freq []uint32, lens []uint8, maxBits int32) {
 // Kraft sum is exact again). Optimal when no limit applies and close to it
 // otherwise; far cheaper than buildLengths' package-merge on 257 symbols.
 func (h *huffEncoder) fastLengths(freq []uint32, lens []uint8, maxBits int) {
-	keys := h.keys[:0]
-	for i, f := range freq {
-		lens[i] = 0
-		if f != 0 {
-			keys = append(keys, uint64(f)<<9|uint64(i))
-		}
+	keys, ok := h.sortedKeys(freq, lens)
+	if !ok {
+		return
 	}
 	n := len(keys)
-	switch n {
-	case 0:
-		lens[0], lens[1] = 1, 1
-		return
-	case 1:
-		s := keys[0] & 511
-		lens[s] = 1
-		lens[(s+1)%uint64(len(freq))] = 1
-		return
-	case 2:
-		lens[keys[0]&511], lens[keys[1]&511] = 1, 1
-		return
-	}
-	slices.Sort(keys)
 	// Nodes 0..n-1 are the leaves in ascending frequency, n..2n-2 the
 	// internal nodes in the order built (ascending weight too). w holds
 	// weights while building, then each node's parent.

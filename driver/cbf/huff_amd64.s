@@ -1,0 +1,78 @@
+//go:build gc && !purego
+
+#include "textflag.h"
+
+// func huffLiterals4(dst *byte, src *byte, n int, codes *[257]uint32, bits, nb uint64) (written int, bitsOut, nbOut uint64)
+//
+// See huffLiterals4 in huff_amd64.go. Per round of four input bytes:
+//
+//	R14       w: the four codes joined, each shifted by the lengths before it
+//	          (each code and length is a load of its own from the entry,
+//	          cheaper than one load and two instructions to split it)
+//	R13       the lengths' sum
+//	AX, BX    the bit buffer and its count (< 8 at the top of a round)
+//
+// The codes are joined off the loop-carried path; the path itself is
+// one SHLX and OR into AX, the ADD into BX, and the SHRX/AND that drop
+// the whole bytes after the 8-byte store. Needs BMI2 (SHLX/SHRX).
+TEXT ·huffLiterals4(SB), NOSPLIT, $0-72
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), DX
+	MOVQ codes+24(FP), R9
+	MOVQ bits+32(FP), AX
+	MOVQ nb+40(FP), BX
+	MOVQ DI, R8
+	SHRQ $2, DX
+	JZ   done
+
+loop:
+	MOVL    (SI), R10
+	MOVBLZX R10, R11
+	MOVWQZX (R9)(R11*4), R14  // w = code0
+	MOVBLZX 2(R9)(R11*4), R13 // l0
+	MOVL    R10, R12
+	SHRL    $8, R12
+	MOVBLZX R12, R12
+	MOVWQZX (R9)(R12*4), CX
+	SHLXQ   R13, CX, CX
+	ORQ     CX, R14           // | code1 << l0
+	MOVBLZX 2(R9)(R12*4), R12
+	ADDL    R12, R13          // l0+l1
+	MOVL    R10, R12
+	SHRL    $16, R12
+	MOVBLZX R12, R12
+	MOVWQZX (R9)(R12*4), CX
+	SHLXQ   R13, CX, CX
+	ORQ     CX, R14           // | code2 << (l0+l1)
+	MOVBLZX 2(R9)(R12*4), R12
+	ADDL    R12, R13          // l0+l1+l2
+	SHRL    $24, R10
+	MOVWQZX (R9)(R10*4), CX
+	SHLXQ   R13, CX, CX
+	ORQ     CX, R14           // | code3 << (l0+l1+l2)
+	MOVBLZX 2(R9)(R10*4), R10
+	ADDL    R10, R13          // all four lengths
+
+	SHLXQ BX, R14, R14
+	ORQ   R14, AX
+	ADDQ  R13, BX
+	MOVQ  AX, (DI)
+	MOVQ  BX, R11
+	SHRQ  $3, R11
+	ADDQ  R11, DI
+	MOVQ  BX, R12
+	ANDQ  $-8, R12
+	SHRXQ R12, AX, AX
+	ANDQ  $7, BX
+
+	ADDQ $4, SI
+	DECQ DX
+	JNZ  loop
+
+done:
+	SUBQ R8, DI
+	MOVQ DI, written+48(FP)
+	MOVQ AX, bitsOut+56(FP)
+	MOVQ BX, nbOut+64(FP)
+	RET

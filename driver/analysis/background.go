@@ -49,7 +49,19 @@ import (
 const (
 	histBits   = 8
 	histBins   = 1 << histBits // exact bins per shell: counts 0..255 (0..254 for 8-bit frames)
-	histCopies = 2             // interleaved histograms: consecutive pixels hit the same bin and would serialise on store-to-load forwarding
+	histCopies = 4             // interleaved histograms: consecutive pixels hit the same bin and would serialise on store-to-load forwarding
+	// shellBins is the length of one shell's histogram in a copy: 16 bins
+	// more than its 256, so that the low bins of the shells (where the
+	// background counts are) fall in different cache sets. At 256 (1 KiB)
+	// the 0-15 bins of every shell shared 4 of the 64 sets of the L1 cache,
+	// and a row of a 4M frame crosses a hundred shells.
+	shellBins = histBins + 16
+	// histStride is the length of one copy: 256 more than the 256 shells'
+	// histograms, so that the same bin of two copies is 1 KiB apart modulo
+	// 4 KiB. At a multiple of 4 KiB the CPU takes an increment of one copy
+	// for a possible alias of the store to the same bin of the previous
+	// copy (it compares the low 12 address bits) and waits for it.
+	histStride = 256*shellBins + histBins
 	clipSigma  = 3.0
 	startSigma = 5.0
 	clipBelow  = 1.0 // counts added below μ - kσ
@@ -71,9 +83,15 @@ type overflow struct {
 	log [33]uint32 // by bits.Len32(value)
 }
 
+// histCopy is one copy of the exact histograms of every shell.
+type histCopy [histStride]uint32
+
+// bin is the index of value v (< 256) of shell s in a histCopy.
+func bin(s uint8, v uint32) uint32 { return uint32(s)*shellBins + v }
+
 // histograms is the per-worker scratch of the background pass.
 type histograms struct {
-	bins [histCopies][1 << 16]uint32 // [copy][shell<<8 | value]
+	bins [histCopies]histCopy // [copy][bin(shell, value)]
 	over [256]overflow
 
 	// Rebinned shells (second pass).
@@ -90,7 +108,7 @@ type histograms struct {
 
 func (h *histograms) reset(nShells int) {
 	for c := range h.bins {
-		clear(h.bins[c][:nShells<<histBits])
+		clear(h.bins[c][:nShells*shellBins])
 	}
 	clear(h.over[:nShells])
 	clear(h.rebin[:])
@@ -106,32 +124,38 @@ func fill[T pixel](h *histograms, px []T, t *Tables) {
 		lim = allOnes // 8-bit frames: 255 is the masked value, not a count
 	}
 	shell := t.shell[:len(px)]
-	h0, h1 := &h.bins[0], &h.bins[1]
+	h0, h1, h2, h3 := &h.bins[0], &h.bins[1], &h.bins[2], &h.bins[3]
 	sample := t.sample
 	k := 0
-	for ; k+1 < len(sample); k += 2 {
-		i0, i1 := sample[k], sample[k+1]
-		s0, s1 := shell[i0], shell[i1]
-		v0, v1 := uint32(px[i0]), uint32(px[i1])
-		if v0 < lim {
-			h0[uint16(s0)<<histBits|uint16(v0)]++
-		} else {
-			h.spill(s0, v0, allOnes)
+	for ; k+4 <= len(sample); k += 4 {
+		q := sample[k : k+4 : k+4]
+		i0, i1, i2, i3 := q[0], q[1], q[2], q[3]
+		s0, s1, s2, s3 := shell[i0], shell[i1], shell[i2], shell[i3]
+		v0, v1, v2, v3 := uint32(px[i0]), uint32(px[i1]), uint32(px[i2]), uint32(px[i3])
+		if max(v0, v1, v2, v3) < lim {
+			h0[bin(s0, v0)]++
+			h1[bin(s1, v1)]++
+			h2[bin(s2, v2)]++
+			h3[bin(s3, v3)]++
+			continue
 		}
-		if v1 < lim {
-			h1[uint16(s1)<<histBits|uint16(v1)]++
-		} else {
-			h.spill(s1, v1, allOnes)
-		}
+		h.fillOne(h0, s0, v0, lim, allOnes)
+		h.fillOne(h1, s1, v1, lim, allOnes)
+		h.fillOne(h2, s2, v2, lim, allOnes)
+		h.fillOne(h3, s3, v3, lim, allOnes)
 	}
 	for ; k < len(sample); k++ {
 		i := sample[k]
-		s, v := shell[i], uint32(px[i])
-		if v < lim {
-			h0[uint16(s)<<histBits|uint16(v)]++
-		} else {
-			h.spill(s, v, allOnes)
-		}
+		h.fillOne(h0, shell[i], uint32(px[i]), lim, allOnes)
+	}
+}
+
+// fillOne counts one value of shell s in the histogram copy b.
+func (h *histograms) fillOne(b *histCopy, s uint8, v, lim, allOnes uint32) {
+	if v < lim {
+		b[bin(s, v)]++
+	} else {
+		h.spill(s, v, allOnes)
 	}
 }
 
@@ -170,7 +194,7 @@ func refill[T pixel](h *histograms, px []T, t *Tables) {
 			h.above[s]++
 			continue
 		}
-		b[uint16(s)<<histBits|uint16(k)]++
+		b[bin(s, k)]++
 	}
 }
 
@@ -178,7 +202,7 @@ func refill[T pixel](h *histograms, px []T, t *Tables) {
 // It reports whether the shell needs the binned second pass, and if so
 // sets up its bins.
 func (h *histograms) estimate(s int) (st shellStats, needRebin bool) {
-	lo := s << histBits
+	lo := s * shellBins
 	for b := range h.merged {
 		var c uint32
 		for k := range h.bins {
@@ -222,7 +246,7 @@ func (h *histograms) estimate(s int) (st shellStats, needRebin bool) {
 // estimateRebinned computes the background of a flagged shell from its
 // binned histogram.
 func (h *histograms) estimateRebinned(s int) shellStats {
-	lo := s << histBits
+	lo := s * shellBins
 	copy(h.merged[:], h.bins[0][lo:lo+histBins])
 	st, _, _ := h.clip(h.below[s], h.base[s], 1<<h.shift[s], h.above[s])
 	return st

@@ -105,6 +105,7 @@ type Analyser struct {
 
 	disp   dispersionScratch
 	iceScr iceScratch
+	strScr strongScratch
 
 	// Staging for frames that cannot be viewed in place (unaligned bytes or
 	// a big-endian host).
@@ -264,7 +265,11 @@ func analyse[T pixel](a *Analyser, px []T, res *Result) error {
 		a.strong, res.Overloaded = dispersion(&a.disp, a.strong, limit, px, t.shell, t.geom.Width, p)
 		res.Masked = countMasked(px, t.shell)
 	default:
-		a.strong, res.Masked, res.Overloaded = strongPixels(a.strong, limit, px, t.shell, &a.thr)
+		var ok bool
+		a.strong, res.Masked, res.Overloaded, ok = strongPixelsBlocks(&a.strScr, t, a.strong, limit, px, &a.thr)
+		if !ok {
+			a.strong, res.Masked, res.Overloaded = strongPixels(a.strong, limit, px, t.shell, &a.thr)
+		}
 	}
 	res.StrongPixels = len(a.strong)
 	if res.Overloaded {

@@ -42,10 +42,11 @@ type Tables struct {
 	params Params
 	masks  Masks
 
-	shell       []uint8  // per pixel: shell index, or excludedShell
-	uniform     []uint64 // bit per pixel: it and its eight neighbours are in one shell (growSpots)
-	nShells     int      // regular shells plus ice bands
-	nRegular    int      // regular shells: 0..nRegular-1; ice bands follow
+	shell       []uint8     // per pixel: shell index, or excludedShell
+	uniform     []uint64    // bit per pixel: it and its eight neighbours are in one shell (growSpots)
+	blocks      blockTables // the strong-pixel block scan's (strongblocks.go)
+	nShells     int         // regular shells plus ice bands
+	nRegular    int         // regular shells: 0..nRegular-1; ice bands follow
 	ice         []iceBand
 	qLo, qStep  float64    // shell s covers 1/d² in [qLo + s*qStep, qLo + (s+1)*qStep)
 	qHi         float64    // 1/d² of the highest-resolution analysed pixel
@@ -187,6 +188,7 @@ func NewTables(g Geometry, p Params, m Masks) (*Tables, error) {
 	}
 	t.sample = backgroundSample(t)
 	t.uniform = uniformShells(t.shell, g.Width, g.Height)
+	t.blocks = newBlockTables(t.shell, t.nRegular)
 	return t, nil
 }
 

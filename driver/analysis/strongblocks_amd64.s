@@ -1,0 +1,61 @@
+//go:build gc && !purego
+
+#include "textflag.h"
+
+// func scanBlocks16(px *uint16, bound *uint16, excl *uint32, nb int, cand *uint64) int
+//
+// See scanBlocks16 in strongblocks_amd64.go. Per block of 32 pixels:
+//
+//	Y2      the block's bound in all 16 lanes
+//	Y0, Y1  pixels 0-15 and 16-31, minus the bound with unsigned
+//	        saturation, compared with zero: all ones where a pixel is at
+//	        or below the bound
+//	        packed to bytes (VPACKSSWB interleaves the 128-bit halves,
+//	        VPERMQ $0xD8 puts pixels 0-31 back in order) and VPMOVMSKB:
+//	R9      bit j set when pixel j is at or below the bound
+//
+// ~(R9 | excl) is the mask of pixels above it that are not excluded. The
+// entry is stored every time and the list grows by one only when the mask
+// is not empty: no branch on the data.
+TEXT ·scanBlocks16(SB), NOSPLIT, $0-48
+	MOVQ  px+0(FP), SI
+	MOVQ  bound+8(FP), BX
+	MOVQ  excl+16(FP), R10
+	MOVQ  nb+24(FP), CX
+	MOVQ  cand+32(FP), DI
+	XORQ  AX, AX
+	XORQ  DX, DX
+	VPXOR Y7, Y7, Y7
+	TESTQ CX, CX
+	JZ    done
+
+loop:
+	VPBROADCASTW (BX)(AX*2), Y2
+	VMOVDQU      (SI), Y0
+	VMOVDQU      32(SI), Y1
+	VPSUBUSW     Y2, Y0, Y0
+	VPSUBUSW     Y2, Y1, Y1
+	VPCMPEQW     Y7, Y0, Y0
+	VPCMPEQW     Y7, Y1, Y1
+	VPACKSSWB    Y1, Y0, Y0
+	VPERMQ       $0xD8, Y0, Y0
+	VPMOVMSKB    Y0, R9
+	ORL          (R10)(AX*4), R9
+	NOTL         R9
+	MOVQ         R9, R11
+	SHLQ         $32, R11
+	ORQ          AX, R11
+	MOVQ         R11, (DI)(DX*8)
+	XORL         R8, R8
+	TESTL        R9, R9
+	SETNE        R8
+	ADDQ         R8, DX
+	ADDQ         $64, SI
+	INCQ         AX
+	CMPQ         AX, CX
+	JB           loop
+
+done:
+	VZEROUPPER
+	MOVQ DX, ret+40(FP)
+	RET

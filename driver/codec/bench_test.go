@@ -150,9 +150,10 @@ func BenchmarkDecodeSteps(b *testing.B) {
 		}
 		reportPixels(b, pixels4M)
 	})
-	b.Run("unshuffle", func(b *testing.B) {
+	unshuffle := func(b *testing.B) {
 		dst := make([]byte, pixels4M*2)
 		b.SetBytes(pixels4M * 2)
+		cpu0 := processCPU()
 		for b.Loop() {
 			for i := range blocks {
 				size := 8192
@@ -163,7 +164,17 @@ func BenchmarkDecodeSteps(b *testing.B) {
 			}
 		}
 		reportPixels(b, pixels4M)
-	})
+		reportCPU(b, pixels4M, cpu0)
+	}
+	b.Run("unshuffle", unshuffle)
+	// The same with each kernel this machine runs (the first is what
+	// "unshuffle" uses).
+	saved := vecLevel
+	defer func() { vecLevel = saved }()
+	for _, level := range vecLevels() {
+		vecLevel = level
+		b.Run("unshuffle-"+vecLevelName(level), unshuffle)
+	}
 }
 
 func BenchmarkEncode(b *testing.B) {

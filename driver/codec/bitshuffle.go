@@ -122,7 +122,7 @@ func runKernel(dst, src []byte, s, rowLen, full int, shuffle bool) {
 	case s == 1:
 		shuffle1(dst, src, rowLen, full)
 	case s == 2 && !shuffle:
-		unshuffle2(dst, src, rowLen, full)
+		unshuffle2(dst, src, rowLen, unshuffle2Vec(dst, src, rowLen, full), full)
 	case s == 2:
 		shuffle2(dst, src, rowLen, full)
 	case s == 4 && !shuffle:
@@ -134,6 +134,14 @@ func runKernel(dst, src []byte, s, rowLen, full int, shuffle bool) {
 	default:
 		shuffle8(dst, src, rowLen, full)
 	}
+}
+
+// unshuffle2Vec runs the vector kernel of vecLevel (see
+// bitshuffle_amd64.go), if any, over the leading chunks of the 2-byte
+// unshuffle (arguments as for runKernel) and returns the row offset where
+// the portable unshuffle2 must continue: 0 where there is none.
+func unshuffle2Vec(dst, src []byte, rowLen, full int) int {
+	return unshuffle2Level(dst, src, rowLen, full, vecLevel)
 }
 
 // The stages, as functions over 8 words that the compiler inlines. Comments
@@ -330,11 +338,12 @@ func shuffle1(dst, src []byte, rowLen, full int) {
 // byte bits 2, 1, and stage 6 (across planes) moves j into byte bit 0.
 // Plane j word w then holds output word (w&3)<<2 | j<<1 | w>>2 of the chunk.
 // Plane x waits in t while plane y is transformed, so that 16 words need
-// not fit in registers at once.
-func unshuffle2(dst, src []byte, rowLen, full int) {
+// not fit in registers at once. It starts at row offset c0 (a multiple of
+// 8): the vector kernel, where there is one, has done the chunks before.
+func unshuffle2(dst, src []byte, rowLen, c0, full int) {
 	var t [8]uint64
 	hi := 8 * rowLen
-	for c := 0; c < full; c += 8 {
+	for c := c0; c < full; c += 8 {
 		x0, x1, x2, x3, x4, x5, x6, x7 := loadPlane(src, 0, rowLen, c)
 		x0, x1, x2, x3, x4, x5, x6, x7 = stagesB(x0, x1, x2, x3, x4, x5, x6, x7)
 		t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7] = stages45For2(x0, x1, x2, x3, x4, x5, x6, x7)

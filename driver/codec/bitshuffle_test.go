@@ -131,3 +131,65 @@ func TestBitShufflePanicsOnMisuse(t *testing.T) {
 		})
 	}
 }
+
+// unshuffle2Lengths are element counts for the vector kernel tests: every
+// multiple of 8 up to 1100 (every number of 4-chunk groups up to 4 and
+// every remainder after them), EIGER's full 16-bit block and the last
+// block of a 4M frame, and a few odd ones.
+func unshuffle2Lengths() []int {
+	var ms []int
+	for m := 0; m <= 1100; m += 8 {
+		ms = append(ms, m)
+	}
+	return append(ms, 2048, 2280, 4096, 4104, 4600, 8192, 12296)
+}
+
+// checkUnshuffle2Level compares the vector kernel of one level, followed by
+// the portable kernel for what it leaves, with the portable kernel alone,
+// on one block of bit rows: every byte of dst, including those past the
+// whole chunks that neither may touch.
+func checkUnshuffle2Level(t *testing.T, rows []byte, level int) {
+	t.Helper()
+	rowLen := len(rows) / 16
+	full := rowLen &^ 7
+	want := make([]byte, len(rows))
+	for i := range want {
+		want[i] = byte(i*7 + 3)
+	}
+	got := bytes.Clone(want)
+	unshuffle2(want, rows, rowLen, 0, full)
+	c0 := unshuffle2Level(got, rows, rowLen, full, level)
+	if c0 < 0 || c0 > full || c0%8 != 0 {
+		t.Fatalf("level %d, %d elements: the vector kernel stopped at row offset %d of %d", level, len(rows)/2, c0, full)
+	}
+	unshuffle2(got, rows, rowLen, c0, full)
+	if !bytes.Equal(want, got) {
+		t.Fatalf("level %d, %d elements (vector part to row offset %d): differs from the portable kernel at byte %d", level, len(rows)/2, c0, firstDiff(want, got))
+	}
+}
+
+// TestUnshuffle2VectorMatchesPortable checks each vector kernel this
+// machine runs against the portable unshuffle2 on random blocks, and the
+// full BitUnshuffle with it against the literal format.
+func TestUnshuffle2VectorMatchesPortable(t *testing.T) {
+	t.Logf("vector levels: %v", vecLevels())
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, level := range vecLevels() {
+		for _, m := range unshuffle2Lengths() {
+			checkUnshuffle2Level(t, randomBytes(r, 2*m), level)
+		}
+	}
+	saved := vecLevel
+	defer func() { vecLevel = saved }()
+	for _, level := range vecLevels() {
+		vecLevel = level
+		for _, m := range unshuffle2Lengths() {
+			src := randomBytes(r, 2*m)
+			got := make([]byte, len(src))
+			BitUnshuffle(got, refBitShuffle(src, 2), 2)
+			if !bytes.Equal(got, src) {
+				t.Fatalf("level %d, %d elements: BitUnshuffle does not invert the format", level, m)
+			}
+		}
+	}
+}

@@ -379,3 +379,20 @@ func FuzzRoundTrip(f *testing.F) {
 		}
 	})
 }
+
+// FuzzUnshuffle2Vector compares the vector kernels of the 2-byte unshuffle
+// (each level this machine runs) with the portable one on fuzzed bit rows,
+// every block length a multiple of 8 elements, byte for byte, including
+// the output bytes past the whole chunks that neither may touch.
+func FuzzUnshuffle2Vector(f *testing.F) {
+	r := rand.New(rand.NewPCG(27, 28))
+	for _, m := range []int{0, 8, 64, 128, 256, 264, 520, 1088, 2280, 4096} {
+		f.Add(randomBytes(r, 2*m))
+	}
+	f.Fuzz(func(t *testing.T, rows []byte) {
+		rows = rows[:len(rows)/16*16]
+		for _, level := range vecLevels() {
+			checkUnshuffle2Level(t, rows, level)
+		}
+	})
+}

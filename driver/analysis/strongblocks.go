@@ -28,15 +28,17 @@ const (
 	// tested). Equal steps of 1/d² make shells a few pixels wide at the
 	// edge of a 4M detector: a block spans up to about seven.
 	maxBlockSpan = 6
-	blockPixel   = 0xFFFFFFFF // blockShells entry of a block with bound 0
+	// blockPixel is the span index of a block with bound 0: the entry
+	// after the table's spans, which is always 0.
+	blockPixel = maxBlockSpan * 256
 )
 
 // blockTables are the static tables of the block scan (Tables.blocks).
 type blockTables struct {
-	// shells per whole block: its lowest regular shell | (highest -
-	// lowest)<<8 | its ice band (excludedShell for none)<<16, or
+	// shells per whole block: the index in strongScratch.span of its
+	// regular shells' range ((highest - lowest)*256 + lowest), or
 	// blockPixel when it has two ice bands or spans more than
-	// maxBlockSpan shells.
+	// maxBlockSpan shells, | its ice band (excludedShell for none)<<16.
 	shells []uint32
 	// excl per whole block: bit j set when pixel j is statically excluded.
 	excl []uint32
@@ -65,11 +67,11 @@ func newBlockTables(shell []uint8, nRegular int) blockTables {
 		bt.excl[b] = excl
 		switch {
 		case twoBands || (lo <= hi && int(hi-lo) >= maxBlockSpan):
-			bt.shells[b] = blockPixel
+			bt.shells[b] = blockPixel | uint32(excludedShell)<<16
 		case lo > hi: // no regular shell: the ice band alone, or nothing
 			bt.shells[b] = uint32(ice) | uint32(ice)<<16
 		default:
-			bt.shells[b] = uint32(lo) | uint32(hi-lo)<<8 | uint32(ice)<<16
+			bt.shells[b] = uint32(lo) + uint32(hi-lo)*256 | uint32(ice)<<16
 		}
 	}
 	return bt
@@ -77,7 +79,7 @@ func newBlockTables(shell []uint8, nRegular int) blockTables {
 
 // strongScratch is an Analyser's scratch of the block scan.
 type strongScratch struct {
-	span  [maxBlockSpan][256]uint16 // span[w][s]: lowest threshold of shells s..s+w
+	span  [maxBlockSpan*256 + 1]uint16 // span[w*256+s]: lowest threshold of shells s..s+w; the last is 0
 	bound []uint16                  // per block: the lowest threshold of its shells
 	cand  []uint64                  // block | mask of its pixels above the bound<<32, ascending
 }
@@ -92,13 +94,14 @@ func strongPixelsBlocks[T pixel](sc *strongScratch, t *Tables, dst []int32, limi
 	p16 := unsafe.Slice((*uint16)(unsafe.Pointer(unsafe.SliceData(px))), len(px))
 	span := &sc.span
 	for s, v := range thr {
-		span[0][s] = uint16(min(v, 0xFFFF)) // excludedShell: 0xFFFF, never the lowest
+		span[s] = uint16(min(v, 0xFFFF)) // excludedShell: 0xFFFF, never the lowest
 	}
 	for w := 1; w < maxBlockSpan; w++ {
 		for s := range 256 - w {
-			span[w][s] = min(span[w-1][s], span[0][s+w])
+			span[w*256+s] = min(span[(w-1)*256+s], span[s+w])
 		}
 	}
+	span[blockPixel] = 0
 	shells := t.blocks.shells
 	nb := len(shells)
 	if cap(sc.bound) < nb {
@@ -107,11 +110,7 @@ func strongPixelsBlocks[T pixel](sc *strongScratch, t *Tables, dst []int32, limi
 	}
 	bound, cand := sc.bound[:nb], sc.cand[:nb]
 	for b, e := range shells {
-		if e == blockPixel {
-			bound[b] = 0
-			continue
-		}
-		bound[b] = min(span[uint8(e>>8)%maxBlockSpan][uint8(e)], span[0][uint8(e>>16)])
+		bound[b] = min(span[min(e&0xFFFF, blockPixel)], span[uint8(e>>16)])
 	}
 	nc := 0
 	if nb > 0 {

@@ -81,10 +81,10 @@ func TestStrongBlocksMatchPixels(t *testing.T) {
 		}
 		spans, wide := 0, 0
 		for _, e := range tab.blocks.shells {
-			if e == blockPixel {
+			if e&0xFFFF == blockPixel {
 				wide++
 			} else {
-				spans = max(spans, int(uint8(e>>8)))
+				spans = max(spans, int(e&0xFFFF)/256)
 			}
 		}
 		t.Logf("%s: %d blocks, widest span %d shells, %d blocks with bound 0", c.name, len(tab.blocks.shells), spans+1, wide)

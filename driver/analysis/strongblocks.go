@@ -80,8 +80,8 @@ func newBlockTables(shell []uint8, nRegular int) blockTables {
 // strongScratch is an Analyser's scratch of the block scan.
 type strongScratch struct {
 	span  [maxBlockSpan*256 + 1]uint16 // span[w*256+s]: lowest threshold of shells s..s+w; the last is 0
-	bound []uint16                  // per block: the lowest threshold of its shells
-	cand  []uint64                  // block | mask of its pixels above the bound<<32, ascending
+	bound []uint16                     // per block: the lowest threshold of its shells
+	cand  []uint64                     // block | mask of its pixels above the bound<<32, ascending
 }
 
 // strongPixelsBlocks is strongPixels for 16-bit frames through the block

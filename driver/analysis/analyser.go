@@ -93,15 +93,17 @@ type Analyser struct {
 	near  [256]uint32 // growSpots: lowest thrLo of a shell and the shells bordering it
 	bgVar [256]float64
 
-	strong []int32  // strong pixel indices, row-major order
-	mark   []uint64 // bit per pixel: grown (growSpots); all zero between frames
-	merged []int32  // growSpots' merge buffer, swapped with strong
-	touch  uint32   // growSpots' prefetching loads end here, so they are not dropped
-	parent []int32  // union-find over strong
-	comp   []int32  // component of each root
-	acc    []spotAcc
-	qs     []float64 // 1/d² of accepted spots, for the resolution limit
-	blobs  []blobBox // rejected blobs of the frame, for their fragments
+	strong  []int32  // strong pixel indices, row-major order
+	mark    []uint64 // bit per pixel: grown (growSpots); all zero between frames
+	merged  []int32  // growSpots' merge buffer, swapped with strong
+	strongV []uint32 // measureT: the strong pixels' values
+	strongS []uint8  // measureT: the strong pixels' shells
+	touch   uint32   // growSpots' prefetching loads end here, so they are not dropped
+	parent  []int32  // union-find over strong
+	comp    []int32  // component of each root
+	acc     []spotAcc
+	qs      []float64 // 1/d² of accepted spots, for the resolution limit
+	blobs   []blobBox // rejected blobs of the frame, for their fragments
 
 	disp   dispersionScratch
 	iceScr iceScratch
@@ -612,6 +614,16 @@ func measureT[T pixel](a *Analyser, px []T, res *Result) {
 	// With growSpots the seeds are the pixels above thr; otherwise every
 	// strong pixel is one (the dispersion test has its own thresholds).
 	grown := res.Grown > 0
+	// The strong pixels' values and shells first, in a loop of loads
+	// only: they are scattered over the frame, and there the cache misses
+	// of many pixels are in flight together, where the long loop below
+	// would wait for them one or two at a time.
+	a.strongV = grow(a.strongV, n)
+	a.strongS = grow(a.strongS, n)
+	sv, ss, shell := a.strongV[:n], a.strongS[:n], t.shell[:len(px)]
+	for k, idx := range a.strong {
+		sv[k], ss[k] = uint32(px[idx]), shell[idx]
+	}
 	for k := 0; k < n; k++ {
 		// Roots are the smallest index of their component, so a root is
 		// met before any other member of its component.
@@ -626,8 +638,7 @@ func measureT[T pixel](a *Analyser, px []T, res *Result) {
 				sx0: math.MaxInt32, sx1: -1, sy0: math.MaxInt32, sy1: -1})
 		}
 		c := &a.acc[a.comp[r]]
-		v := uint32(px[idx])
-		s := t.shell[idx]
+		v, s := sv[k], ss[k]
 		b := a.stats[s].mean
 		y := idx / w
 		x := float64(idx - y*w)

@@ -61,6 +61,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/rs/zerolog"
 
@@ -218,7 +219,9 @@ type Series struct {
 	failLog  zerolog.Logger // sampled: a full disk fails every frame
 	header   cbf.Header
 	dir      string
+	dirSep   string // dir with a trailing separator: the images' paths start with it
 	base     string // "<prefix>_<run>_"
+	ext      string // cfg.Format.Ext()
 	minFree  int64
 	template string
 
@@ -259,7 +262,9 @@ func Open(cfg Config, h cbf.Header) (*Series, error) {
 		fs:      cfg.FS,
 		header:  h,
 		dir:     cfg.Directory,
+		dirSep:  strings.TrimSuffix(cfg.Directory, string(filepath.Separator)) + string(filepath.Separator),
 		base:    cfg.Prefix + "_" + strconv.Itoa(cfg.Run) + "_",
+		ext:     cfg.Format.Ext(),
 		minFree: cfg.MinFreeBytes,
 		log:     cfg.Logger.With().Str("component", "writer").Str("dir", cfg.Directory).Str("prefix", cfg.Prefix).Int("run", cfg.Run).Logger(),
 	}
@@ -415,18 +420,52 @@ func (c *Config) normalise() error {
 func (s *Series) Template() string { return s.template }
 
 // Path is the final path of frame (0-based).
-func (s *Series) Path(frame int) string {
-	return filepath.Join(s.dir, s.name(frame)+"."+s.cfg.Format.Ext())
+func (s *Series) Path(frame int) string { return string(s.appendPath(nil, frame)) }
+
+// appendPath appends the final path of frame to b: dirSep, the file name
+// (the data block name, "<prefix>_<run>_<number>", then "." and ext).
+func (s *Series) appendPath(b []byte, frame int) []byte {
+	b = append(b, s.dirSep...)
+	b = append(b, s.base...)
+	n := s.cfg.FirstImage + frame
+	for d := 10000; d > 1 && n < d; d /= 10 {
+		b = append(b, '0') // zero-padded to five digits
+	}
+	b = strconv.AppendInt(b, int64(n), 10)
+	b = append(b, '.')
+	return append(b, s.ext...)
 }
 
-// name is the file name of a frame without extension, also the CIF data
-// block name.
-func (s *Series) name(frame int) string {
-	n := strconv.Itoa(s.cfg.FirstImage + frame)
-	if len(n) < 5 {
-		n = "00000"[len(n):] + n
+// pathBlockSize is the size of the blocks a Scratch carves the paths of
+// its frames from: about a hundred frames' paths.
+const pathBlockSize = 16 << 10
+
+// framePaths returns the final path of frame, the temporary one
+// ("<dir>/.<file>.part") and the data block name (a part of path). They
+// are carved from sc's current path block, which is only ever appended
+// to: a string handed out is never written again, so whoever gets the
+// path (the pipeline passes it on to the tracker and the downstream
+// hand-off) may keep it. Making one string per path instead cost four
+// allocations a frame; this costs one block per hundred frames or so.
+func (sc *Scratch) framePaths(s *Series, frame int) (path, tmp, name string) {
+	// Enough for both paths with the longest number (a larger block is
+	// taken when the directory alone is longer than a block).
+	need := 2*(len(s.dirSep)+len(s.base)+20+1+len(s.ext)) + len(".") + len(".part")
+	if cap(sc.paths)-len(sc.paths) < need {
+		sc.paths = make([]byte, 0, max(pathBlockSize, need))
 	}
-	return s.base + n
+	b := sc.paths
+	start := len(b)
+	b = s.appendPath(b, frame)
+	end := len(b)
+	b = append(b, s.dirSep...)
+	b = append(b, '.')
+	b = append(b, b[start+len(s.dirSep):end]...)
+	b = append(b, ".part"...)
+	sc.paths = b
+	path = unsafe.String(&b[start], end-start)
+	tmp = unsafe.String(&b[end], len(b)-end)
+	return path, tmp, path[len(s.dirSep) : len(path)-len(".")-len(s.ext)]
 }
 
 // Scratch is one worker's reusable encoder state. The zero value is ready
@@ -434,6 +473,7 @@ func (s *Series) name(frame int) string {
 // encoder only when the format or level changes). Not safe for concurrent
 // use.
 type Scratch struct {
+	paths     []byte // the current path block (framePaths)
 	cbfEnc    *cbf.Encoder
 	cbfOpts   cbf.Options
 	tiffEnc   *tiff.Encoder
@@ -465,7 +505,8 @@ func (sc *Scratch) encode(cfg *Config, h *cbf.Header, name string, p cbf.Pixels)
 
 // Write encodes frame (0-based) and puts it on disk. It returns the final
 // path once the complete file exists under it, or an *Error naming the
-// path and cause. sc is the calling worker's scratch.
+// path and cause. sc is the calling worker's scratch. The path may be
+// kept: its bytes are never written again (framePaths).
 //
 // The frame's header is the series header with StartAngle advanced by
 // frame x AngleIncrement and Timestamp by frame x ExposurePeriod.
@@ -482,8 +523,7 @@ func (s *Series) Write(sc *Scratch, frame int, p cbf.Pixels) (string, error) {
 	s.pending.Add(1)
 	defer s.pending.Add(-1)
 
-	name := s.name(frame)
-	path := filepath.Join(s.dir, name+"."+s.cfg.Format.Ext())
+	path, tmp, name := sc.framePaths(s, frame)
 	h := s.header
 	h.StartAngle += float64(frame) * h.AngleIncrement
 	h.Timestamp = h.Timestamp.Add(time.Duration(float64(frame) * h.ExposurePeriod * float64(time.Second)))
@@ -491,7 +531,7 @@ func (s *Series) Write(sc *Scratch, frame int, p cbf.Pixels) (string, error) {
 	if err != nil {
 		return "", s.fail(&Error{Frame: frame, Path: path, Op: "encode", Cause: CauseInput, Err: err})
 	}
-	if err := s.publish(frame, path, data); err != nil {
+	if err := s.publish(frame, path, tmp, data); err != nil {
 		return "", s.fail(err)
 	}
 	s.written.Add(1)
@@ -503,10 +543,10 @@ func (s *Series) Write(sc *Scratch, frame int, p cbf.Pixels) (string, error) {
 	return path, nil
 }
 
-// publish writes data to a temporary file and gives it its final name
-// without ever replacing an existing file (see the package comment).
-func (s *Series) publish(frame int, path string, data []byte) *Error {
-	tmp := filepath.Join(s.dir, "."+filepath.Base(path)+".part")
+// publish writes data to the temporary file tmp and gives it its final
+// name path without ever replacing an existing file (see the package
+// comment).
+func (s *Series) publish(frame int, path, tmp string, data []byte) *Error {
 	f, err := s.create(tmp)
 	if err != nil {
 		return newError(frame, path, "create", err)

@@ -18,8 +18,9 @@ import (
 // bit mask of the block's pixels above the bound, minus the statically
 // excluded ones (module gaps, masks, beamstop: they hold any value, gaps
 // arrive all-ones). Only those pixels are then tested against their own
-// shell's threshold, in index order: the strong list, the masked count
-// and the overload cut are exactly strongPixels'.
+// shell's threshold, in index order: the strong list and the masked count
+// are exactly strongPixels'. An overloaded frame (more strong pixels than
+// the limit) is handed back to strongPixels, which knows where to cut.
 
 const (
 	strongBlock = 32 // pixels per block: one 64-byte cache line of 16-bit pixels
@@ -79,14 +80,15 @@ func newBlockTables(shell []uint8, nRegular int) blockTables {
 
 // strongScratch is an Analyser's scratch of the block scan.
 type strongScratch struct {
-	span  [maxBlockSpan*256 + 1]uint16 // span[w*256+s]: lowest threshold of shells s..s+w; the last is 0
-	bound []uint16                     // per block: the lowest threshold of its shells
-	cand  []uint64                     // block | mask of its pixels above the bound<<32, ascending
+	span [maxBlockSpan*256 + 1]uint16 // span[w*256+s]: lowest threshold of shells s..s+w; the last is 0
+	cand []uint64                     // block | mask of its pixels above the bound<<32, ascending
+	pix  []int32                      // the pixels to test against their shell's threshold, ascending
 }
 
 // strongPixelsBlocks is strongPixels for 16-bit frames through the block
 // scan; ok is false where the scan is not available (no kernel on this
-// CPU), and then nothing was done.
+// CPU) or the frame is overloaded (more than limit strong pixels), and
+// then dst is returned as it came: strongPixels does the work.
 func strongPixelsBlocks[T pixel](sc *strongScratch, t *Tables, dst []int32, limit int, px []T, thr *[256]uint32) (_ []int32, masked int, overloaded, ok bool) {
 	if !haveBlockScan || unsafe.Sizeof(px[0]) != 2 || t.blocks.shells == nil {
 		return dst, 0, false, false
@@ -104,51 +106,56 @@ func strongPixelsBlocks[T pixel](sc *strongScratch, t *Tables, dst []int32, limi
 	span[blockPixel] = 0
 	shells := t.blocks.shells
 	nb := len(shells)
-	if cap(sc.bound) < nb {
-		sc.bound = make([]uint16, nb)
+	if cap(sc.cand) < nb {
 		sc.cand = make([]uint64, nb)
 	}
-	bound, cand := sc.bound[:nb], sc.cand[:nb]
-	for b, e := range shells {
-		bound[b] = min(span[min(e&0xFFFF, blockPixel)], span[uint8(e>>16)])
-	}
+	cand := sc.cand[:nb]
 	nc := 0
 	if nb > 0 {
-		nc = scanBlocks16(&p16[0], &bound[0], &t.blocks.excl[0], nb, &cand[0])
+		nc = scanBlocks16(&p16[0], &shells[0], &span[0], &t.blocks.excl[0], nb, &cand[0])
 	}
-	shell := t.shell[:len(px)]
+	// The pixels above their block's bound, and those after the last
+	// whole block, then the exact test of each against its shell's
+	// threshold. The test is branch-free: whether a pixel passes is as
+	// likely as not, and a mispredicted branch on it waited for its shell
+	// (a cache miss, the shell map being 4.5 MB on a 4M frame) before the
+	// next pixel's load could start.
+	pix := sc.pix[:0]
 	for _, c := range cand[:nc] {
-		base := int(uint32(c)) * strongBlock
+		base := int32(uint32(c)) * strongBlock
 		for m := uint32(c >> 32); m != 0; m &= m - 1 {
-			k := base + bits.TrailingZeros32(m)
-			v := uint32(p16[k])
-			if v <= thr[shell[k]] {
-				continue
-			}
-			if v == 0xFFFF {
-				masked++
-				continue
-			}
-			if len(dst) >= limit {
-				return dst, masked + countMasked(p16[k+1:], shell[k+1:]), true, true
-			}
-			dst = append(dst, int32(k))
+			pix = append(pix, base+int32(bits.TrailingZeros32(m)))
 		}
 	}
-	// The pixels after the last whole block.
 	for k := nb * strongBlock; k < len(p16); k++ {
-		v := uint32(p16[k])
-		if v <= thr[shell[k]] {
-			continue
-		}
-		if v == 0xFFFF {
-			masked++
-			continue
-		}
-		if len(dst) >= limit {
-			return dst, masked + countMasked(p16[k+1:], shell[k+1:]), true, true
-		}
-		dst = append(dst, int32(k))
+		pix = append(pix, int32(k))
 	}
-	return dst, masked, false, true
+	sc.pix = pix
+	n0 := len(dst)
+	dst = grow(dst, n0+len(pix))
+	out := dst[n0:]
+	shell := t.shell[:len(p16)]
+	n := 0
+	for _, k := range pix {
+		v := uint32(p16[k])
+		up := b2i(v > thr[shell[k]])
+		mk := b2i(v == 0xFFFF)
+		out[n] = k
+		n += up &^ mk
+		masked += up & mk
+	}
+	if n > limit-n0 {
+		// Overloaded: strongPixels finds where the list is cut and counts
+		// the masked pixels as far as that.
+		return dst[:n0], 0, false, false
+	}
+	return dst[:n0+n], masked, false, true
+}
+
+// b2i is 1 for true, without a branch.
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

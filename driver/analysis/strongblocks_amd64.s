@@ -2,11 +2,13 @@
 
 #include "textflag.h"
 
-// func scanBlocks16(px *uint16, bound *uint16, excl *uint32, nb int, cand *uint64) int
+// func scanBlocks16(px *uint16, shells *uint32, span *uint16, excl *uint32, nb int, cand *uint64) int
 //
 // See scanBlocks16 in strongblocks_amd64.go. Per block of 32 pixels:
 //
-//	Y2      the block's bound in all 16 lanes
+//	R14     the block's bound: the lower of span[its shells' range] and
+//	        span[its ice band]
+//	Y2      the bound in all 16 lanes
 //	Y0, Y1  pixels 0-15 and 16-31, minus the bound with unsigned
 //	        saturation, compared with zero: all ones where a pixel is at
 //	        or below the bound
@@ -17,12 +19,13 @@
 // ~(R9 | excl) is the mask of pixels above it that are not excluded. The
 // entry is stored every time and the list grows by one only when the mask
 // is not empty: no branch on the data.
-TEXT ·scanBlocks16(SB), NOSPLIT, $0-48
+TEXT ·scanBlocks16(SB), NOSPLIT, $0-56
 	MOVQ  px+0(FP), SI
-	MOVQ  bound+8(FP), BX
-	MOVQ  excl+16(FP), R10
-	MOVQ  nb+24(FP), CX
-	MOVQ  cand+32(FP), DI
+	MOVQ  shells+8(FP), BX
+	MOVQ  span+16(FP), R12
+	MOVQ  excl+24(FP), R10
+	MOVQ  nb+32(FP), CX
+	MOVQ  cand+40(FP), DI
 	XORQ  AX, AX
 	XORQ  DX, DX
 	VPXOR Y7, Y7, Y7
@@ -30,7 +33,15 @@ TEXT ·scanBlocks16(SB), NOSPLIT, $0-48
 	JZ    done
 
 loop:
-	VPBROADCASTW (BX)(AX*2), Y2
+	MOVL         (BX)(AX*4), R13
+	MOVWLZX      R13, R14
+	MOVWLZX      (R12)(R14*2), R14
+	SHRL         $16, R13
+	MOVWLZX      (R12)(R13*2), R13
+	CMPL         R13, R14
+	CMOVLLT      R13, R14
+	MOVL         R14, X2
+	VPBROADCASTW X2, Y2
 	VMOVDQU      (SI), Y0
 	VMOVDQU      32(SI), Y1
 	VPSUBUSW     Y2, Y0, Y0
@@ -57,5 +68,5 @@ loop:
 
 done:
 	VZEROUPPER
-	MOVQ DX, ret+40(FP)
+	MOVQ DX, ret+48(FP)
 	RET

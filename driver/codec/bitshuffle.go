@@ -126,7 +126,7 @@ func runKernel(dst, src []byte, s, rowLen, full int, shuffle bool) {
 	case s == 2:
 		shuffle2(dst, src, rowLen, full)
 	case s == 4 && !shuffle:
-		unshuffle4(dst, src, rowLen, full)
+		unshuffle4(dst, src, rowLen, unshuffle4Vec(dst, src, rowLen, full), full)
 	case s == 4:
 		shuffle4(dst, src, rowLen, full)
 	case s == 8 && !shuffle:
@@ -142,6 +142,11 @@ func runKernel(dst, src []byte, s, rowLen, full int, shuffle bool) {
 // the portable unshuffle2 must continue: 0 where there is none.
 func unshuffle2Vec(dst, src []byte, rowLen, full int) int {
 	return unshuffle2Level(dst, src, rowLen, full, vecLevel)
+}
+
+// unshuffle4Vec is unshuffle2Vec for the 4-byte unshuffle.
+func unshuffle4Vec(dst, src []byte, rowLen, full int) int {
+	return unshuffle4Level(dst, src, rowLen, full, vecLevel)
 }
 
 // The stages, as functions over 8 words that the compiler inlines. Comments
@@ -409,10 +414,11 @@ func shuffle2(dst, src []byte, rowLen, full int) {
 // unshuffle4: 4 planes. Stages 1-4 run per plane (word index within the
 // plane (u2, u1, u0) -> (u2, u1, k2)), stages 5-6 across planes (plane bit 1
 // <-> byte bit 1, plane bit 0 <-> byte bit 0). Plane j word w then holds
-// output word (w&1)<<4 | j<<2 | w>>1.
-func unshuffle4(dst, src []byte, rowLen, full int) {
+// output word (w&1)<<4 | j<<2 | w>>1. It starts at row offset c0, as
+// unshuffle2 does.
+func unshuffle4(dst, src []byte, rowLen, c0, full int) {
 	var t [32]uint64
-	for c := 0; c < full; c += 8 {
+	for c := c0; c < full; c += 8 {
 		for p := 0; p < 4; p++ {
 			x0, x1, x2, x3, x4, x5, x6, x7 := loadPlane(src, 8*p*rowLen, rowLen, c)
 			x0, x1, x2, x3, x4, x5, x6, x7 = stagesB(x0, x1, x2, x3, x4, x5, x6, x7)

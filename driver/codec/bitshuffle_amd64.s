@@ -388,3 +388,135 @@ sloop:
 
 sdone:
 	RET
+
+// The 4-byte unshuffle (unshuffle4 in bitshuffle.go), SSE2, two chunks per
+// group (16 bytes of each of the 32 rows, 512 output bytes). After stages
+// 1-3, in plane j word w of a chunk, byte k is byte j of element 8k+w, at
+// byte 32k+4w+j of the chunk's output. Three passes through a 512-byte
+// frame (the 32 registers of the four planes do not fit in 16):
+//  1. per plane, stages 1-3 on its 8 rows, parked at slot (j, w);
+//  2. per w, planes 0 and 1 and planes 2 and 3 interleaved byte by byte,
+//     the two results word by word: whole elements 8k+w, four k per
+//     register, parked at slot (q, w), q = 2*chunk + k/4;
+//  3. per q, two 4x4 transposes of 32-bit elements (w 0-3 and w 4-7) make
+//     the rows k: elements 8k..8k+7 at 32k of the chunk.
+
+// slot (j, w) of the frame: 128j + 16w.
+
+// INTERLEAVE4 is pass 2 for one w (slot offset off = 16w), X0..X7.
+#define INTERLEAVE4(off) \
+	MOVOU off(SP), X0; \
+	MOVOU 128+off(SP), X1; \
+	MOVOU 256+off(SP), X2; \
+	MOVOU 384+off(SP), X3; \
+	MOVO  X0, X4; \
+	PUNPCKLBW X1, X0; \
+	PUNPCKHBW X1, X4; \
+	MOVO  X2, X5; \
+	PUNPCKLBW X3, X2; \
+	PUNPCKHBW X3, X5; \
+	MOVO  X0, X6; \
+	PUNPCKLWL X2, X0; \
+	PUNPCKHWL X2, X6; \
+	MOVO  X4, X7; \
+	PUNPCKLWL X5, X4; \
+	PUNPCKHWL X5, X7; \
+	MOVOU X0, off(SP); \
+	MOVOU X6, 128+off(SP); \
+	MOVOU X4, 256+off(SP); \
+	MOVOU X7, 384+off(SP)
+
+// TRANSPOSE32 transposes the 4x4 32-bit elements of r0..r3 (register w
+// holds elements k = 0..3) and stores row k at off+32k(DI). t0, t1 scratch.
+#define TRANSPOSE32(r0, r1, r2, r3, t0, t1, off) \
+	MOVO r0, t0; \
+	PUNPCKLLQ r1, t0; \
+	PUNPCKHLQ r1, r0; \
+	MOVO r2, t1; \
+	PUNPCKLLQ r3, t1; \
+	PUNPCKHLQ r3, r2; \
+	MOVO t0, r1; \
+	PUNPCKLQDQ t1, r1; \
+	PUNPCKHQDQ t1, t0; \
+	MOVO r0, r3; \
+	PUNPCKLQDQ r2, r3; \
+	PUNPCKHQDQ r2, r0; \
+	MOVOU r1, off(DI); \
+	MOVOU t0, 32+off(DI); \
+	MOVOU r3, 64+off(DI); \
+	MOVOU r0, 96+off(DI)
+
+// ROWS4 is pass 3 for one q (slots at 128q, output at 128q(DI)).
+#define ROWS4(q) \
+	MOVOU (128*q)(SP), X0; \
+	MOVOU (128*q+16)(SP), X1; \
+	MOVOU (128*q+32)(SP), X2; \
+	MOVOU (128*q+48)(SP), X3; \
+	MOVOU (128*q+64)(SP), X8; \
+	MOVOU (128*q+80)(SP), X9; \
+	MOVOU (128*q+96)(SP), X10; \
+	MOVOU (128*q+112)(SP), X11; \
+	TRANSPOSE32(X0, X1, X2, X3, X4, X5, 128*q); \
+	TRANSPOSE32(X8, X9, X10, X11, X12, X13, 128*q+16)
+
+// PLANE4 is pass 1 for the plane at base b, parked at slots off..off+112.
+#define PLANE4(b, off) \
+	LOAD8(b); \
+	STAGESB; \
+	MOVOU X0, off(SP); \
+	MOVOU X1, 16+off(SP); \
+	MOVOU X2, 32+off(SP); \
+	MOVOU X3, 48+off(SP); \
+	MOVOU X4, 64+off(SP); \
+	MOVOU X5, 80+off(SP); \
+	MOVOU X6, 96+off(SP); \
+	MOVOU X7, 112+off(SP)
+
+// func unshuffle4SSE2(dst, src *byte, rowLen, n int)
+//
+// n groups of two chunks. Frame: the four planes, 512 bytes.
+TEXT ·unshuffle4SSE2(SB), NOSPLIT, $512-32
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ rowLen+16(FP), DX
+	MOVQ n+24(FP), CX
+	LEAQ (DX)(DX*2), R8      // 3 rows
+	LEAQ (DX)(DX*4), R9      // 5 rows
+	LEAQ (R8)(DX*4), R10     // 7 rows
+	LEAQ (SI)(DX*8), R11     // plane 1: rows 8-15
+	LEAQ (R11)(DX*8), R12    // plane 2: rows 16-23
+	LEAQ (R12)(DX*8), R13    // plane 3: rows 24-31
+	TESTQ CX, CX
+	JLE  done4
+
+loop4:
+	MOVOU bsmasks<>+0(SB), X13
+	MOVOU bsmasks<>+16(SB), X14
+	MOVOU bsmasks<>+32(SB), X15
+	PLANE4(SI, 0)
+	PLANE4(R11, 128)
+	PLANE4(R12, 256)
+	PLANE4(R13, 384)
+	INTERLEAVE4(0)
+	INTERLEAVE4(16)
+	INTERLEAVE4(32)
+	INTERLEAVE4(48)
+	INTERLEAVE4(64)
+	INTERLEAVE4(80)
+	INTERLEAVE4(96)
+	INTERLEAVE4(112)
+	ROWS4(0)
+	ROWS4(1)
+	ROWS4(2)
+	ROWS4(3)
+
+	ADDQ $16, SI
+	ADDQ $16, R11
+	ADDQ $16, R12
+	ADDQ $16, R13
+	ADDQ $512, DI
+	DECQ CX
+	JNZ  loop4
+
+done4:
+	RET

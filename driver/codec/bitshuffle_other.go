@@ -14,3 +14,5 @@ func vecLevels() []int { return []int{vecNone} }
 func unshuffle2Level(dst, src []byte, rowLen, full, level int) int { return 0 }
 
 func vecLevelName(level int) string { return "portable" }
+
+func unshuffle4Level(dst, src []byte, rowLen, full, level int) int { return 0 }

@@ -132,11 +132,11 @@ func TestBitShufflePanicsOnMisuse(t *testing.T) {
 	}
 }
 
-// unshuffle2Lengths are element counts for the vector kernel tests: every
-// multiple of 8 up to 1100 (every number of 4-chunk groups up to 4 and
-// every remainder after them), EIGER's full 16-bit block and the last
-// block of a 4M frame, and a few odd ones.
-func unshuffle2Lengths() []int {
+// vectorLengths are element counts for the vector kernel tests: every
+// multiple of 8 up to 1100 (every number of 2- and 4-chunk groups up to 4
+// and every remainder after them), EIGER's full 16- and 32-bit blocks, the
+// last 16-bit block of a 4M frame, and a few odd ones.
+func vectorLengths() []int {
 	var ms []int
 	for m := 0; m <= 1100; m += 8 {
 		ms = append(ms, m)
@@ -144,51 +144,72 @@ func unshuffle2Lengths() []int {
 	return append(ms, 2048, 2280, 4096, 4104, 4600, 8192, 12296)
 }
 
-// checkUnshuffle2Level compares the vector kernel of one level, followed by
-// the portable kernel for what it leaves, with the portable kernel alone,
-// on one block of bit rows: every byte of dst, including those past the
-// whole chunks that neither may touch.
-func checkUnshuffle2Level(t *testing.T, rows []byte, level int) {
+// vectorElemSizes are the element sizes with vector kernels.
+var vectorElemSizes = []int{2, 4}
+
+// unshuffleFrom is the portable kernel of element size s from row offset c0.
+func unshuffleFrom(dst, rows []byte, s, rowLen, c0, full int) {
+	if s == 2 {
+		unshuffle2(dst, rows, rowLen, c0, full)
+	} else {
+		unshuffle4(dst, rows, rowLen, c0, full)
+	}
+}
+
+// checkUnshuffleLevel compares the vector kernel of one level and element
+// size s (2 or 4), followed by the portable kernel for what it leaves, with
+// the portable kernel alone, on one block of bit rows: every byte of dst,
+// including those past the whole chunks that neither may touch.
+func checkUnshuffleLevel(t *testing.T, rows []byte, s, level int) {
 	t.Helper()
-	rowLen := len(rows) / 16
+	rowLen := len(rows) / (8 * s)
 	full := rowLen &^ 7
 	want := make([]byte, len(rows))
 	for i := range want {
 		want[i] = byte(i*7 + 3)
 	}
 	got := bytes.Clone(want)
-	unshuffle2(want, rows, rowLen, 0, full)
-	c0 := unshuffle2Level(got, rows, rowLen, full, level)
-	if c0 < 0 || c0 > full || c0%8 != 0 {
-		t.Fatalf("level %d, %d elements: the vector kernel stopped at row offset %d of %d", level, len(rows)/2, c0, full)
+	unshuffleFrom(want, rows, s, rowLen, 0, full)
+	var c0 int
+	if s == 2 {
+		c0 = unshuffle2Level(got, rows, rowLen, full, level)
+	} else {
+		c0 = unshuffle4Level(got, rows, rowLen, full, level)
 	}
-	unshuffle2(got, rows, rowLen, c0, full)
+	if c0 < 0 || c0 > full || c0%8 != 0 {
+		t.Fatalf("elem %d level %d, %d elements: the vector kernel stopped at row offset %d of %d", s, level, len(rows)/s, c0, full)
+	}
+	unshuffleFrom(got, rows, s, rowLen, c0, full)
 	if !bytes.Equal(want, got) {
-		t.Fatalf("level %d, %d elements (vector part to row offset %d): differs from the portable kernel at byte %d", level, len(rows)/2, c0, firstDiff(want, got))
+		t.Fatalf("elem %d level %d, %d elements (vector part to row offset %d): differs from the portable kernel at byte %d", s, level, len(rows)/s, c0, firstDiff(want, got))
 	}
 }
 
-// TestUnshuffle2VectorMatchesPortable checks each vector kernel this
-// machine runs against the portable unshuffle2 on random blocks, and the
-// full BitUnshuffle with it against the literal format.
-func TestUnshuffle2VectorMatchesPortable(t *testing.T) {
+// TestUnshuffleVectorMatchesPortable checks each vector kernel this
+// machine runs against the portable kernel on random blocks, and the full
+// BitUnshuffle with it against the literal format.
+func TestUnshuffleVectorMatchesPortable(t *testing.T) {
 	t.Logf("vector levels: %v", vecLevels())
 	r := rand.New(rand.NewPCG(3, 4))
-	for _, level := range vecLevels() {
-		for _, m := range unshuffle2Lengths() {
-			checkUnshuffle2Level(t, randomBytes(r, 2*m), level)
+	for _, s := range vectorElemSizes {
+		for _, level := range vecLevels() {
+			for _, m := range vectorLengths() {
+				checkUnshuffleLevel(t, randomBytes(r, s*m), s, level)
+			}
 		}
 	}
 	saved := vecLevel
 	defer func() { vecLevel = saved }()
-	for _, level := range vecLevels() {
-		vecLevel = level
-		for _, m := range unshuffle2Lengths() {
-			src := randomBytes(r, 2*m)
-			got := make([]byte, len(src))
-			BitUnshuffle(got, refBitShuffle(src, 2), 2)
-			if !bytes.Equal(got, src) {
-				t.Fatalf("level %d, %d elements: BitUnshuffle does not invert the format", level, m)
+	for _, s := range vectorElemSizes {
+		for _, level := range vecLevels() {
+			vecLevel = level
+			for _, m := range vectorLengths() {
+				src := randomBytes(r, s*m)
+				got := make([]byte, len(src))
+				BitUnshuffle(got, refBitShuffle(src, s), s)
+				if !bytes.Equal(got, src) {
+					t.Fatalf("elem %d level %d, %d elements: BitUnshuffle does not invert the format", s, level, m)
+				}
 			}
 		}
 	}

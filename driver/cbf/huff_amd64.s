@@ -7,8 +7,9 @@
 // See huffLiterals4 in huff_amd64.go. Per round of four input bytes:
 //
 //	R14       w: the four codes joined, each shifted by the lengths before it
-//	          (each code and length is a load of its own from the entry,
-//	          cheaper than one load and two instructions to split it)
+//	          (each byte, code and length is a load of its own: loads are
+//	          cheaper here than the instructions that would split them
+//	          out of a word)
 //	R13       the lengths' sum
 //	AX, BX    the bit buffer and its count (< 8 at the top of a round)
 //
@@ -27,32 +28,27 @@ TEXT ·huffLiterals4(SB), NOSPLIT, $0-72
 	JZ   done
 
 loop:
-	MOVL    (SI), R10
-	MOVBLZX R10, R11
+	MOVBLZX (SI), R11
+	MOVBLZX 1(SI), R12
+	MOVBLZX 2(SI), R10
+	MOVBLZX 3(SI), R15
 	MOVWQZX (R9)(R11*4), R14  // w = code0
 	MOVBLZX 2(R9)(R11*4), R13 // l0
-	MOVL    R10, R12
-	SHRL    $8, R12
-	MOVBLZX R12, R12
 	MOVWQZX (R9)(R12*4), CX
 	SHLXQ   R13, CX, CX
 	ORQ     CX, R14           // | code1 << l0
 	MOVBLZX 2(R9)(R12*4), R12
 	ADDL    R12, R13          // l0+l1
-	MOVL    R10, R12
-	SHRL    $16, R12
-	MOVBLZX R12, R12
-	MOVWQZX (R9)(R12*4), CX
-	SHLXQ   R13, CX, CX
-	ORQ     CX, R14           // | code2 << (l0+l1)
-	MOVBLZX 2(R9)(R12*4), R12
-	ADDL    R12, R13          // l0+l1+l2
-	SHRL    $24, R10
 	MOVWQZX (R9)(R10*4), CX
 	SHLXQ   R13, CX, CX
-	ORQ     CX, R14           // | code3 << (l0+l1+l2)
+	ORQ     CX, R14           // | code2 << (l0+l1)
 	MOVBLZX 2(R9)(R10*4), R10
-	ADDL    R10, R13          // all four lengths
+	ADDL    R10, R13          // l0+l1+l2
+	MOVWQZX (R9)(R15*4), CX
+	SHLXQ   R13, CX, CX
+	ORQ     CX, R14           // | code3 << (l0+l1+l2)
+	MOVBLZX 2(R9)(R15*4), R15
+	ADDL    R15, R13          // all four lengths
 
 	SHLXQ BX, R14, R14
 	ORQ   R14, AX

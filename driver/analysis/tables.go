@@ -52,6 +52,7 @@ type Tables struct {
 	qHi         float64    // 1/d² of the highest-resolution analysed pixel
 	shellPixels []int      // analysed pixels per shell
 	sample      []int32    // the background sample: pixel indices, row-major (see sampleStride)
+	steps       []uint16   // the same sample as steps for fill (sampleSteps)
 	stride      [256]int32 // per shell: one pixel in stride is in the sample
 	analysed    int        // pixels not excluded
 	profile     string     // EIGER profile whose gaps were masked, "" if none
@@ -187,6 +188,7 @@ func NewTables(g Geometry, p Params, m Masks) (*Tables, error) {
 		}
 	}
 	t.sample = backgroundSample(t)
+	t.steps = sampleSteps(t.sample, t.shell)
 	t.uniform = uniformShells(t.shell, g.Width, g.Height)
 	t.blocks = newBlockTables(t.shell, t.nRegular)
 	return t, nil
@@ -272,6 +274,25 @@ func backgroundSample(t *Tables) []int32 {
 		}
 	}
 	return sample
+}
+
+// sampleSteps encodes the background sample for fill: a step per sampled
+// pixel, its distance from the previous one (from pixel 0 for the first)
+// in the low byte and its shell in the high byte. A distance of more than
+// 255 pixels (module gaps, masks) starts with steps of 255 in
+// excludedShell, whose histogram fill counts and no one reads.
+func sampleSteps(sample []int32, shell []uint8) []uint16 {
+	steps := make([]uint16, 0, len(sample)+len(sample)/64)
+	prev := int32(0)
+	for _, i := range sample {
+		d := i - prev
+		for ; d > 0xff; d -= 0xff {
+			steps = append(steps, 0xff|excludedShell<<8)
+		}
+		steps = append(steps, uint16(d)|uint16(shell[i])<<8)
+		prev = i
+	}
+	return steps
 }
 
 // WithParams returns tables for new parameters. When only per-frame

@@ -218,13 +218,18 @@ func (h *huffEncoder) writeLiterals(b []byte, maxLen uint8) {
 	out := h.buf[:cap(h.buf)]
 	bits, nb := h.bits, h.nbits
 	i := 0
-	if maxLen <= 14 && haveLiterals4 && len(b) >= 4 {
+	if haveLiterals4 && len(b) >= 4 {
 		var w int
 		var nb64 uint64
-		w, bits, nb64 = huffLiterals4(&out[n], &b[0], len(b), codes, bits, uint64(nb))
+		if maxLen <= 14 {
+			w, bits, nb64 = huffLiterals4(&out[n], &b[0], len(b), codes, bits, uint64(nb))
+			i = len(b) &^ 3
+		} else {
+			w, bits, nb64 = huffLiterals3(&out[n], &b[0], len(b), codes, bits, uint64(nb))
+			i = len(b) / 3 * 3
+		}
 		n += w
 		nb = uint(nb64)
-		i = len(b) &^ 3
 	}
 	if maxLen <= 14 {
 		// nb < 8 at the top of each round, and four codes add at most 56.

@@ -19,5 +19,12 @@ import "golang.org/x/sys/cpu"
 //go:noescape
 func huffLiterals4(dst *byte, src *byte, n int, codes *[257]uint32, bits, nb uint64) (written int, bitsOut, nbOut uint64)
 
-// haveLiterals4 says huffLiterals4 may run: it needs BMI2 (SHLX, SHRX).
+// huffLiterals3 is huffLiterals4 for codes of up to 15 bits: three bytes
+// per round, n/3 rounds (the last n%3 bytes are left to the caller).
+//
+//go:noescape
+func huffLiterals3(dst *byte, src *byte, n int, codes *[257]uint32, bits, nb uint64) (written int, bitsOut, nbOut uint64)
+
+// haveLiterals4 says huffLiterals4 and huffLiterals3 may run: they need
+// BMI2 (SHLX, SHRX).
 var haveLiterals4 = cpu.X86.HasBMI2

@@ -72,3 +72,63 @@ done:
 	MOVQ AX, bitsOut+56(FP)
 	MOVQ BX, nbOut+64(FP)
 	RET
+
+// func huffLiterals3(dst *byte, src *byte, n int, codes *[257]uint32, bits, nb uint64) (written int, bitsOut, nbOut uint64)
+//
+// huffLiterals4's round for codes of up to 15 bits: three bytes per
+// round (nb < 8 and three codes add at most 52 bits), n/3 rounds.
+TEXT ·huffLiterals3(SB), NOSPLIT, $0-72
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), AX
+	MOVQ codes+24(FP), R9
+	MOVQ bits+32(FP), R15
+	MOVQ nb+40(FP), BX
+	MOVQ DI, R8
+	XORQ DX, DX
+	MOVQ $3, CX
+	DIVQ CX          // AX = rounds
+	MOVQ AX, DX
+	MOVQ R15, AX
+	TESTQ DX, DX
+	JZ   done3
+
+loop3:
+	MOVBLZX (SI), R11
+	MOVBLZX 1(SI), R12
+	MOVBLZX 2(SI), R10
+	MOVWQZX (R9)(R11*4), R14  // w = code0
+	MOVBLZX 2(R9)(R11*4), R13 // l0
+	MOVWQZX (R9)(R12*4), CX
+	SHLXQ   R13, CX, CX
+	ORQ     CX, R14           // | code1 << l0
+	MOVBLZX 2(R9)(R12*4), R12
+	ADDL    R12, R13          // l0+l1
+	MOVWQZX (R9)(R10*4), CX
+	SHLXQ   R13, CX, CX
+	ORQ     CX, R14           // | code2 << (l0+l1)
+	MOVBLZX 2(R9)(R10*4), R10
+	ADDL    R10, R13          // all three lengths
+
+	SHLXQ BX, R14, R14
+	ORQ   R14, AX
+	ADDQ  R13, BX
+	MOVQ  AX, (DI)
+	MOVQ  BX, R11
+	SHRQ  $3, R11
+	ADDQ  R11, DI
+	MOVQ  BX, R12
+	ANDQ  $-8, R12
+	SHRXQ R12, AX, AX
+	ANDQ  $7, BX
+
+	ADDQ $3, SI
+	DECQ DX
+	JNZ  loop3
+
+done3:
+	SUBQ R8, DI
+	MOVQ DI, written+48(FP)
+	MOVQ AX, bitsOut+56(FP)
+	MOVQ BX, nbOut+64(FP)
+	RET

@@ -5,6 +5,7 @@ package cbf
 import (
 	"bytes"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -23,8 +24,8 @@ func huffStream(data []byte, blockSize int, asm bool) []byte {
 	return h.buf
 }
 
-// TestLiterals4MatchesGo pins the assembly round to the Go loop it
-// replaces, bit for bit, on skewed data like byte-offset deltas (short
+// TestLiterals4MatchesGo pins the assembly rounds (huffLiterals4 and
+// huffLiterals3) to the Go loops they replace, bit for bit, on skewed data like byte-offset deltas (short
 // codes), uniform bytes (8-bit codes), long-tailed data (codes up to 14
 // bits and 15-bit ones, which the assembly must leave to the Go loop),
 // every block length modulo 4 and odd bit positions between blocks.
@@ -38,12 +39,17 @@ func TestLiterals4MatchesGo(t *testing.T) {
 		"uniform": func() byte { return byte(r.Uint32()) },
 		"tail":    func() byte { return byte(bitsLenTail(r)) },
 	}
+	longest := map[string]uint8{}
 	for name, gen := range gens {
 		for _, n := range []int{0, 1, 3, 4, 5, 7, 8, 1000, 4093, 1 << 15, 100_003} {
 			data := make([]byte, n)
 			for i := range data {
 				data[i] = gen()
 			}
+			var h huffEncoder
+			h.histogram(data)
+			h.fastLengths(h.freq[:], h.lens[:], huffMaxBits)
+			longest[name] = max(longest[name], slices.Max(h.lens[:256]))
 			for _, bs := range []int{1 << 15, 1 << 12, 1001} {
 				got, want := huffStream(data, bs, true), huffStream(data, bs, false)
 				if !bytes.Equal(got, want) {
@@ -52,13 +58,18 @@ func TestLiterals4MatchesGo(t *testing.T) {
 			}
 		}
 	}
+	// Both kernels ran: codes of at most 14 bits (four per round) and of
+	// 15 (three per round).
+	if longest["uniform"] > 14 || longest["tail"] != 15 {
+		t.Fatalf("longest codes: uniform %d, tail %d; want <= 14 and 15", longest["uniform"], longest["tail"])
+	}
 }
 
 // bitsLenTail draws bytes with geometric frequencies, so that the rare
-// ones get codes of 13-15 bits.
+// ones get codes of up to 15 bits (the limit).
 func bitsLenTail(r *rand.Rand) int {
 	v := 0
-	for v < 255 && r.IntN(3) != 0 {
+	for v < 255 && r.IntN(2) != 0 {
 		v++
 	}
 	return v

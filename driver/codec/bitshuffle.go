@@ -118,7 +118,7 @@ func runKernel(dst, src []byte, s, rowLen, full int, shuffle bool) {
 	}
 	switch {
 	case s == 1 && !shuffle:
-		unshuffle1(dst, src, rowLen, full)
+		unshuffle1(dst, src, rowLen, unshuffle1Vec(dst, src, rowLen, full), full)
 	case s == 1:
 		shuffle1(dst, src, rowLen, full)
 	case s == 2 && !shuffle:
@@ -142,6 +142,11 @@ func runKernel(dst, src []byte, s, rowLen, full int, shuffle bool) {
 // the portable unshuffle2 must continue: 0 where there is none.
 func unshuffle2Vec(dst, src []byte, rowLen, full int) int {
 	return unshuffle2Level(dst, src, rowLen, full, vecLevel)
+}
+
+// unshuffle1Vec is unshuffle2Vec for the 1-byte unshuffle.
+func unshuffle1Vec(dst, src []byte, rowLen, full int) int {
+	return unshuffle1Level(dst, src, rowLen, full, vecLevel)
 }
 
 // unshuffle4Vec is unshuffle2Vec for the 4-byte unshuffle.
@@ -322,8 +327,8 @@ func store8(dst []byte, o int, x0, x1, x2, x3, x4, x5, x6, x7 uint64) {
 
 // unshuffle1: one plane of 8 words; transpose8 leaves word k holding
 // elements 8k..8k+7.
-func unshuffle1(dst, src []byte, rowLen, full int) {
-	for c := 0; c < full; c += 8 {
+func unshuffle1(dst, src []byte, rowLen, c0, full int) {
+	for c := c0; c < full; c += 8 {
 		x0, x1, x2, x3, x4, x5, x6, x7 := loadPlane(src, 0, rowLen, c)
 		x0, x1, x2, x3, x4, x5, x6, x7 = transpose8(x0, x1, x2, x3, x4, x5, x6, x7)
 		store8(dst, 8*c, x0, x1, x2, x3, x4, x5, x6, x7)

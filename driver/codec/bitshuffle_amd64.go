@@ -30,6 +30,14 @@ func unshuffle2SSE2(dst, src *byte, rowLen, n int)
 //go:noescape
 func unshuffle4SSE2(dst, src *byte, rowLen, n int)
 
+// unshuffle1SSE2 is unshuffle1 for n groups of two chunks in SSE2
+// registers: stages 1-3 as in unshuffle2SSE2, then an 8x8 transpose of
+// bytes by unpacks. 8 rows of rowLen bytes at src with 16n <= rowLen, 128n
+// writable bytes at dst.
+//
+//go:noescape
+func unshuffle1SSE2(dst, src *byte, rowLen, n int)
+
 // vecLevel selects the vector kernels: vecAVX2 where the CPU (and the
 // operating system, which must save the Y registers) supports AVX2, else
 // vecSSE2, which every amd64 CPU has. vecNone, the portable delta swaps, is
@@ -77,6 +85,17 @@ func unshuffle4Level(dst, src []byte, rowLen, full, level int) int {
 	if level >= vecSSE2 && full >= 16 {
 		n := full / 16
 		unshuffle4SSE2(&dst[0], &src[0], rowLen, n)
+		return 16 * n
+	}
+	return 0
+}
+
+// unshuffle1Level runs the 1-byte kernel of the given level; see
+// unshuffle1Vec.
+func unshuffle1Level(dst, src []byte, rowLen, full, level int) int {
+	if level >= vecSSE2 && full >= 16 {
+		n := full / 16
+		unshuffle1SSE2(&dst[0], &src[0], rowLen, n)
 		return 16 * n
 	}
 	return 0

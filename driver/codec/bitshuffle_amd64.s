@@ -537,3 +537,73 @@ loop4:
 
 done4:
 	RET
+
+// The 1-byte unshuffle (unshuffle1 in bitshuffle.go), SSE2, two chunks per
+// group (16 bytes of each of the 8 rows, 128 output bytes). After stages
+// 1-3, byte k of word w of a chunk is element 8k+w: an 8x8 transpose of
+// bytes (unpacks of bytes, words, double words) finishes it, the low
+// halves of the registers giving chunk 0, the high halves chunk 1.
+
+// ROWS1 transposes the bytes of a, b, c, d (the byte interleaves of words
+// 0/1, 2/3, 4/5, 6/7: 16-bit word k holds elements 8k+w, 8k+w+1) and
+// stores elements 0..63 of the chunk at off(DI). t0..t3 scratch.
+#define ROWS1(a, b, c, d, t0, t1, t2, t3, off) \
+	MOVO a, t0; \
+	PUNPCKLWL b, t0; \
+	PUNPCKHWL b, a; \
+	MOVO c, t1; \
+	PUNPCKLWL d, t1; \
+	PUNPCKHWL d, c; \
+	MOVO t0, t2; \
+	PUNPCKLLQ t1, t2; \
+	PUNPCKHLQ t1, t0; \
+	MOVO a, t3; \
+	PUNPCKLLQ c, t3; \
+	PUNPCKHLQ c, a; \
+	MOVOU t2, off(DI); \
+	MOVOU t0, 16+off(DI); \
+	MOVOU t3, 32+off(DI); \
+	MOVOU a, 48+off(DI)
+
+// func unshuffle1SSE2(dst, src *byte, rowLen, n int)
+//
+// n groups of two chunks: 16n <= rowLen, 128n writable bytes at dst.
+TEXT ·unshuffle1SSE2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ rowLen+16(FP), DX
+	MOVQ n+24(FP), CX
+	LEAQ (DX)(DX*2), R8      // 3 rows
+	LEAQ (DX)(DX*4), R9      // 5 rows
+	LEAQ (R8)(DX*4), R10     // 7 rows
+	TESTQ CX, CX
+	JLE  done1
+	MOVOU bsmasks<>+0(SB), X13
+	MOVOU bsmasks<>+16(SB), X14
+	MOVOU bsmasks<>+32(SB), X15
+
+loop1:
+	LOAD8(SI)
+	STAGESB
+	MOVO X0, X8
+	PUNPCKLBW X1, X8
+	PUNPCKHBW X1, X0
+	MOVO X2, X9
+	PUNPCKLBW X3, X9
+	PUNPCKHBW X3, X2
+	MOVO X4, X10
+	PUNPCKLBW X5, X10
+	PUNPCKHBW X5, X4
+	MOVO X6, X11
+	PUNPCKLBW X7, X11
+	PUNPCKHBW X7, X6
+	ROWS1(X8, X9, X10, X11, X1, X3, X5, X7, 0)
+	ROWS1(X0, X2, X4, X6, X1, X3, X5, X7, 64)
+
+	ADDQ $16, SI
+	ADDQ $128, DI
+	DECQ CX
+	JNZ  loop1
+
+done1:
+	RET

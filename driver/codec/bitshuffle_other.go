@@ -16,3 +16,5 @@ func unshuffle2Level(dst, src []byte, rowLen, full, level int) int { return 0 }
 func vecLevelName(level int) string { return "portable" }
 
 func unshuffle4Level(dst, src []byte, rowLen, full, level int) int { return 0 }
+
+func unshuffle1Level(dst, src []byte, rowLen, full, level int) int { return 0 }

@@ -145,19 +145,22 @@ func vectorLengths() []int {
 }
 
 // vectorElemSizes are the element sizes with vector kernels.
-var vectorElemSizes = []int{2, 4}
+var vectorElemSizes = []int{1, 2, 4}
 
 // unshuffleFrom is the portable kernel of element size s from row offset c0.
 func unshuffleFrom(dst, rows []byte, s, rowLen, c0, full int) {
-	if s == 2 {
+	switch s {
+	case 1:
+		unshuffle1(dst, rows, rowLen, c0, full)
+	case 2:
 		unshuffle2(dst, rows, rowLen, c0, full)
-	} else {
+	default:
 		unshuffle4(dst, rows, rowLen, c0, full)
 	}
 }
 
 // checkUnshuffleLevel compares the vector kernel of one level and element
-// size s (2 or 4), followed by the portable kernel for what it leaves, with
+// size s (1, 2 or 4), followed by the portable kernel for what it leaves, with
 // the portable kernel alone, on one block of bit rows: every byte of dst,
 // including those past the whole chunks that neither may touch.
 func checkUnshuffleLevel(t *testing.T, rows []byte, s, level int) {
@@ -171,9 +174,12 @@ func checkUnshuffleLevel(t *testing.T, rows []byte, s, level int) {
 	got := bytes.Clone(want)
 	unshuffleFrom(want, rows, s, rowLen, 0, full)
 	var c0 int
-	if s == 2 {
+	switch s {
+	case 1:
+		c0 = unshuffle1Level(got, rows, rowLen, full, level)
+	case 2:
 		c0 = unshuffle2Level(got, rows, rowLen, full, level)
-	} else {
+	default:
 		c0 = unshuffle4Level(got, rows, rowLen, full, level)
 	}
 	if c0 < 0 || c0 > full || c0%8 != 0 {

@@ -380,21 +380,19 @@ func FuzzRoundTrip(f *testing.F) {
 	})
 }
 
-// FuzzUnshuffleVector compares the vector kernels of the 2- and 4-byte
+// FuzzUnshuffleVector compares the vector kernels of the 1-, 2- and 4-byte
 // unshuffle (each level this machine runs) with the portable ones on fuzzed
 // bit rows, every block length a multiple of 8 elements, byte for byte,
 // including the output bytes past the whole chunks that neither may touch.
 func FuzzUnshuffleVector(f *testing.F) {
 	r := rand.New(rand.NewPCG(27, 28))
 	for _, m := range []int{0, 8, 64, 128, 256, 264, 520, 1088, 2280, 4096} {
-		f.Add(randomBytes(r, 2*m), false)
-		f.Add(randomBytes(r, 4*m), true)
-	}
-	f.Fuzz(func(t *testing.T, rows []byte, wide bool) {
-		s := 2
-		if wide {
-			s = 4
+		for sel, s := range vectorElemSizes {
+			f.Add(randomBytes(r, s*m), uint8(sel))
 		}
+	}
+	f.Fuzz(func(t *testing.T, rows []byte, elemSel uint8) {
+		s := vectorElemSizes[int(elemSel)%len(vectorElemSizes)]
 		rows = rows[:len(rows)/(8*s)*(8*s)]
 		for _, level := range vecLevels() {
 			checkUnshuffleLevel(t, rows, s, level)

@@ -206,58 +206,171 @@ const SpotWidth = 5
 // can ask for a frame's spots while the scan runs without the server holding
 // every spot of a million-frame series (the spot file has them all). Memory
 // is bounded by both a frame count and a total spot count.
+//
+// The lists lie one after another in one circular buffer (a list may wrap
+// around its end), so that once the buffer has grown to the spot budget a
+// running series costs no allocation per frame, whatever the lists'
+// lengths: storing each list in the storage of the one it evicted
+// allocated whenever a frame had more spots than that one.
 type SpotRing struct {
 	mu       sync.RWMutex
 	frames   int
 	maxSpots int
-	order    []int // frame numbers, oldest first
-	spots    map[int][]float32
-	total    int
+
+	// order holds the entries, oldest first. Evicting reslices it from
+	// the front; pushEntry moves the held ones back to the start of base
+	// when they reach its end, rather than letting append copy them to a
+	// new array every ring's worth of frames.
+	order []spotEntry
+	base  []spotEntry // the array order is a part of
+	// hi is the highest frame number ever put: a frame above it is not
+	// held, which spares the usual Put (frames come in order) the search
+	// of order. Not a map from frame to entry: a map allocates now and
+	// then as the deletes and inserts turn its table over.
+	hi    int
+	live  int // frames held: the entries of order not replaced
+	total int // spots held
+
+	// buf holds the lists: entry e's n floats start at buffer position
+	// e.at, taken modulo len(buf). Positions only grow: the lists held
+	// span [order[0].at, end).
+	buf []float32
+	end int
+}
+
+// spotEntry is a frame's list in the buffer.
+type spotEntry struct {
+	frame int
+	at, n int
+	gone  bool // replaced by a later Put of the same frame
 }
 
 // NewSpotRing keeps at most frames frames and maxSpots spots in all.
 func NewSpotRing(frames, maxSpots int) *SpotRing {
-	return &SpotRing{frames: frames, maxSpots: maxSpots, spots: map[int][]float32{}}
+	return &SpotRing{frames: frames, maxSpots: maxSpots, hi: math.MinInt}
 }
 
-// Put stores a copy of a frame's spot records (SpotWidth floats each). The
-// storage of evicted frames is reused, so a running series costs no
-// allocation per frame once the ring is full.
+// Put stores a copy of a frame's spot records (SpotWidth floats each),
+// evicting the oldest frames until both budgets hold (a single frame with
+// more spots than the budget is kept alone). The buffer grows to the spot
+// budget as the series warms up and no further, so a running series costs
+// no allocation per frame.
 func (r *SpotRing) Put(frame int, spots []float32) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var spare []float32
-	if old, ok := r.spots[frame]; ok {
-		r.total -= len(old) / SpotWidth
-		spare = old[:0]
-	} else {
-		r.order = append(r.order, frame)
+	if i := r.find(frame); i >= 0 {
+		e := &r.order[i]
+		r.total -= e.n / SpotWidth
+		e.gone = true
+		r.live--
 	}
+	r.hi = max(r.hi, frame)
 	n := len(spots) / SpotWidth
-	// Evict the oldest frames until the new one fits both budgets.
-	for len(r.order) > 1 && (len(r.order) > r.frames || r.total+n > r.maxSpots) {
-		f := r.order[0]
-		if f == frame {
-			break
-		}
-		r.order = r.order[1:]
-		old := r.spots[f]
-		r.total -= len(old) / SpotWidth
-		delete(r.spots, f)
-		if cap(old) > cap(spare) {
-			spare = old[:0]
+	// Replaced entries count against the frame budget until they age
+	// out, so that order stays within it whatever is put again.
+	for len(r.order) > 0 && (len(r.order) >= r.frames || r.total+n > r.maxSpots) {
+		r.evict()
+	}
+	m := len(spots)
+	for m > len(r.buf)-r.used() {
+		if limit := max(r.maxSpots*SpotWidth, m); len(r.buf) < limit {
+			r.grow(min(max(2*len(r.buf), r.used()+m, 1<<12), limit))
+		} else {
+			r.evict() // space held by replaced entries
 		}
 	}
-	r.spots[frame] = append(spare, spots...)
+	at := r.end
+	if m > 0 {
+		p := at % len(r.buf)
+		k := copy(r.buf[p:], spots)
+		copy(r.buf, spots[k:])
+	}
+	r.end += m
+	r.pushEntry(spotEntry{frame: frame, at: at, n: m})
+	r.live++
 	r.total += n
 }
 
-// Get returns the spot records of a frame, if still held.
+// used is the part of the buffer the held lists take.
+func (r *SpotRing) used() int {
+	if len(r.order) == 0 {
+		return 0
+	}
+	return r.end - r.order[0].at
+}
+
+// evict forgets the oldest entry.
+func (r *SpotRing) evict() {
+	e := r.order[0]
+	if !e.gone {
+		r.live--
+		r.total -= e.n / SpotWidth
+	}
+	r.order = r.order[1:]
+}
+
+// find returns the index in order of frame's entry, -1 if not held.
+func (r *SpotRing) find(frame int) int {
+	if frame > r.hi {
+		return -1
+	}
+	for i := len(r.order) - 1; i >= 0; i-- {
+		if r.order[i].frame == frame && !r.order[i].gone {
+			return i
+		}
+	}
+	return -1
+}
+
+// grow moves the held lists to a buffer of size floats, from its start.
+func (r *SpotRing) grow(size int) {
+	buf := make([]float32, size)
+	start, used := 0, r.used()
+	if len(r.order) > 0 {
+		start = r.order[0].at
+		r.read(buf[:used], start)
+	}
+	for i := range r.order {
+		r.order[i].at -= start
+	}
+	r.buf, r.end = buf, used
+}
+
+// read copies len(dst) floats from buffer position at into dst.
+func (r *SpotRing) read(dst []float32, at int) {
+	if len(dst) == 0 {
+		return
+	}
+	p := at % len(r.buf)
+	k := copy(dst, r.buf[p:])
+	copy(dst[k:], r.buf)
+}
+
+// pushEntry appends e to order, within base once base is as large as the
+// ring ever holds.
+func (r *SpotRing) pushEntry(e spotEntry) {
+	if len(r.order) == cap(r.order) && len(r.order) < cap(r.base) {
+		r.order = r.base[:copy(r.base, r.order)]
+	}
+	r.order = append(r.order, e)
+	if cap(r.order) > cap(r.base) {
+		r.base = r.order[:cap(r.order)]
+	}
+}
+
+// Get returns a copy of the spot records of a frame, if still held (a
+// copy: the buffer is reused for later frames while the caller reads).
 func (r *SpotRing) Get(frame int) ([]float32, bool) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	s, ok := r.spots[frame]
-	return s, ok
+	i := r.find(frame)
+	if i < 0 {
+		return nil, false
+	}
+	e := r.order[i]
+	out := make([]float32, e.n)
+	r.read(out, e.at)
+	return out, true
 }
 
 // Speed measures frames per second over a sliding window (the contract's

@@ -143,12 +143,17 @@ func (j *job) releaseImage() {
 // frames of one series: the dispatcher waits for every frame of a series to
 // be committed before it queues a frame of the next one.
 func (p *Pipeline) committer() {
-	pending := map[uint64]*job{} // by seq, at most QueueDepth+Workers entries
+	pending := map[uint64]*job{} // by seq, fewer than maxJobs entries
 	var cur *series
 	var next uint64
 	for j := range p.done {
 		if j.series != cur {
 			cur, next = j.series, 0
+			for _, k := range pending {
+				// Cannot happen (see above); the jobs go back all the
+				// same, since the dispatcher makes only so many.
+				p.freeJob(k)
+			}
 			clear(pending)
 		}
 		pending[j.seq] = j
@@ -235,11 +240,14 @@ func (p *Pipeline) commit(j *job) {
 		p.sink.FrameWritten(WrittenFrame{Series: s.id, Index: frame, Path: j.path, Score: rec.Score,
 			Resolution: rec.Resolution, Spots: rec.Spots, Hit: rec.Hit, SpotXY: j.spotXY})
 	}
+	p.freeJob(j)
+	s.noteCommitted()
+}
+
+// freeJob hands a committed job back to the dispatcher (never blocks: the
+// list holds every job made).
+func (p *Pipeline) freeJob(j *job) {
 	j.image = nil
 	j.series = nil
-	select {
-	case p.freeJobs <- j:
-	default: // the list is full: this job is left to the garbage collector
-	}
-	s.noteCommitted()
+	p.freeJobs <- j
 }

@@ -134,10 +134,12 @@ func fill[T pixel](h *histograms, px []T, t *Tables) {
 
 // fill16 is fill for 16-bit frames through the assembly loop
 // (fillSteps16); the groups of four steps that it leaves (a value above the
-// exact bins) and the last steps are counted here.
+// exact bins) are counted here. On a bright frame most groups hold such a
+// value, and a call per group costs more than the Go loop: once more than
+// one group in eight was left (and at least 64), the Go loop does the rest.
 func fill16(h *histograms, px []uint16, steps []uint16) {
 	const allOnes = 0xFFFF
-	k, i := 0, 0
+	k, i, left := 0, 0, 0
 	for len(steps)-k >= 4 {
 		n, at := fillSteps16(&h.bins[0], unsafe.SliceData(px), &steps[k], len(steps)-k, i)
 		k, i = k+n, at
@@ -149,23 +151,25 @@ func fill16(h *histograms, px []uint16, steps []uint16) {
 			h.fillOne(&h.bins[0], uint8(q>>8), uint32(px[i]), histBins, allOnes)
 		}
 		k += 4
+		if left++; left >= 64 && left*8 > k/4 {
+			break
+		}
 	}
-	for _, q := range steps[k:] {
-		i += int(q & 0xff)
-		h.fillOne(&h.bins[0], uint8(q>>8), uint32(px[i]), histBins, allOnes)
-	}
+	fillSteps(h, px, steps[k:], i)
 }
 
 // fillGo is fill's portable loop.
-func fillGo[T pixel](h *histograms, px []T, t *Tables) {
+func fillGo[T pixel](h *histograms, px []T, t *Tables) { fillSteps(h, px, t.steps, 0) }
+
+// fillSteps counts the sampled pixels of steps, the first at i plus the
+// first step.
+func fillSteps[T pixel](h *histograms, px []T, steps []uint16, i int) {
 	allOnes := uint32(^T(0))
 	lim := uint32(histBins)
 	if allOnes < lim {
 		lim = allOnes // 8-bit frames: 255 is the masked value, not a count
 	}
 	h0, h1, h2, h3 := &h.bins[0], &h.bins[1], &h.bins[2], &h.bins[3]
-	steps := t.steps
-	i := 0
 	k := 0
 	for ; k+4 <= len(steps); k += 4 {
 		q := steps[k : k+4 : k+4]

@@ -125,23 +125,36 @@ func (h *histograms) reset(nShells int) {
 // frame, read on top of the 9 MB of pixels (the sample touches every
 // cache line of them); the steps are 2.8 MB, and a step holds the shell.
 func fill[T pixel](h *histograms, px []T, t *Tables) {
-	if p16, ok := any(px).([]uint16); ok && haveFillSteps16 && len(p16) >= len(t.shell) {
-		fill16(h, p16, t.steps)
-		return
+	if haveFillSteps && len(px) >= len(t.shell) {
+		switch p := any(px).(type) {
+		case []uint16:
+			fillAsm(h, p, t.steps)
+			return
+		case []uint32:
+			fillAsm(h, p, t.steps)
+			return
+		}
 	}
 	fillGo(h, px, t)
 }
 
-// fill16 is fill for 16-bit frames through the assembly loop
-// (fillSteps16); the groups of four steps that it leaves (a value above the
-// exact bins) are counted here. On a bright frame most groups hold such a
-// value, and a call per group costs more than the Go loop: once more than
-// one group in eight was left (and at least 64), the Go loop does the rest.
-func fill16(h *histograms, px []uint16, steps []uint16) {
-	const allOnes = 0xFFFF
+// fillAsm is fill for 16- and 32-bit frames through the assembly loops
+// (fillSteps16, fillSteps32); the groups of four steps that they leave (a
+// value above the exact bins) are counted here. On a bright frame most
+// groups hold such a value, and a call per group costs more than the Go
+// loop: once more than one group in eight was left (and at least 64), the
+// Go loop does the rest.
+func fillAsm[T uint16 | uint32](h *histograms, px []T, steps []uint16) {
+	allOnes := uint32(^T(0))
 	k, i, left := 0, 0, 0
 	for len(steps)-k >= 4 {
-		n, at := fillSteps16(&h.bins[0], unsafe.SliceData(px), &steps[k], len(steps)-k, i)
+		var n, at int
+		switch p := any(px).(type) {
+		case []uint16:
+			n, at = fillSteps16(&h.bins[0], unsafe.SliceData(p), &steps[k], len(steps)-k, i)
+		case []uint32:
+			n, at = fillSteps32(&h.bins[0], unsafe.SliceData(p), &steps[k], len(steps)-k, i)
+		}
 		k, i = k+n, at
 		if len(steps)-k < 4 {
 			break

@@ -15,9 +15,15 @@ import "unsafe"
 //go:noescape
 func fillSteps16(bins *histCopy, px *uint16, steps *uint16, n, i int) (k, at int)
 
+// fillSteps32 is fillSteps16 for 32-bit frames.
+//
+//go:noescape
+func fillSteps32(bins *histCopy, px *uint32, steps *uint16, n, i int) (k, at int)
+
 // The assembly addresses the copies at fixed offsets and computes bins as
 // shell*272 + value.
 const _ = -uint(unsafe.Sizeof(histCopy{}) ^ 279552)
 const _ = -uint(shellBins ^ 272)
 
-const haveFillSteps16 = true
+// haveFillSteps: fill runs fillSteps16 and fillSteps32.
+const haveFillSteps = true

@@ -79,3 +79,73 @@ done:
 	MOVQ CX, k+40(FP)
 	MOVQ AX, at+48(FP)
 	RET
+
+// func fillSteps32(bins *histCopy, px *uint32, steps *uint16, n, i int) (k, at int)
+//
+// fillSteps16 for 32-bit frames.
+TEXT ·fillSteps32(SB), NOSPLIT, $0-56
+	MOVQ bins+0(FP), R8
+	MOVQ px+8(FP), SI
+	MOVQ steps+16(FP), DI
+	MOVQ n+24(FP), R9
+	SUBQ $4, R9                   // last start of a whole group
+	MOVQ i+32(FP), AX
+	XORQ CX, CX
+
+loop32:
+	CMPQ CX, R9
+	JGT  done32
+	MOVQ AX, i+32(FP)             // the index before this group
+	MOVWLZX 0(DI)(CX*2), R10
+	MOVWLZX 2(DI)(CX*2), R11
+	MOVWLZX 4(DI)(CX*2), R12
+	MOVWLZX 6(DI)(CX*2), R13
+
+	MOVBQZX R10B, DX
+	ADDQ DX, AX
+	MOVL (SI)(AX*4), DX
+	MOVL DX, BX
+	SHRL $8, R10
+	IMUL3L $272, R10, R10
+	ADDL DX, R10
+
+	MOVBQZX R11B, DX
+	ADDQ DX, AX
+	MOVL (SI)(AX*4), DX
+	ORL  DX, BX
+	SHRL $8, R11
+	IMUL3L $272, R11, R11
+	ADDL DX, R11
+
+	MOVBQZX R12B, DX
+	ADDQ DX, AX
+	MOVL (SI)(AX*4), DX
+	ORL  DX, BX
+	SHRL $8, R12
+	IMUL3L $272, R12, R12
+	ADDL DX, R12
+
+	MOVBQZX R13B, DX
+	ADDQ DX, AX
+	MOVL (SI)(AX*4), DX
+	ORL  DX, BX
+	SHRL $8, R13
+	IMUL3L $272, R13, R13
+	ADDL DX, R13
+
+	TESTL $0xffffff00, BX
+	JNZ  spill32
+	INCL 0(R8)(R10*4)
+	INCL 279552(R8)(R11*4)
+	INCL 559104(R8)(R12*4)
+	INCL 838656(R8)(R13*4)
+	ADDQ $4, CX
+	JMP  loop32
+
+spill32:
+	MOVQ i+32(FP), AX
+
+done32:
+	MOVQ CX, k+40(FP)
+	MOVQ AX, at+48(FP)
+	RET

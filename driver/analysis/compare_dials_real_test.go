@@ -90,7 +90,7 @@ func TestCompareDIALSRealFrames(t *testing.T) {
 		t.Fatalf("dials.find_spots not found: this comparison needs Debian's dials package (make compare-dials installs it)")
 	}
 	const python = "/usr/bin/python3"
-	const dialsReps, ourReps = 3, 5
+	const dialsReps, ourReps = 3, 15
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 

@@ -154,7 +154,10 @@ func TestSpotRingReusesStorage(t *testing.T) {
 		r.Put(f, lists[f])
 	}
 	runtime.ReadMemStats(&ms)
-	if n := ms.Mallocs - mallocs; n > 0 {
+	// The malloc count is the process's: make test once saw 1 here that
+	// was not the ring's (another goroutine of the test binary). The ring
+	// before its circular buffer made 150-950 in these 5000 Puts.
+	if n := ms.Mallocs - mallocs; n > 2 {
 		t.Errorf("%d allocations in %d Puts once warm", n, len(lists)-1000)
 	}
 	check(f - 1)

@@ -81,7 +81,7 @@ func newBlockTables(shell []uint8, nRegular int) blockTables {
 // strongScratch is an Analyser's scratch of the block scan.
 type strongScratch struct {
 	span [maxBlockSpan*256 + 1]uint16 // span[w*256+s]: lowest threshold of shells s..s+w; the last is 0
-	cand []uint64                     // block | mask of its pixels above the bound<<32, ascending
+	cand []uint64                     // block | mask of its pixels above the bound<<32, descending
 	pix  []int32                      // the pixels to test against their shell's threshold, ascending
 }
 
@@ -121,7 +121,8 @@ func strongPixelsBlocks[T pixel](sc *strongScratch, t *Tables, dst []int32, limi
 	// (a cache miss, the shell map being 4.5 MB on a 4M frame) before the
 	// next pixel's load could start.
 	pix := sc.pix[:0]
-	for _, c := range cand[:nc] {
+	for j := nc - 1; j >= 0; j-- { // the kernel lists the blocks from the last
+		c := cand[j]
 		base := int32(uint32(c)) * strongBlock
 		for m := uint32(c >> 32); m != 0; m &= m - 1 {
 			pix = append(pix, base+int32(bits.TrailingZeros32(m)))

@@ -4,7 +4,7 @@ package analysis
 
 import "golang.org/x/sys/cpu"
 
-// scanBlocks16 lists at cand, in ascending order, the blocks b < nb of
+// scanBlocks16 lists at cand, in descending order, the blocks b < nb of
 // strongBlock 16-bit pixels starting at px that hold a pixel above the
 // block's bound and not excluded (bit j of excl[b] excludes pixel j):
 // each as b | mask<<32, bit j of mask set for pixel j above the bound and

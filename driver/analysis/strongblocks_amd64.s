@@ -18,7 +18,9 @@
 //
 // ~(R9 | excl) is the mask of pixels above it that are not excluded. The
 // entry is stored every time and the list grows by one only when the mask
-// is not empty: no branch on the data.
+// is not empty: no branch on the data. The blocks go from the last to the
+// first: the background pass has just read the frame from first to last,
+// and its end is still in the cache.
 TEXT ·scanBlocks16(SB), NOSPLIT, $0-56
 	MOVQ  px+0(FP), SI
 	MOVQ  shells+8(FP), BX
@@ -26,11 +28,15 @@ TEXT ·scanBlocks16(SB), NOSPLIT, $0-56
 	MOVQ  excl+24(FP), R10
 	MOVQ  nb+32(FP), CX
 	MOVQ  cand+40(FP), DI
-	XORQ  AX, AX
 	XORQ  DX, DX
 	VPXOR Y7, Y7, Y7
 	TESTQ CX, CX
 	JZ    done
+	MOVQ  CX, AX
+	DECQ  AX          // the last block first
+	MOVQ  AX, R8
+	SHLQ  $6, R8
+	ADDQ  R8, SI
 
 loop:
 	MOVL         (BX)(AX*4), R13
@@ -61,10 +67,9 @@ loop:
 	TESTL        R9, R9
 	SETNE        R8
 	ADDQ         R8, DX
-	ADDQ         $64, SI
-	INCQ         AX
-	CMPQ         AX, CX
-	JB           loop
+	SUBQ         $64, SI
+	DECQ         AX
+	JGE          loop
 
 done:
 	VZEROUPPER

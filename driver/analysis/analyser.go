@@ -269,7 +269,7 @@ func analyse[T pixel](a *Analyser, px []T, res *Result) error {
 		res.Masked = countMasked(px, t.shell)
 	default:
 		var ok bool
-		a.strong, res.Masked, res.Overloaded, ok = strongPixelsBlocks(&a.strScr, t, a.strong, limit, px, &a.thr)
+		a.strong, res.Masked, ok = strongPixelsBlocks(&a.strScr, t, a.strong, limit, px, &a.thr)
 		if !ok {
 			a.strong, res.Masked, res.Overloaded = strongPixels(a.strong, limit, px, t.shell, &a.thr)
 		}

@@ -2,6 +2,7 @@ package analysis
 
 import (
 	"math/bits"
+	"slices"
 	"unsafe"
 )
 
@@ -27,7 +28,8 @@ const (
 	// maxBlockSpan is the widest range of regular shells a block may span
 	// and still get a bound (the rest get 0: every non-zero pixel is
 	// tested). Equal steps of 1/d² make shells a few pixels wide at the
-	// edge of a 4M detector: a block spans up to about seven.
+	// edge of a 4M detector: a block spans up to five of the default 128
+	// (six of 250).
 	maxBlockSpan = 6
 	// blockPixel is the span index of a block with bound 0: the entry
 	// after the table's spans, which is always 0.
@@ -86,12 +88,13 @@ type strongScratch struct {
 }
 
 // strongPixelsBlocks is strongPixels for 16-bit frames through the block
-// scan; ok is false where the scan is not available (no kernel on this
-// CPU) or the frame is overloaded (more than limit strong pixels), and
-// then dst is returned as it came: strongPixels does the work.
-func strongPixelsBlocks[T pixel](sc *strongScratch, t *Tables, dst []int32, limit int, px []T, thr *[256]uint32) (_ []int32, masked int, overloaded, ok bool) {
+// scan, for a frame that is not overloaded; ok is false where the scan is
+// not available (no kernel on this CPU) or the frame is overloaded (more
+// than limit strong pixels), and then dst is returned as it came:
+// strongPixels does the work, and knows where to cut.
+func strongPixelsBlocks[T pixel](sc *strongScratch, t *Tables, dst []int32, limit int, px []T, thr *[256]uint32) (_ []int32, masked int, ok bool) {
 	if !haveBlockScan || unsafe.Sizeof(px[0]) != 2 || t.blocks.shells == nil {
-		return dst, 0, false, false
+		return dst, 0, false
 	}
 	p16 := unsafe.Slice((*uint16)(unsafe.Pointer(unsafe.SliceData(px))), len(px))
 	span := &sc.span
@@ -133,7 +136,7 @@ func strongPixelsBlocks[T pixel](sc *strongScratch, t *Tables, dst []int32, limi
 	}
 	sc.pix = pix
 	n0 := len(dst)
-	dst = grow(dst, n0+len(pix))
+	dst = slices.Grow(dst, len(pix))[:n0+len(pix)]
 	out := dst[n0:]
 	shell := t.shell[:len(p16)]
 	n := 0
@@ -146,11 +149,9 @@ func strongPixelsBlocks[T pixel](sc *strongScratch, t *Tables, dst []int32, limi
 		masked += up & mk
 	}
 	if n > limit-n0 {
-		// Overloaded: strongPixels finds where the list is cut and counts
-		// the masked pixels as far as that.
-		return dst[:n0], 0, false, false
+		return dst[:n0], 0, false // overloaded
 	}
-	return dst[:n0+n], masked, false, true
+	return dst[:n0+n], masked, true
 }
 
 // b2i is 1 for true, without a branch.

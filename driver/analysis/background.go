@@ -17,7 +17,7 @@ import (
 // previous frame, so frames stay independent and can be analysed in any
 // order by any worker.
 //
-// Why a sample (Tables.sample, sampleStride): a shell of a 4M frame holds
+// Why a sample (Tables.steps, sampleStride): a shell of a 4M frame holds
 // 20 000-45 000 pixels, and its mean and sigma are known to about 1 % of
 // sigma from a quarter of them, while histogramming every pixel was two
 // thirds of the threshold method's time. Large shells give every 2nd or 4th
@@ -117,8 +117,7 @@ func (h *histograms) reset(nShells int) {
 }
 
 // fill is the first pass: exact histograms of every shell, over the
-// shell's background sample (Tables.sample, walked as Tables.steps), and
-// the overflow counts.
+// shell's background sample (Tables.steps), and the overflow counts.
 //
 // Why steps: the pass is bound by memory and instructions, not by the
 // arithmetic. The pixel index list and the shell table are 10 MB on a 4M
@@ -236,11 +235,12 @@ func (h *histograms) spill(s uint8, v, allOnes uint32) {
 // histograms around their median. Only flagged shells are counted.
 func refill[T pixel](h *histograms, px []T, t *Tables) {
 	allOnes := uint32(^T(0))
-	shell := t.shell[:len(px)]
 	b := &h.bins[0]
-	for _, i := range t.sample {
-		s := shell[i]
-		if !h.rebin[s] {
+	i := 0
+	for _, q := range t.steps {
+		i += int(q & 0xff)
+		s := uint8(q >> 8)
+		if !h.rebin[s] { // never excludedShell, the shell of a long step's no-pixel
 			continue
 		}
 		v := uint32(px[i])

@@ -51,8 +51,7 @@ type Tables struct {
 	qLo, qStep  float64    // shell s covers 1/d² in [qLo + s*qStep, qLo + (s+1)*qStep)
 	qHi         float64    // 1/d² of the highest-resolution analysed pixel
 	shellPixels []int      // analysed pixels per shell
-	sample      []int32    // the background sample: pixel indices, row-major (see sampleStride)
-	steps       []uint16   // the same sample as steps for fill (sampleSteps)
+	steps       []uint16   // the background sample (see sampleStride), as steps (sampleSteps)
 	stride      [256]int32 // per shell: one pixel in stride is in the sample
 	analysed    int        // pixels not excluded
 	profile     string     // EIGER profile whose gaps were masked, "" if none
@@ -187,8 +186,7 @@ func NewTables(g Geometry, p Params, m Masks) (*Tables, error) {
 			t.analysed++
 		}
 	}
-	t.sample = backgroundSample(t)
-	t.steps = sampleSteps(t.sample, t.shell)
+	t.steps = sampleSteps(backgroundSample(t), t.shell)
 	t.uniform = uniformShells(t.shell, g.Width, g.Height)
 	t.blocks = newBlockTables(t.shell, t.nRegular)
 	return t, nil

@@ -101,7 +101,7 @@ type Analyser struct {
 	strongS []uint8  // measureT: the strong pixels' shells
 	touch   uint32   // growSpots' prefetching loads end here, so they are not dropped
 	parent  []int32  // union-find over strong
-	comp    []int32  // component of each root
+	root    []int32  // measureT: the component (its root) of each strong pixel
 	acc     []spotAcc
 	qs      []float64 // 1/d² of accepted spots, for the resolution limit
 	blobs   []blobBox // rejected blobs of the frame, for their fragments
@@ -610,7 +610,7 @@ func measureT[T pixel](a *Analyser, px []T, res *Result) {
 	p := &t.params
 	w := int32(t.geom.Width)
 	n := len(a.strong)
-	a.comp = grow(a.comp, n)
+	a.root = grow(a.root, n)
 	a.acc = a.acc[:0]
 	// With growSpots the seeds are the pixels above thr; otherwise every
 	// strong pixel is one (the dispersion test has its own thresholds).
@@ -632,7 +632,7 @@ func measureT[T pixel](a *Analyser, px []T, res *Result) {
 	// components, 324 spots on the real EIGER2 4M grid frame): their
 	// pixels are not accumulated. size[r] becomes the root's index in
 	// a.acc, or -1 for a component that is skipped.
-	root := a.comp[:n]
+	root := a.root[:n]
 	a.size = grow(a.size, n)
 	size := a.size[:n]
 	ncomp := 0

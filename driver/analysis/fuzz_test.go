@@ -172,9 +172,9 @@ func scratchOf(a *Analyser, res *Result) scratch {
 	ptr := func(p unsafe.Pointer) uintptr { return uintptr(p) }
 	return scratch{
 		strong: ptr(unsafe.Pointer(unsafe.SliceData(a.strong))), parent: ptr(unsafe.Pointer(unsafe.SliceData(a.parent))),
-		comp: ptr(unsafe.Pointer(unsafe.SliceData(a.comp))), acc: ptr(unsafe.Pointer(unsafe.SliceData(a.acc))),
+		comp: ptr(unsafe.Pointer(unsafe.SliceData(a.root))), acc: ptr(unsafe.Pointer(unsafe.SliceData(a.acc))),
 		qs: ptr(unsafe.Pointer(unsafe.SliceData(a.qs))), spots: ptr(unsafe.Pointer(unsafe.SliceData(res.SpotList))),
 		colN: ptr(unsafe.Pointer(unsafe.SliceData(a.disp.col))),
-		caps: [7]int{cap(a.strong), cap(a.parent), cap(a.comp), cap(a.acc), cap(a.qs), cap(res.SpotList), cap(a.disp.col)},
+		caps: [7]int{cap(a.strong), cap(a.parent), cap(a.root), cap(a.acc), cap(a.qs), cap(res.SpotList), cap(a.disp.col)},
 	}
 }

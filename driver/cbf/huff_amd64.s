@@ -2,6 +2,36 @@
 
 #include "textflag.h"
 
+// FIRST starts w (R14) with the code of byte b and the sum (R13) with its
+// length.
+#define FIRST(b) \
+	MOVWQZX (R9)(b*4), R14 \
+	MOVBLZX 2(R9)(b*4), R13
+
+// JOIN adds the code of byte b to w, shifted by the lengths so far, and
+// its length to the sum (b is free afterwards).
+#define JOIN(b) \
+	MOVWQZX (R9)(b*4), CX \
+	SHLXQ   R13, CX, CX   \
+	ORQ     CX, R14       \
+	MOVBLZX 2(R9)(b*4), b \
+	ADDL    b, R13
+
+// FLUSH adds w to the bit buffer, stores its 8 bytes at DI and advances
+// DI by the whole bytes, which leave the buffer.
+#define FLUSH \
+	SHLXQ BX, R14, R14 \
+	ORQ   R14, AX      \
+	ADDQ  R13, BX      \
+	MOVQ  AX, (DI)     \
+	MOVQ  BX, R11      \
+	SHRQ  $3, R11      \
+	ADDQ  R11, DI      \
+	MOVQ  BX, R12      \
+	ANDQ  $-8, R12     \
+	SHRXQ R12, AX, AX  \
+	ANDQ  $7, BX
+
 // func huffLiterals4(dst *byte, src *byte, n int, codes *[257]uint32, bits, nb uint64) (written int, bitsOut, nbOut uint64)
 //
 // See huffLiterals4 in huff_amd64.go. Per round of four input bytes:
@@ -32,35 +62,11 @@ loop:
 	MOVBLZX 1(SI), R12
 	MOVBLZX 2(SI), R10
 	MOVBLZX 3(SI), R15
-	MOVWQZX (R9)(R11*4), R14  // w = code0
-	MOVBLZX 2(R9)(R11*4), R13 // l0
-	MOVWQZX (R9)(R12*4), CX
-	SHLXQ   R13, CX, CX
-	ORQ     CX, R14           // | code1 << l0
-	MOVBLZX 2(R9)(R12*4), R12
-	ADDL    R12, R13          // l0+l1
-	MOVWQZX (R9)(R10*4), CX
-	SHLXQ   R13, CX, CX
-	ORQ     CX, R14           // | code2 << (l0+l1)
-	MOVBLZX 2(R9)(R10*4), R10
-	ADDL    R10, R13          // l0+l1+l2
-	MOVWQZX (R9)(R15*4), CX
-	SHLXQ   R13, CX, CX
-	ORQ     CX, R14           // | code3 << (l0+l1+l2)
-	MOVBLZX 2(R9)(R15*4), R15
-	ADDL    R15, R13          // all four lengths
-
-	SHLXQ BX, R14, R14
-	ORQ   R14, AX
-	ADDQ  R13, BX
-	MOVQ  AX, (DI)
-	MOVQ  BX, R11
-	SHRQ  $3, R11
-	ADDQ  R11, DI
-	MOVQ  BX, R12
-	ANDQ  $-8, R12
-	SHRXQ R12, AX, AX
-	ANDQ  $7, BX
+	FIRST(R11)
+	JOIN(R12)
+	JOIN(R10)
+	JOIN(R15)
+	FLUSH
 
 	ADDQ $4, SI
 	DECQ DX
@@ -97,30 +103,10 @@ loop3:
 	MOVBLZX (SI), R11
 	MOVBLZX 1(SI), R12
 	MOVBLZX 2(SI), R10
-	MOVWQZX (R9)(R11*4), R14  // w = code0
-	MOVBLZX 2(R9)(R11*4), R13 // l0
-	MOVWQZX (R9)(R12*4), CX
-	SHLXQ   R13, CX, CX
-	ORQ     CX, R14           // | code1 << l0
-	MOVBLZX 2(R9)(R12*4), R12
-	ADDL    R12, R13          // l0+l1
-	MOVWQZX (R9)(R10*4), CX
-	SHLXQ   R13, CX, CX
-	ORQ     CX, R14           // | code2 << (l0+l1)
-	MOVBLZX 2(R9)(R10*4), R10
-	ADDL    R10, R13          // all three lengths
-
-	SHLXQ BX, R14, R14
-	ORQ   R14, AX
-	ADDQ  R13, BX
-	MOVQ  AX, (DI)
-	MOVQ  BX, R11
-	SHRQ  $3, R11
-	ADDQ  R11, DI
-	MOVQ  BX, R12
-	ANDQ  $-8, R12
-	SHRXQ R12, AX, AX
-	ANDQ  $7, BX
+	FIRST(R11)
+	JOIN(R12)
+	JOIN(R10)
+	FLUSH
 
 	ADDQ $3, SI
 	DECQ DX
